@@ -1,0 +1,163 @@
+"""`mmcl robustness`: effective robustness against a baseline line (Taori 2020, Fang 2022).
+
+Thin layer: parse flags into an InputConfig and a RobustnessConfig, call mmcl.eval.robustness,
+print a table or JSON, and with --out write robustness.json, one scatter PNG per target and an
+HTML report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from mmcl.eval.robustness import (
+    DEGENERATE_POLICIES,
+    TESTBED_SEED,
+    TRANSFORMS,
+    RobustnessConfig,
+    RobustnessResult,
+    compute_robustness,
+    to_document,
+)
+from mmcl.eval.robustness_inputs import InputConfig, load_inputs
+from mmcl.report.robustness_plot import html_section, save_scatter
+
+EPILOG = """examples:
+  mmcl robustness --table openclip_classification_results.csv --id "ImageNet 1k" \\
+      --ood "ImageNet v2,ImageNet Sketch,ImageNet-R,ImageNet-A,ObjectNet" --json
+  mmcl robustness --table t.csv --id "ImageNet 1k" --ood "ImageNet v2,ObjectNet" \\
+      --baseline-where "pretrained=openai"
+  mmcl robustness runs/*/results.json --id id --ood shift_style,shift_bg --baseline-where task=ce
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `robustness` subcommand; its handler is stored as `func`."""
+    p = subparsers.add_parser(
+        "robustness",
+        help="effective robustness table and ID-vs-OOD plot",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results", nargs="*", help="mmcl results.json files")
+    p.add_argument("--table", action="append", default=[], help="CSV of results (repeatable)")
+    p.add_argument("--id", required=True, help="ID split / column, e.g. 'ImageNet 1k'")
+    p.add_argument("--ood", required=True, help="comma-separated OOD splits / columns")
+    p.add_argument(
+        "--baseline-table", help="CSV of baseline models (default for ImageNet: testbed)"
+    )
+    p.add_argument("--baseline-where", help="'col=value[,...]' choosing baseline rows")
+    p.add_argument("--baseline-columns", help="'our name=baseline column,...' column overrides")
+    p.add_argument(
+        "--keep-incomplete-baseline",
+        action="store_true",
+        help="fit each shift on every baseline model that has it (default: only models with all)",
+    )
+    p.add_argument("--transform", default="logit", choices=TRANSFORMS.names())
+    p.add_argument("--average", default="avg", choices=["avg", "none"])
+    p.add_argument("--average-exclude", default="", help="shifts left out of the average")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples; 0 disables CIs")
+    p.add_argument("--seed", type=int, default=TESTBED_SEED)
+    p.add_argument("--degenerate", default="clip", choices=DEGENERATE_POLICIES)
+    p.add_argument("--eps", type=float, default=1e-3, help="clip bound for accuracies of 0 or 1")
+    p.add_argument("--reference", help="model label for relative robustness (OOD gain, pp)")
+    p.add_argument("--group-by", help="table column that colours the plot points")
+    unit = p.add_mutually_exclusive_group()
+    unit.add_argument("--percent", dest="unit", action="store_const", const="percent")
+    unit.add_argument("--fraction", dest="unit", action="store_const", const="fraction")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--out", type=Path, help="folder for robustness.json, PNGs, robustness.html")
+    p.set_defaults(func=run_robustness, unit="auto")
+    return p
+
+
+def _split(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def run_robustness(args: argparse.Namespace) -> int:
+    """Handler: load inputs, fit, print, optionally write files."""
+    ood = _split(args.ood)
+    inputs = load_inputs(
+        InputConfig(
+            id_name=args.id,
+            ood_names=ood,
+            results=args.results,
+            tables=args.table,
+            baseline_table=args.baseline_table,
+            baseline_where=args.baseline_where,
+            baseline_columns=args.baseline_columns,
+            unit=args.unit,
+            group_by=args.group_by,
+        )
+    )
+    cfg = RobustnessConfig(
+        transform=args.transform,
+        average=args.average,
+        exclude_from_average=tuple(_split(args.average_exclude)),
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        degenerate=args.degenerate,
+        eps=args.eps,
+        reference=args.reference,
+        complete_baseline=not args.keep_incomplete_baseline,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the same messages are in result.notes, printed below
+        result = compute_robustness(inputs.points, ood, cfg)
+    doc = to_document(result, inputs.baseline)
+    print(json.dumps(doc, indent=2) if args.json else format_table(result, inputs.baseline))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        write_outputs(result, doc, args.out, inputs.baseline)
+    return 0
+
+
+def format_table(result: RobustnessResult, baseline: str) -> str:
+    """Plain-text table: fits, then one line per reported model, sorted by ER on the main target."""
+    main = result.main_target.name
+    lines = [f"effective robustness ({result.config.transform} axes); baseline: {baseline}"]
+    for name, tf in result.fits.items():
+        f = tf.fit
+        lines.append(
+            f"  fit {name}: slope {f.slope:.4f} intercept {f.intercept:.4f} r {f.r:.4f} n {f.n}"
+            f"  [{tf.target.description}]"
+        )
+    names = list(result.fits)
+    width = max([5] + [len(m.point.label) for m in result.models if m.point.reported])
+    widths = [max(7, len(n)) for n in names]
+    head = f"{'model':<{width}} {'ID %':>6} " + " ".join(
+        f"{n:>{w}}" for n, w in zip(names, widths, strict=True)
+    )
+    lines += ["", f"ER in pp, sorted by ER on {main}; last column: 95% bootstrap CI on {main}"]
+    lines.append(head + f"  {'CI ' + main:>17}")
+    for m in result.models:
+        if not m.point.reported:
+            continue
+        ers = " ".join(
+            f"{m.er[n]:{w}.2f}" if n in m.er else f"{'-':>{w}}"
+            for n, w in zip(names, widths, strict=True)
+        )
+        ci = m.er_ci.get(main)
+        ci_text = f"[{ci[0]:6.2f}, {ci[1]:6.2f}]" if ci else ""
+        lines.append(f"{m.point.label:<{width}} {100 * m.point.id_acc:6.2f} {ers}  {ci_text:>17}")
+    return "\n".join(lines)
+
+
+def write_outputs(result: RobustnessResult, doc: dict, out: Path, baseline: str) -> None:
+    """robustness.json, robustness_<target>.png per target, robustness.html embedding them."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "robustness.json").write_text(json.dumps(doc, indent=2))
+    pngs = {}
+    for name in result.fits:
+        safe = "".join(c if c.isalnum() else "_" for c in name)
+        pngs[name] = save_scatter(result, name, out / f"robustness_{safe}.png")
+    body = html_section(result, pngs, baseline)
+    page = f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>"
+    (out / "robustness.html").write_text(page)
+    print(f"wrote {out / 'robustness.json'}, {len(pngs)} PNGs, {out / 'robustness.html'}")

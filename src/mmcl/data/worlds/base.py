@@ -1,0 +1,76 @@
+"""What every built-in world provides: a registry entry and a rendered split (`WorldSplit`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mmcl.errors import MMCLError
+from mmcl.registry import Registry
+
+
+@dataclass(frozen=True)
+class World:
+    """A registered world: its config dataclass, its splits, and how to build one split.
+
+    splits: split name -> one-line description (the CLI prints these; "train" plus test shifts).
+    build(cfg, split) renders the split from scratch; `load_world` adds the disk cache around it.
+    """
+
+    name: str
+    config_cls: type
+    splits: dict[str, str]
+    build: Callable[[Any, str], WorldSplit]
+
+
+WORLDS: Registry[World] = Registry("world")
+
+
+@dataclass
+class WorldSplit:
+    """One rendered split of a world, fully in memory.
+
+    images:           (N, 3, H, W) uint8.
+    labels:           (N,) long class ids (= attributes["shape"] for `shapes`).
+    attributes:       attribute name -> (N,) long value ids; includes the class attribute.
+    attribute_values: attribute name -> value names, indexed by those ids.
+    captions:         N captions, fixed at build time.
+    class_names:      names of the label ids (used to fill `prompt_templates` for zero-shot).
+    """
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    attributes: dict[str, torch.Tensor]
+    attribute_values: dict[str, list[str]]
+    captions: list[str]
+    class_names: list[str]
+    prompt_templates: list[str]
+    description: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        sizes = {"labels": len(self.labels), "captions": len(self.captions)}
+        sizes.update({f"attributes[{k}]": len(v) for k, v in self.attributes.items()})
+        wrong = {k: v for k, v in sizes.items() if v != n}
+        if wrong:
+            raise MMCLError(f"split {self.name!r}: {wrong} do not match {n} images")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain tensors/lists/strings only, so `torch.load(weights_only=True)` can read it."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> WorldSplit:
+        return cls(**state)

@@ -1,0 +1,165 @@
+"""Frozen features: one forward pass over a dataset, kept with labels and attributes.
+
+Every eval task reads the same `FeatureSet`, so a model is run once per split and the probes,
+kNN, zero-shot and retrieval all see identical features (CLIP_benchmark re-runs the model per
+task). Features are stored as float32 on the CPU whatever the model computed in, because
+scikit-learn and the recall arithmetic want full precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from mmcl.data.batch import Batch
+from mmcl.errors import MMCLError
+
+FeatureKind = Literal["backbone", "embedding"]
+FEATURE_KINDS: tuple[str, ...] = ("backbone", "embedding")
+
+
+@dataclass
+class FeatureSet:
+    """Features of every sample of one split, aligned row by row with its annotations.
+
+    features:   (N, F) float32; backbone features or joint-space embeddings.
+    labels:     (N,) long class ids, -1 where unknown.
+    index:      (N,) long dataset indices.
+    attributes: name -> (N,) long value ids (empty for real data).
+    texts:      (N, L) long caption tokens, or None for image-only data.
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    index: torch.Tensor
+    attributes: dict[str, torch.Tensor] = field(default_factory=dict)
+    texts: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def subset(self, mask: torch.Tensor) -> FeatureSet:
+        """Rows where the boolean `mask` (N,) is true, every field kept aligned."""
+        return FeatureSet(
+            features=self.features[mask],
+            labels=self.labels[mask],
+            index=self.index[mask],
+            attributes={name: values[mask] for name, values in self.attributes.items()},
+            texts=None if self.texts is None else self.texts[mask],
+        )
+
+    def labelled(self) -> FeatureSet:
+        """Only the samples whose class is known (label >= 0)."""
+        return self.subset(self.labels >= 0)
+
+
+def concatenate_features(sets: Sequence[FeatureSet]) -> FeatureSet:
+    """One FeatureSet whose features are the column-wise concatenation of `sets` (MCL stages).
+
+    The sets must hold the same samples in the same order; the first one's annotations are kept.
+    """
+    if not sets:
+        raise MMCLError("concatenate_features needs at least one FeatureSet")
+    first = sets[0]
+    for other in sets[1:]:
+        if not torch.equal(other.index, first.index):
+            raise MMCLError(
+                "feature sets to concatenate cover different samples or orders; extract them "
+                "from the same split with a non-shuffling loader"
+            )
+    features = torch.cat([s.features for s in sets], dim=1)  # (N, sum F)
+    return replace(first, features=features)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a parameter-free model)."""
+    first = next(iter(model.parameters()), None)
+    return torch.device("cpu") if first is None else first.device
+
+
+@contextlib.contextmanager
+def inference(model: nn.Module, autocast: bool = False) -> Iterator[torch.device]:
+    """No-grad, eval-mode, optionally bf16-autocast context; restores the model's mode after.
+
+    Yields the model's device so callers can move inputs there.
+    """
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with (
+            torch.no_grad(),
+            torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast),
+        ):
+            yield device
+    finally:
+        model.train(was_training)
+
+
+def _image_forward(model: nn.Module, images: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "backbone":
+        return model.backbone_features(images)  # (B, F)
+    return model.encode_image(images, normalize=True)  # (B, D)
+
+
+def extract_features(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    kind: FeatureKind = "backbone",
+    autocast: bool = False,
+) -> FeatureSet:
+    """Run the image tower once over `batches` and collect a `FeatureSet`.
+
+    kind="backbone" gives the pooled tower features used by probes and kNN; kind="embedding"
+    gives the L2-normalized joint-space embedding used by zero-shot and retrieval.
+    """
+    if kind not in FEATURE_KINDS:
+        raise MMCLError(f"feature kind {kind!r} is not one of {FEATURE_KINDS}; pick one of them")
+    parts: dict[str, list[torch.Tensor]] = {"features": [], "labels": [], "index": [], "texts": []}
+    attributes: dict[str, list[torch.Tensor]] = {}
+    with inference(model, autocast) as device:
+        for batch in batches:
+            images = batch.images.to(device, non_blocking=True)  # (B, 3, H, W)
+            parts["features"].append(_image_forward(model, images, kind).float().cpu())
+            parts["labels"].append(batch.labels.cpu())
+            parts["index"].append(batch.index.cpu())
+            if batch.texts is not None:
+                parts["texts"].append(batch.texts.cpu())
+            for name, values in batch.attributes.items():
+                attributes.setdefault(name, []).append(values.cpu())
+    if not parts["features"]:
+        raise MMCLError("extract_features got no batches; check the dataset split is not empty")
+    n_batches = len(parts["features"])
+    texts = torch.cat(parts["texts"]) if len(parts["texts"]) == n_batches else None
+    return FeatureSet(
+        features=torch.cat(parts["features"]),  # (N, F)
+        labels=torch.cat(parts["labels"]).long(),
+        index=torch.cat(parts["index"]).long(),
+        attributes={
+            name: torch.cat(vals).long()
+            for name, vals in attributes.items()
+            if len(vals) == n_batches  # an attribute missing from some batches is not aligned
+        },
+        texts=texts,
+    )
+
+
+def encode_texts(
+    model: nn.Module, tokens: torch.Tensor, batch_size: int = 512, autocast: bool = False
+) -> torch.Tensor:
+    """L2-normalized text embeddings (N, D) float32 of token ids (N, L), in chunks."""
+    if not getattr(model, "has_text", False):
+        raise MMCLError("this model has no text tower (has_text is False); use an image-text model")
+    if tokens.shape[0] == 0:
+        raise MMCLError("encode_texts got no captions; check the split has texts")
+    chunks = []
+    with inference(model, autocast) as device:
+        for start in range(0, tokens.shape[0], batch_size):
+            chunk = tokens[start : start + batch_size].to(device)  # (b, L)
+            chunks.append(model.encode_text(chunk, normalize=True).float().cpu())  # (b, D)
+    return torch.cat(chunks)  # (N, D)

@@ -1,0 +1,111 @@
+"""The eval-task registry and the `results.json` record format.
+
+Records are flat dicts, one metric each, like CLIP_benchmark's, but they also carry the split and
+the number of samples it held: CLIP_benchmark's records lack both, and its issue #48 shows a wrong
+split going unnoticed. A run's `results.json` is `{"meta": {...}, "records": [...]}`, written
+atomically so a crash never leaves a half-written file behind for `mmcl robustness` to read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mmcl.errors import MMCLError
+from mmcl.eval import attributes, knn, linear_probe, retrieval, zeroshot
+from mmcl.registry import Registry
+
+# Task name -> that module's `evaluate`. Signatures differ by task: zeroshot and retrieval take
+# (model, batches, ...); linear_probe and knn take (train, tests: {split: FeatureSet}, config);
+# attributes takes (train, test, config). Each returns dict[str, float].
+EVAL_TASKS: Registry = Registry("eval task")
+EVAL_TASKS.register("zeroshot")(zeroshot.evaluate)
+EVAL_TASKS.register("linear_probe")(linear_probe.evaluate)
+EVAL_TASKS.register("knn")(knn.evaluate)
+EVAL_TASKS.register("retrieval")(retrieval.evaluate)
+EVAL_TASKS.register("attributes")(attributes.evaluate)
+
+RECORD_KEYS = ("model", "task", "dataset", "split", "n_samples", "metric", "value")
+
+
+def make_record(
+    model_name: str,
+    task: str,
+    dataset: str,
+    split: str,
+    n_samples: int,
+    metric: str,
+    value: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One flat result record; `extra` adds fields such as checkpoint, seed or config_hash."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise MMCLError(f"metric {metric!r} of task {task!r} on {dataset}/{split} is {value}")
+    clash = set(extra) & set(RECORD_KEYS)
+    if clash:
+        raise MMCLError(f"extra record fields {sorted(clash)} would overwrite the standard ones")
+    record = {
+        "model": model_name,
+        "task": task,
+        "dataset": dataset,
+        "split": split,
+        "n_samples": int(n_samples),
+        "metric": metric,
+        "value": value,
+    }
+    return record | extra
+
+
+def write_results(path: str | Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Write `{"meta": meta, "records": records}` to `path` via a temp file and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"meta": meta, "records": records}, handle, indent=1, allow_nan=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _shape_error(data: Any) -> str | None:
+    """What is wrong with the parsed contents, or None when they have the results shape."""
+    if not isinstance(data, dict) or set(data) != {"meta", "records"}:
+        return 'the top level must be an object with exactly the keys "meta" and "records"'
+    if not isinstance(data["meta"], dict):
+        return '"meta" must be an object'
+    if not isinstance(data["records"], list):
+        return '"records" must be a list'
+    for i, record in enumerate(data["records"]):
+        if not isinstance(record, dict):
+            return f"record {i} is not an object"
+        missing = [key for key in RECORD_KEYS if key not in record]
+        if missing:
+            return f"record {i} lacks {missing}"
+        if not isinstance(record["value"], (int, float)) or isinstance(record["value"], bool):
+            return f"record {i} has a non-numeric value {record['value']!r}"
+    return None
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """Load and validate a `results.json`; MMCLError naming the file when it is missing or bad."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise MMCLError(f"{path}: no results file; run `mmcl eval` on that run first") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MMCLError(f"{path}: not valid JSON ({err}); re-run `mmcl eval`") from err
+    problem = _shape_error(data)
+    if problem:
+        raise MMCLError(f"{path}: malformed results file: {problem}")
+    return data

@@ -1,0 +1,95 @@
+"""Zero-shot classification from class-name prompts (Radford et al. 2021, CLIP, section 3.1.4).
+
+Each class is described by several prompt templates ("a photo of a {}."); their text embeddings
+are L2-normalized, averaged and renormalized (prompt ensembling), giving one unit vector per
+class. An image is assigned the class whose vector has the largest cosine similarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from mmcl.data.batch import Batch
+from mmcl.errors import MMCLError
+from mmcl.eval.features import encode_texts, extract_features
+
+
+def zero_shot_classifier(
+    model: nn.Module,
+    tokenizer: Callable[[list[str]], torch.Tensor],
+    class_names: Sequence[str],
+    templates: Sequence[str],
+    autocast: bool = False,
+) -> torch.Tensor:
+    """Class weights (D, C): the ensembled, unit-norm text embedding of each class.
+
+    templates are format strings with one `{}` for the class name.
+    """
+    if not class_names or not templates:
+        raise MMCLError("zero-shot needs at least one class name and one prompt template")
+    if any("{}" not in template for template in templates):
+        raise MMCLError(f"every zero-shot template needs a '{{}}' for the class name: {templates}")
+    prompts = [template.format(name) for name in class_names for template in templates]
+    embeddings = encode_texts(model, tokenizer(prompts), autocast=autocast)  # (C*T, D)
+    per_class = embeddings.view(len(class_names), len(templates), -1)  # (C, T, D)
+    per_class = nn.functional.normalize(per_class, dim=-1).mean(dim=1)  # (C, D)
+    return nn.functional.normalize(per_class, dim=-1).T.contiguous()  # (D, C)
+
+
+def mean_per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over the classes present in `labels` of the fraction of that class predicted right."""
+    recalls = [(predictions[labels == c] == c).float().mean().item() for c in torch.unique(labels)]
+    return float(sum(recalls) / len(recalls))
+
+
+def zero_shot_accuracy(
+    image_embeddings: torch.Tensor,
+    classifier: torch.Tensor,
+    labels: torch.Tensor,
+    topk: Sequence[int] = (1,),
+) -> dict[str, float]:
+    """Top-1 `accuracy`, `mean_per_class_accuracy` and `top{k}_accuracy` for each k > 1 asked.
+
+    image_embeddings (N, D) and classifier (D, C) are compared by dot product, which is cosine
+    similarity when both are unit-norm (as `encode_image` and `zero_shot_classifier` give).
+    """
+    if image_embeddings.shape[0] != labels.shape[0] or image_embeddings.shape[0] == 0:
+        raise MMCLError(
+            f"zero-shot got {image_embeddings.shape[0]} embeddings for {labels.shape[0]} labels; "
+            "they must match and be non-empty"
+        )
+    logits = image_embeddings.float() @ classifier.float()  # (N, C)
+    labels = labels.long()
+    ranked = logits.topk(min(max(topk), logits.shape[1]), dim=1).indices  # (N, K)
+    hits = ranked == labels[:, None]  # (N, K)
+    metrics = {
+        "accuracy": hits[:, 0].float().mean().item(),
+        "mean_per_class_accuracy": mean_per_class_accuracy(ranked[:, 0], labels),
+    }
+    for k in topk:
+        if k > 1:
+            metrics[f"top{k}_accuracy"] = hits[:, :k].any(dim=1).float().mean().item()
+    return metrics
+
+
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    tokenizer: Callable[[list[str]], torch.Tensor],
+    class_names: Sequence[str],
+    templates: Sequence[str],
+    topk: Sequence[int] = (1,),
+    autocast: bool = False,
+) -> dict[str, float]:
+    """Zero-shot metrics of `model` on one split; samples with unknown label (-1) are skipped."""
+    images = extract_features(model, batches, kind="embedding", autocast=autocast).labelled()
+    classifier = zero_shot_classifier(model, tokenizer, class_names, templates, autocast)
+    if len(images) and int(images.labels.max()) >= len(class_names):
+        raise MMCLError(
+            f"labels go up to {int(images.labels.max())} but only {len(class_names)} class names "
+            "were given; pass the dataset's full class list"
+        )
+    return zero_shot_accuracy(images.features, classifier, images.labels, topk)

@@ -1,0 +1,148 @@
+"""The one model type every method trains and every eval task reads.
+
+A model is an image tower plus optional parts: a projection into the loss space, a text tower
+(CLIP), a class head (supervised) and a learnable logit scale. Eval tasks use only the interface
+`backbone_features`, `encode_image`, `encode_text`, `classify`, so a new method never needs a new
+evaluator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmcl.config import check_choice, check_range
+from mmcl.errors import MMCLError
+from mmcl.models.heads import HEAD_KINDS, projection_head
+from mmcl.models.image import IMAGE_TOWERS, ImageTowerSpec
+from mmcl.models.text import TEXT_TOWERS, TextTowerSpec
+
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp on the learnable temperature
+
+
+@dataclass
+class ModelConfig:
+    image: str = "small_cnn"  # small_cnn | resnet18 | resnet50 | open_clip | timm
+    width: int = 32  # small_cnn width (features = 8 * width)
+    text: str = "small_transformer"  # small_transformer | open_clip
+    text_width: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    context_length: int = 32  # shapes captions are < 25 BPE tokens
+    embed_dim: int = 128  # joint / projection space
+    projection: str = "linear"  # none | linear | mlp
+    open_clip_name: str = ""  # architecture for image/text = open_clip (e.g. ViT-B-32)
+    timm_name: str = ""  # architecture for image = timm
+    pretrained: str = ""  # local checkpoint file (never downloaded)
+    init_temperature: float = 0.07  # CLIP's initial temperature, learnable
+    channels_last: bool = True  # faster convolutions with oneDNN/cuDNN
+
+    def validate(self) -> None:
+        check_choice("model.image", self.image, IMAGE_TOWERS.names())
+        check_choice("model.text", self.text, TEXT_TOWERS.names())
+        check_choice("model.projection", self.projection, HEAD_KINDS)
+        check_range("model.width", self.width, 1)
+        check_range("model.embed_dim", self.embed_dim, 1)
+        check_range("model.init_temperature", self.init_temperature, 1e-3, 10)
+
+
+class ContrastiveModel(nn.Module):
+    def __init__(
+        self,
+        image_tower: nn.Module,
+        image_projection: nn.Module,
+        text_tower: nn.Module | None = None,
+        classifier: nn.Module | None = None,
+        init_temperature: float = 0.07,
+    ) -> None:
+        super().__init__()
+        self.image_tower = image_tower
+        self.image_projection = image_projection
+        self.text_tower = text_tower
+        self.classifier = classifier
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+
+    @property
+    def has_text(self) -> bool:
+        return self.text_tower is not None
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.classifier is not None
+
+    def backbone_features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.image_tower(images)  # (B, F)
+
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        z = self.image_projection(self.image_tower(images))  # (B, D)
+        return F.normalize(z, dim=-1) if normalize else z
+
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        if self.text_tower is None:
+            raise MMCLError(
+                "this model has no text tower: zero-shot and retrieval need method=clip"
+            )
+        z = self.text_tower(tokens)  # (B, D)
+        return F.normalize(z, dim=-1) if normalize else z
+
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        if self.classifier is None:
+            raise MMCLError("this model has no class head: use method=supervised")
+        return self.classifier(self.image_tower(images))  # (B, C)
+
+    def scale(self) -> torch.Tensor:
+        """exp of the learnable log scale, clamped at 100 as CLIP does."""
+        return self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
+
+
+def build_model(
+    cfg: ModelConfig, image_size: int, with_text: bool, num_classes: int = 0
+) -> ContrastiveModel:
+    """Assemble towers and heads from the config; `num_classes > 0` adds a class head."""
+    image_tower = IMAGE_TOWERS.get(cfg.image)(
+        ImageTowerSpec(cfg.width, image_size, cfg.open_clip_name, cfg.timm_name)
+    )
+    feature_dim = image_tower.feature_dim
+    text_tower = None
+    if with_text:
+        spec = TextTowerSpec(
+            cfg.text_width,
+            cfg.text_layers,
+            cfg.text_heads,
+            cfg.context_length,
+            cfg.embed_dim,
+            cfg.open_clip_name,
+        )
+        text_tower = TEXT_TOWERS.get(cfg.text)(spec)
+    embed_dim = cfg.embed_dim if text_tower is None else text_tower.output_dim
+    model = ContrastiveModel(
+        image_tower,
+        projection_head(cfg.projection, feature_dim, embed_dim),
+        text_tower,
+        nn.Linear(feature_dim, num_classes) if num_classes > 0 else None,
+        cfg.init_temperature,
+    )
+    if cfg.pretrained:
+        load_weights(model, Path(cfg.pretrained))
+    return model
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load a local state dict (an mmcl checkpoint or a bare state dict), strictly."""
+    if not path.is_file():
+        raise MMCLError(
+            f"model.pretrained={str(path)!r}: file not found (weights are never downloaded)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise MMCLError(
+            f"model.pretrained={str(path)!r} does not match the configured model: "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )

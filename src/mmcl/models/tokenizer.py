@@ -1,0 +1,21 @@
+"""Text tokenization on open_clip's BPE vocabulary (shipped inside the open-clip-torch wheel)."""
+
+from __future__ import annotations
+
+import torch
+from open_clip.tokenizer import SimpleTokenizer
+
+VOCAB_SIZE = 49408  # open_clip's BPE vocabulary, incl. start/end tokens
+
+
+class Tokenizer:
+    """Callable: list of captions -> (N, context_length) token ids, truncated with an end token."""
+
+    def __init__(self, context_length: int = 32) -> None:
+        self.context_length = context_length
+        self._bpe = SimpleTokenizer(context_length=context_length)
+
+    def __call__(self, texts: list[str] | str) -> torch.Tensor:
+        if isinstance(texts, str):
+            texts = [texts]
+        return self._bpe(texts, context_length=self.context_length)

@@ -1,0 +1,133 @@
+"""ID-vs-OOD scatter for effective robustness, and an HTML section embedding it.
+
+The axes are in the fit's transformed space (logit by default), as in imagenet-testbed's
+``model_scatter_plot``, so the baseline is a straight line; tick labels are accuracies in %.
+The shaded band is the bootstrap 95 % band of the baseline fit; y = x is dashed.
+Uses matplotlib's object API (Figure + Agg canvas) so no global pyplot state is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mmcl.eval.robustness import RobustnessResult, get_transform, prediction_band
+
+CANDIDATE_TICKS = np.array([0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5])
+
+
+def _ticks(lo: float, hi: float) -> np.ndarray:
+    """Tick accuracies (%) inside [lo, hi] (fractions), at least the two ends when sparse."""
+    pct = CANDIDATE_TICKS
+    ticks = pct[(pct >= 100 * lo) & (pct <= 100 * hi)]
+    return ticks if len(ticks) >= 2 else np.round(100 * np.array([lo, hi]), 1)
+
+
+def _points(result: RobustnessResult, target: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """group -> (ID accuracies, OOD accuracies) of the models that have the target."""
+    groups: dict[str, tuple[list[float], list[float]]] = {}
+    for m in result.models:
+        if target in m.acc:
+            xs, ys = groups.setdefault(m.point.group, ([], []))
+            xs.append(m.point.id_acc)
+            ys.append(m.acc[target])
+    return {g: (np.array(x), np.array(y)) for g, (x, y) in groups.items()}
+
+
+def scatter_figure(result: RobustnessResult, target: str) -> Figure:
+    """The scatter for one target: groups coloured, baseline grey, fit line and band in red."""
+    t = get_transform(result.config.transform)
+    tf = result.fits[target]
+    groups = _points(result, target)
+    allx = np.concatenate([x for x, _ in groups.values()])
+    ally = np.concatenate([y for _, y in groups.values()])
+    lo, hi = min(allx.min(), ally.min()), max(allx.max(), ally.max())
+    lo, hi = max(lo * 0.8, 1e-3), min(1 - (1 - hi) * 0.8, 1 - 1e-3)
+    grid = np.linspace(t.forward(np.array(lo)), t.forward(np.array(hi)), 200)  # (200,)
+    grid_acc = t.inverse(grid)
+    fig = Figure(figsize=(7, 6.5))
+    ax = fig.add_subplot()
+    ax.plot(grid, grid, ls="--", color="black", lw=1, label="y = x")
+    ax.plot(grid, t.forward(tf.fit.predict(grid_acc)), color="tab:red", lw=2, label="baseline fit")
+    if tf.coeffs is not None:
+        band_lo, band_hi = prediction_band(tf.coeffs, grid_acc, result.config.transform)
+        ax.fill_between(grid, t.forward(band_lo), t.forward(band_hi), color="tab:red", alpha=0.2)
+    colours = iter(f"C{i}" for i in range(1, 100))
+    for group, (x, y) in sorted(groups.items(), key=lambda kv: kv[0] != "baseline"):
+        colour = "0.55" if group == "baseline" else next(colours)
+        ax.scatter(t.forward(x), t.forward(y), s=22, alpha=0.75, color=colour, label=group)
+    ticks = _ticks(lo, hi)
+    for set_ticks, set_labels in (
+        (ax.set_xticks, ax.set_xticklabels),
+        (ax.set_yticks, ax.set_yticklabels),
+    ):
+        set_ticks(t.forward(ticks / 100))
+        set_labels([f"{v:g}" for v in ticks])
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_ylim(grid[0], grid[-1])
+    ax.grid(color="0.9")
+    ax.set_xlabel("ID accuracy (%)")
+    ax.set_ylabel(f"OOD accuracy, {target} (%)")
+    ax.set_title(f"{target}: {result.config.transform} axes, baseline n={tf.fit.n}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def save_scatter(result: RobustnessResult, target: str, path: str | Path) -> Path:
+    """Write the scatter PNG for one target."""
+    path = Path(path)
+    fig = scatter_figure(result, target)
+    FigureCanvasAgg(fig).print_png(str(path))
+    return path
+
+
+def html_section(result: RobustnessResult, pngs: dict[str, Path], baseline: str = "") -> str:
+    """An HTML fragment: settings, fits, the models' ER table and the PNGs inlined as base64."""
+    main = result.main_target.name
+    parts = ["<section class='mmcl-robustness'>", "<h2>Effective robustness</h2>"]
+    settings = f"transform {result.config.transform}; baseline: {baseline}; sorted by ER on {main}"
+    parts.append(f"<p>{html.escape(settings)}</p>")
+    parts += [f"<p>{html.escape(t.name)}: {html.escape(t.description)}</p>" for t in result.targets]
+    parts.append(
+        "<table><tr><th>target</th><th>slope</th><th>intercept</th><th>r</th><th>n</th></tr>"
+    )
+    for name, tf in result.fits.items():
+        f = tf.fit
+        parts.append(
+            f"<tr><td>{html.escape(name)}</td><td>{f.slope:.4f}</td>"
+            f"<td>{f.intercept:.4f}</td><td>{f.r:.4f}</td><td>{f.n}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append(_models_table(result, main))
+    for name, png in pngs.items():
+        data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
+        alt = html.escape(f"ID vs OOD accuracy, {name}")
+        parts.append(f"<img alt='{alt}' src='data:image/png;base64,{data}'/>")
+    if result.notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _models_table(result: RobustnessResult, main: str) -> str:
+    """Rows of reported models: label, group, ID %, OOD % and ER [CI] on the main target."""
+    rows = ["<table><tr><th>model</th><th>group</th><th>ID %</th>"]
+    rows.append(f"<th>{html.escape(main)} %</th><th>ER (pp)</th><th>95% CI</th></tr>")
+    for m in result.models:
+        if not m.point.reported or main not in m.er:
+            continue
+        ci = m.er_ci.get(main)
+        ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+        rows.append(
+            f"<tr><td>{html.escape(m.point.label)}</td><td>{html.escape(m.point.group)}</td>"
+            f"<td>{100 * m.point.id_acc:.2f}</td><td>{100 * m.acc[main]:.2f}</td>"
+            f"<td>{m.er[main]:.2f}</td><td>{ci_text}</td></tr>"
+        )
+    rows.append("</table>")
+    return "\n".join(rows)

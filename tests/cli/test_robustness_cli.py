@@ -1,0 +1,117 @@
+"""`mmcl robustness` through a small argparse harness around `register`, and via `python -c`."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import special
+
+from mmcl.cli.robustness import register
+from mmcl.errors import MMCLError
+
+DATA = Path(__file__).parents[2].parent / "shared" / "data"
+OPENCLIP = DATA / "openclip_classification_results.csv"
+TESTBED = DATA / "imagenet-testbed_robustness_top1s.csv"
+OOD5 = "ImageNet v2,ImageNet Sketch,ImageNet-R,ImageNet-A,ObjectNet"
+needs_data = pytest.mark.skipif(not OPENCLIP.is_file(), reason="shared/data not present")
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mmcl")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["robustness", *argv])
+    return args.func(args)
+
+
+def _table(path: Path, n: int = 12) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A small open_clip-like table in fractions; rows alternate between two 'pretrained' tags."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.4, 0.8, n)
+    tags = ["openai" if i % 2 == 0 else "other" for i in range(n)]
+    offset = np.where(np.array(tags) == "other", 0.6, 0.0)
+    y = special.expit(0.8 * special.logit(x) - 1.0 + offset + rng.normal(0, 0.05, n))
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "pretrained", "ImageNet 1k", "ImageNet v2"])
+        for i in range(n):
+            w.writerow([f"M{i // 2}", tags[i], f"{x[i]:.4f}", f"{y[i]:.4f}"])
+    return np.round(x, 4), np.round(y, 4), tags
+
+
+@needs_data
+def test_openclip_against_testbed_json(capsys):
+    argv = ["--table", str(OPENCLIP), "--id", "ImageNet 1k", "--ood", OOD5,
+            "--baseline-table", str(TESTBED), "--json", "--bootstrap", "50"]  # fmt: skip
+    assert run_cli(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fits"]["avg5"]["n"] == 80
+    models = {m["model"]: m for m in doc["models"]}
+    assert len(models) == 121  # the testbed's baseline rows are fitted, not listed
+    rn50 = models["RN50/openai"]
+    assert rn50["pretrained"] == "openai" and rn50["name"] == "RN50"
+    assert rn50["targets"]["avg5"]["er_pp"] == pytest.approx(24.14, abs=0.01)
+    lo, hi = rn50["targets"]["avg5"]["er_ci_pp"]
+    assert lo < rn50["targets"]["avg5"]["er_pp"] < hi
+    ers = [m["targets"]["avg5"]["er_pp"] for m in doc["models"]]
+    assert ers == sorted(ers, reverse=True)
+    assert "averaged first" in doc["averaging"][0]
+
+
+def test_baseline_where_own_rows_matches_polyfit(tmp_path, capsys):
+    x, y, tags = _table(tmp_path / "t.csv")
+    argv = ["--table", str(tmp_path / "t.csv"), "--id", "ImageNet 1k", "--ood", "ImageNet v2",
+            "--baseline-where", "pretrained=openai", "--json", "--bootstrap", "0"]  # fmt: skip
+    run_cli(argv)
+    doc = json.loads(capsys.readouterr().out)
+    base = np.array(tags) == "openai"
+    slope, intercept = np.polyfit(special.logit(x[base]), special.logit(y[base]), 1)
+    assert doc["fits"]["ImageNet v2"]["slope"] == pytest.approx(slope)
+    assert doc["fits"]["ImageNet v2"]["intercept"] == pytest.approx(intercept)
+    rec = {m["model"]: m for m in doc["models"]}["M0/other"]
+    pred = special.expit(slope * special.logit(x[1]) + intercept)
+    assert rec["targets"]["ImageNet v2"]["er_pp"] == pytest.approx(100 * (y[1] - pred))
+
+
+def test_out_writes_json_png_html(tmp_path, capsys):
+    _table(tmp_path / "t.csv")
+    out = tmp_path / "out"
+    argv = ["--table", str(tmp_path / "t.csv"), "--id", "ImageNet 1k", "--ood", "ImageNet v2",
+            "--baseline-where", "pretrained=openai", "--bootstrap", "20", "--out", str(out),
+            "--group-by", "pretrained"]  # fmt: skip
+    run_cli(argv)
+    text = capsys.readouterr().out
+    assert "sorted by ER on ImageNet v2" in text
+    assert json.loads((out / "robustness.json").read_text())["transform"] == "logit"
+    png = (out / "robustness_ImageNet_v2.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "data:image/png;base64," in (out / "robustness.html").read_text()
+
+
+def test_missing_column_is_a_clear_error(tmp_path):
+    _table(tmp_path / "t.csv")
+    argv = ["--table", str(tmp_path / "t.csv"), "--id", "ImageNet 1k", "--ood", "ImageNet v3",
+            "--baseline-where", "pretrained=openai"]  # fmt: skip
+    with pytest.raises(MMCLError, match="did you mean 'ImageNet v2'"):
+        run_cli(argv)
+
+
+def test_python_c_entry(tmp_path):
+    _table(tmp_path / "t.csv")
+    code = (
+        "import argparse, sys; from mmcl.cli.robustness import register; "
+        "p = argparse.ArgumentParser(); register(p.add_subparsers()); "
+        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+    )
+    table = str(tmp_path / "t.csv")
+    argv = ["robustness", "--table", table, "--id", "ImageNet 1k", "--ood", "ImageNet v2",
+            "--baseline-where", "pretrained=openai", "--bootstrap", "9"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "fit ImageNet v2: slope" in proc.stdout
