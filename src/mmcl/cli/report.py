@@ -1,0 +1,30 @@
+"""`mmcl report RUN... --out report.html`: one HTML report from the runs' results files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("report", help="merge run folders' results into one HTML report")
+    p.add_argument("runs", nargs="+", help="run folders holding results.json")
+    p.add_argument("--out", default="report.html", help="HTML file to write")
+    p.add_argument("--title", default="mmcl report")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from mmcl.report.html import report_runs
+
+    path = report_runs([Path(run) for run in args.runs], Path(args.out), title=args.title)
+    print(f"wrote {path}")
+    return 0
+
+
+def write_run_report(run_dir: Path, title: str) -> Path:
+    """report.html for one run folder from its results.json."""
+    from mmcl.eval.tasks import read_results
+    from mmcl.report.html import write_report
+
+    return write_report(run_dir, read_results(run_dir / "results.json"), title=title)

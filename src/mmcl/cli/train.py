@@ -1,0 +1,63 @@
+"""`mmcl train CONFIG [key=value ...]`: train any method on any data, then evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from mmcl.config import load_config
+from mmcl.errors import MMCLError
+from mmcl.train.config import RunConfig
+
+log = logging.getLogger("mmcl")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a method (clip, simclr, supervised) from a YAML config",
+        description="Train from a YAML config with key=value overrides, e.g. "
+        "`mmcl train configs/clip_shapes.yaml train.steps=100 model.image=resnet18`. "
+        "Runs under torchrun unchanged. The run folder gets config.yaml, metrics.jsonl, "
+        "checkpoints/ and, after evaluation, results.json and report.html.",
+    )
+    p.add_argument("config", nargs="?", help="YAML config (omit with --resume RUN)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=100")
+    p.add_argument(
+        "--resume", metavar="RUN", help="continue the run folder RUN from its latest checkpoint"
+    )
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+    p.set_defaults(func=run_train)
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise MMCLError(f"--resume {run_dir}: no config.yaml there; is it a run folder?")
+        overrides = ([args.config] if args.config else []) + args.overrides
+        if overrides:
+            raise MMCLError("--resume takes no config or overrides: it continues the run as it was")
+        return load_config(RunConfig, run_dir / "config.yaml"), run_dir
+    if not args.config:
+        raise MMCLError("give a config file (see configs/) or --resume RUN")
+    cfg = load_config(RunConfig, args.config, args.overrides)
+    return cfg, Path(cfg.out_dir) / cfg.name
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from mmcl.cli.report import write_run_report
+    from mmcl.eval.run import evaluate_method, results_meta
+    from mmcl.eval.tasks import write_results
+    from mmcl.train.trainer import teardown_runtime, train
+
+    cfg, run_dir = resolve_config(args)
+    method, runtime = train(cfg, run_dir, resume=bool(args.resume))
+    if runtime.is_main and cfg.eval.after_train and not args.no_eval:
+        records = evaluate_method(cfg, method, progress=lambda m: log.info("eval: %s", m))
+        write_results(run_dir / "results.json", results_meta(cfg, run_dir), records)
+        write_run_report(run_dir, title=f"mmcl run {cfg.name}")
+        log.info("wrote %s", run_dir / "results.json")
+    teardown_runtime()
+    return 0

@@ -1,0 +1,136 @@
+"""Evaluate one trained model on a world: every task on every split, as result records.
+
+Features are extracted once per split (one forward pass per image) and shared by the tasks:
+zero-shot and the class head read heads on top of the backbone features, so they need no
+second pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from mmcl.data.world_dataset import WorldDataset, collate_batches
+from mmcl.data.worlds import WorldSplit
+from mmcl.eval import attributes, knn, linear_probe, retrieval
+from mmcl.eval.features import FeatureSet, extract_features
+from mmcl.eval.tasks import make_record
+from mmcl.eval.zeroshot import zero_shot_accuracy, zero_shot_classifier
+from mmcl.models.model import ContrastiveModel
+from mmcl.models.tokenizer import Tokenizer
+
+
+@dataclass
+class EvalData:
+    """The splits of one world: `train` fits the probes, `tests` are scored."""
+
+    dataset: str
+    train: WorldSplit
+    tests: dict[str, WorldSplit]
+    probe_train_size: int = 4000
+    batch_size: int = 512
+    extra: dict[str, Any] = field(default_factory=dict)  # added to every record (seed, hash...)
+
+
+def _features(
+    model: ContrastiveModel,
+    split: WorldSplit,
+    tokenizer,
+    data: EvalData,
+    limit: int | None = None,
+    autocast: bool = False,
+) -> FeatureSet:
+    dataset = WorldDataset(split, tokenizer)
+    indices = list(range(len(dataset) if limit is None else min(limit, len(dataset))))
+    batches = [indices[i : i + data.batch_size] for i in range(0, len(indices), data.batch_size)]
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batches)
+    return extract_features(model, loader, kind="backbone", autocast=autocast)
+
+
+def _heads(model: ContrastiveModel, features: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    """Joint-space embeddings and class logits computed from backbone features."""
+    with torch.no_grad():
+        weights = next(model.parameters())
+        x = features.to(weights.device)
+        embedding = F.normalize(model.image_projection(x), dim=-1).float().cpu()  # (N, D)
+        logits = model.classifier(x).float().cpu() if model.has_classifier else None  # (N, C)
+    return embedding, logits
+
+
+def evaluate_model(
+    model: ContrastiveModel,
+    model_name: str,
+    data: EvalData,
+    tasks: Sequence[str],
+    tokenizer: Tokenizer | None = None,
+    autocast: bool = False,
+    progress: Callable[[str], None] = lambda message: None,
+) -> list[dict[str, Any]]:
+    """Records for each task x split that applies to this model (zero-shot needs a text tower)."""
+    model.eval()
+    tokenizer = (tokenizer or Tokenizer()) if model.has_text else None
+    progress("features: train")
+    train = _features(model, data.train, None, data, data.probe_train_size, autocast)
+    tests = {}
+    for name, split in data.tests.items():
+        progress(f"features: {name}")
+        tests[name] = _features(model, split, tokenizer, data, autocast=autocast)
+
+    def record(task: str, split: str, metric: str, value: float, **extra: Any) -> dict:
+        return make_record(
+            model_name,
+            task,
+            data.dataset,
+            split,
+            len(tests[split]),
+            metric,
+            value,
+            **data.extra,
+            **extra,
+        )
+
+    records: list[dict[str, Any]] = []
+    if "zeroshot" in tasks and model.has_text:
+        progress("zero-shot")
+        classifier = zero_shot_classifier(
+            model, tokenizer, data.train.class_names, data.train.prompt_templates, autocast
+        )
+        for name, fs in tests.items():
+            embedding, _ = _heads(model, fs.features)
+            result = zero_shot_accuracy(embedding, classifier, fs.labels)
+            records.append(record("zeroshot", name, "accuracy", result["accuracy"]))
+    if "classifier" in tasks and model.has_classifier:
+        for name, fs in tests.items():
+            _, logits = _heads(model, fs.features)
+            accuracy = (logits.argmax(-1) == fs.labels).float().mean().item()
+            records.append(record("classifier", name, "accuracy", accuracy))
+    if "linear_probe" in tasks:
+        progress("linear probe")
+        probe = linear_probe.fit_linear_probe(train.features, train.labels)
+        for name, fs in tests.items():
+            accuracy = linear_probe.probe_accuracy(probe, fs.features, fs.labels)
+            records.append(record("linear_probe", name, "accuracy", accuracy))
+    if "knn" in tasks:
+        for name, fs in tests.items():
+            accuracy = knn.knn_accuracy(train.features, train.labels, fs.features, fs.labels)
+            records.append(record("knn", name, "accuracy", accuracy))
+    if "retrieval" in tasks and model.has_text:
+        progress("retrieval")
+        for name, fs in tests.items():
+            embedding, _ = _heads(model, fs.features)
+            with torch.no_grad():
+                text = model.encode_text(fs.texts.to(next(model.parameters()).device)).float().cpu()
+            for metric, value in retrieval.retrieval_recall(embedding, text).items():
+                records.append(record("retrieval", name, metric, value))
+    if "attributes" in tasks:
+        progress("attribute probes")
+        id_split = "id" if "id" in tests else next(iter(tests))
+        for key, value in attributes.evaluate(train, tests[id_split]).items():
+            attribute, metric = key.split("/")
+            records.append(record("attributes", id_split, metric, value, attribute=attribute))
+    return records

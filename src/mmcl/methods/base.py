@@ -1,0 +1,79 @@
+"""What every method is: a model plus a loss behind one `training_forward(batch)`.
+
+The shape of open_clip's `task/` modules: a method returns a dict of named tensors; the total
+loss is the sum of the entries whose name ends in `_loss`, the rest are logged as metrics. The
+trainer never branches on the method, so a new method is one new file here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from mmcl.config import check_choice, check_range
+from mmcl.data.batch import Batch
+from mmcl.models.model import ContrastiveModel, ModelConfig
+from mmcl.registry import Registry
+
+METHODS: Registry = Registry("method")
+
+
+@dataclass
+class MethodConfig:
+    name: str = "clip"  # clip | simclr | supervised
+    loss: str = "clip"  # clip: clip (InfoNCE) | siglip
+    temperature: float = 0.2  # simclr's NT-Xent temperature (CLIP's is learned)
+    augment: str = "default"  # simclr views: default | weak_color | no_color
+    label_smoothing: float = 0.0  # supervised cross-entropy
+    extra: dict[str, float] = field(default_factory=dict)  # method-specific knobs
+
+    def validate(self) -> None:
+        check_choice("method.name", self.name, METHODS.names())
+        check_choice("method.loss", self.loss, ("clip", "siglip"))
+        check_choice("method.augment", self.augment, ("default", "weak_color", "no_color"))
+        check_range("method.temperature", self.temperature, 1e-3, 10)
+        check_range("method.label_smoothing", self.label_smoothing, 0, 1)
+
+
+@dataclass
+class DataInfo:
+    """What a method needs to know about its data to build a model."""
+
+    image_size: int
+    num_classes: int
+
+
+class Method(nn.Module):
+    """Base class: subclasses set `needs_text` / `n_views` and implement `training_forward`."""
+
+    needs_text: bool = False  # the dataset must tokenize captions
+    n_views: int = 0  # the dataset must produce this many augmented views
+
+    def __init__(self, model: ContrastiveModel) -> None:
+        super().__init__()
+        self.model = model
+
+    @classmethod
+    def build(cls, cfg: MethodConfig, model_cfg: ModelConfig, info: DataInfo) -> Method:
+        raise TypeError(f"{cls.__name__} must define build()")
+
+    def training_forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise TypeError(f"{type(self).__name__} must define training_forward()")
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        # DDP hooks run on forward(), so the trainer calls the method itself.
+        return self.training_forward(batch)
+
+    def after_optimizer_step(self) -> None:
+        """Keep learnable scales in range (CLIP clamps its logit scale at 100)."""
+
+
+def total_loss(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of the entries whose name ends in `_loss`."""
+    return sum(value for name, value in outputs.items() if name.endswith("_loss"))
+
+
+def build_method(cfg: MethodConfig, model_cfg: ModelConfig, info: DataInfo) -> Method:
+    return METHODS.get(cfg.name).build(cfg, model_cfg, info)

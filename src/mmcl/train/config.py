@@ -1,0 +1,92 @@
+"""The run config: one dataclass per section, loaded from YAML with key=value overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmcl.config import check_choice, check_range
+from mmcl.data.worlds.shapes import ShapesConfig
+from mmcl.errors import MMCLError
+from mmcl.methods.base import MethodConfig
+from mmcl.models.model import ModelConfig
+
+SHAPES_EVAL_SPLITS = ["id", "spurious_reversed", "sketch", "unseen_colors"]
+EVAL_TASK_NAMES = ("zeroshot", "classifier", "linear_probe", "knn", "retrieval", "attributes")
+
+
+@dataclass
+class DataConfig:
+    world: str = "shapes"  # built-in world to train and evaluate on
+    shapes: ShapesConfig = field(default_factory=ShapesConfig)
+    cache_dir: str = ""  # rendered worlds; default $MMCL_CACHE or ~/.cache/mmcl
+    num_workers: int = 0  # in-memory worlds load fastest in the main process
+
+    def validate(self) -> None:
+        check_choice("data.world", self.world, ("shapes",))
+        check_range("data.num_workers", self.num_workers, 0, 64)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 300
+    batch_size: int = 256  # global batch: split across processes under torchrun
+    lr: float = 2e-3
+    weight_decay: float = 0.1  # AdamW; not applied to biases, norms and the logit scale
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])  # CLIP's beta2
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    precision: str = "auto"  # auto (bf16 where measured faster) | bf16 | fp32
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+    checkpoint_every: int = 100  # steps; a checkpoint is also written at the end
+    keep_checkpoints: int = 2  # older ones are deleted
+    log_every: int = 10
+    nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss does
+    compile: bool = False  # torch.compile the method (GPU runs)
+    progress: bool = True
+
+    def validate(self) -> None:
+        check_range("train.steps", self.steps, 1)
+        check_range("train.batch_size", self.batch_size, 2)
+        check_range("train.lr", self.lr, 0, 10)
+        check_range("train.weight_decay", self.weight_decay, 0, 10)
+        check_range("train.warmup_steps", self.warmup_steps, 0)
+        check_range("train.min_lr_ratio", self.min_lr_ratio, 0, 1)
+        check_range("train.grad_clip", self.grad_clip, 0)
+        check_range("train.checkpoint_every", self.checkpoint_every, 1)
+        check_range("train.keep_checkpoints", self.keep_checkpoints, 1)
+        check_range("train.log_every", self.log_every, 1)
+        check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise MMCLError(
+                f"config key 'train.betas' = {self.betas} must be two numbers in [0, 1)"
+            )
+
+
+@dataclass
+class EvalConfig:
+    tasks: list[str] = field(
+        default_factory=lambda: ["zeroshot", "classifier", "linear_probe", "attributes"]
+    )
+    splits: list[str] = field(default_factory=lambda: list(SHAPES_EVAL_SPLITS))
+    probe_train_size: int = 4000  # train images the probes are fitted on
+    after_train: bool = True  # evaluate when training ends
+
+    def validate(self) -> None:
+        for task in self.tasks:
+            check_choice("eval.tasks", task, EVAL_TASK_NAMES)
+        check_range("eval.probe_train_size", self.probe_train_size, 10)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    out_dir: str = "runs"  # the run folder is out_dir/name
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,54 @@
+"""Scalars to `metrics.jsonl` (and TensorBoard when it is installed), from rank 0 only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmcl.io import atomic_write_text
+
+
+class MetricsLog:
+    def __init__(self, path: Path, resume_step: int = 0) -> None:
+        self.path = path
+        if resume_step:
+            self._truncate_after(resume_step)
+        elif path.exists():
+            path.unlink()
+        self._tensorboard = _tensorboard_writer(path.parent / "tensorboard")
+
+    def _truncate_after(self, step: int) -> None:
+        """Drop lines logged after the checkpoint we resume from, so steps never repeat."""
+        if not self.path.exists():
+            return
+        kept = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+
+    def log(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, int | float):
+                    self._tensorboard.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+def _tensorboard_writer(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(folder))
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,240 @@
+"""The one training loop: any method, any data, one process or many (torchrun).
+
+AdamW with a warm-up + cosine schedule, gradient clipping, bf16 autocast where it is faster,
+atomic checkpoints every N steps that hold the sampler position and RNG states (so `--resume`
+ends on the same numbers as an uninterrupted run), metrics to `metrics.jsonl`, a progress bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from mmcl.config import config_hash, save_config, to_dict
+from mmcl.data.world_dataset import collate_batches
+from mmcl.errors import MMCLError
+from mmcl.methods.base import DataInfo, Method, build_method, total_loss
+from mmcl.train import checkpoint as ckpt
+from mmcl.train.config import RunConfig
+from mmcl.train.data import load_split, training_dataset
+from mmcl.train.distributed import Runtime, setup_runtime, teardown_runtime
+from mmcl.train.metrics_log import MetricsLog
+from mmcl.train.precision import autocast, resolve_precision
+from mmcl.train.sampler import ResumableBatchSampler
+from mmcl.train.schedule import learning_rate
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices and conv kernels only; biases, norms and scales keep weight decay off."""
+    decay, no_decay = [], []
+    for param in module.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+class Trainer:
+    """Holds a run's pieces; `fit()` trains to `train.steps` and returns the method."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, runtime: Runtime) -> None:
+        self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
+        self.precision = resolve_precision(cfg.train.precision, runtime.device)
+        seed_everything(cfg.train.seed)  # same initial weights on every rank
+        split = load_split(cfg.data, "train")
+        info = DataInfo(split.image_size, len(split.class_names))
+        self.method: Method = build_method(cfg.method, cfg.model, info).to(runtime.device)
+        if cfg.model.channels_last:
+            self.method.to(memory_format=torch.channels_last)
+        self.dataset = training_dataset(cfg, self.method, split)
+        t = cfg.train
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.method, t.weight_decay), lr=t.lr, betas=tuple(t.betas)
+        )
+        self.state = ckpt.TrainState()
+        self.sampler = ResumableBatchSampler(
+            len(self.dataset), t.batch_size, t.seed, runtime.rank, runtime.world_size
+        )
+        self.nonfinite_skipped = 0
+
+    # ---- checkpoints -------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def save(self) -> None:
+        if not self.runtime.is_main:
+            return
+        payload = {
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "state": self.state.__dict__,
+            "rng": ckpt.rng_states(),
+            "config": to_dict(self.cfg),
+        }
+        ckpt.save_checkpoint(
+            self.checkpoint_dir, payload, self.state.step, self.cfg.train.keep_checkpoints
+        )
+
+    def resume(self) -> bool:
+        path = ckpt.latest_checkpoint(self.checkpoint_dir)
+        if path is None:
+            return False
+        payload = ckpt.load_checkpoint(path)
+        if payload["config"] != to_dict(self.cfg):
+            raise MMCLError(
+                f"{path} was written with a different config; resume with the run's own "
+                f"{self.run_dir / 'config.yaml'} (mmcl train --resume {self.run_dir})"
+            )
+        self.method.load_state_dict(payload["method"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.state = ckpt.TrainState(**payload["state"])
+        ckpt.restore_rng_states(payload["rng"])
+        log.info("resumed from %s at step %d", path, self.state.step)
+        return True
+
+    # ---- the loop ----------------------------------------------------------------------
+    def fit(self) -> Method:
+        t, rt = self.cfg.train, self.runtime
+        model = self.method
+        if rt.world_size > 1:
+            ids = [rt.device.index] if rt.device.type == "cuda" else None
+            model = DistributedDataParallel(self.method, device_ids=ids)
+        if t.compile:
+            model = torch.compile(model)
+        metrics = (
+            MetricsLog(self.run_dir / "metrics.jsonl", self.state.step) if rt.is_main else None
+        )
+        bar = tqdm(
+            total=t.steps,
+            initial=self.state.step,
+            disable=not (t.progress and rt.is_main),
+            desc=self.cfg.name,
+            dynamic_ncols=True,
+        )
+        window_start, window_samples = time.perf_counter(), 0
+        while self.state.step < t.steps:
+            for batch in self._epoch_loader():
+                outputs = self._step(model, batch)
+                window_samples += t.batch_size
+                if self.state.step % t.log_every == 0 or self.state.step == t.steps:
+                    rate = window_samples / (time.perf_counter() - window_start)
+                    record = self._record(outputs, rate)
+                    if metrics is not None:
+                        metrics.log(record)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", samples_s=f"{rate:.0f}")
+                    window_start, window_samples = time.perf_counter(), 0
+                bar.update(1)
+                if self.state.step % t.checkpoint_every == 0 or self.state.step == t.steps:
+                    self.save()
+                if self.state.step >= t.steps:
+                    break
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+        return self.method
+
+    def _epoch_loader(self) -> DataLoader:
+        self.sampler.set_position(self.state.epoch, self.state.batch_in_epoch)
+        return DataLoader(
+            self.dataset,
+            batch_sampler=self.sampler,
+            collate_fn=collate_batches,
+            num_workers=self.cfg.data.num_workers,
+            # Its own generator: creating a loader must not draw from the global RNG, or a
+            # resumed run would see different augmentations than an uninterrupted one.
+            generator=torch.Generator().manual_seed(self.cfg.train.seed),
+            pin_memory=self.runtime.device.type == "cuda",
+        )
+
+    def _step(self, model: torch.nn.Module, batch) -> dict[str, torch.Tensor]:
+        t, state = self.cfg.train, self.state
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(state.step, t.lr, t.warmup_steps, t.steps, t.min_lr_ratio)
+        batch = batch.to(self.runtime.device, non_blocking=True)
+        if self.cfg.model.channels_last:
+            batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+        with autocast(self.precision, self.runtime.device):
+            outputs = model(batch)
+        loss = total_loss(outputs)
+        self._advance(len(batch))
+        if not torch.isfinite(loss):
+            self._nonfinite(loss, batch)
+            return {"loss": loss.detach(), **outputs}
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.method.parameters(), t.grad_clip)
+        self.optimizer.step()
+        self.method.after_optimizer_step()
+        return {"loss": loss.detach(), **outputs}
+
+    def _advance(self, local_batch: int) -> None:
+        state = self.state
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.samples_seen += local_batch * self.runtime.world_size
+        if state.batch_in_epoch >= len(self.sampler):
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+
+    def _nonfinite(self, loss: torch.Tensor, batch) -> None:
+        where = f"step {self.state.step}, samples {batch.index[:8].tolist()}"
+        if self.cfg.train.nonfinite == "stop":
+            raise MMCLError(
+                f"loss is {loss.item()} at {where}; lower train.lr, or set "
+                f"train.nonfinite=skip to skip such batches"
+            )
+        self.nonfinite_skipped += 1
+        log.warning("skipping non-finite loss %s at %s", loss.item(), where)
+
+    def _record(self, outputs: dict[str, torch.Tensor], rate: float) -> dict:
+        record = {
+            "step": self.state.step,
+            "epoch": self.state.epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "samples_per_s": rate,
+        }
+        record.update({k: float(v.detach()) for k, v in outputs.items() if v.numel() == 1})
+        return record
+
+
+def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> tuple[Method, Runtime]:
+    """Train one run in `run_dir`; with `resume`, continue from its latest checkpoint."""
+    runtime = setup_runtime(cfg.train.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, run_dir, runtime)
+    if resume and not trainer.resume():
+        log.info("no checkpoint in %s: starting from step 0", run_dir)
+    if runtime.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+        log.info(
+            "run %s (config %s), precision %s, %s process(es) on %s",
+            cfg.name,
+            config_hash(cfg),
+            trainer.precision,
+            runtime.world_size,
+            runtime.device,
+        )
+    method = trainer.fit()
+    return method, runtime
+
+
+__all__ = ["Trainer", "teardown_runtime", "train"]
