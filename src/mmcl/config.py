@@ -51,7 +51,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 def _unknown_key(prefix: str, key: str, valid: typing.Iterable[str]) -> MMCLError:
     valid = sorted(valid)
     close = difflib.get_close_matches(key, valid, n=1)
-    hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+    hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
     return MMCLError(
         f"unknown config key {prefix + key!r}{hint} (valid keys here: {', '.join(valid)})"
     )

@@ -184,10 +184,8 @@ def generate(cfg: XueConfig, split: str) -> VectorData:
 def class_prompts(cfg: XueConfig) -> np.ndarray:
     """(C, d_T) zero-shot prompts: D_T [core latent of class k, 0, 0]; no spurious content."""
     _, d_t = dictionaries(cfg)
-    if cfg.task == "binary":
-        core = np.array([[-1.0], [1.0]])  # class 0 <-> y = -1
-    else:
-        core = np.eye(cfg.n_classes)
+    binary = np.array([[-1.0], [1.0]])  # class 0 <-> y = -1
+    core = binary if cfg.task == "binary" else np.eye(cfg.n_classes)
     latent = np.zeros((cfg.num_classes, cfg.n_latent))
     latent[:, : cfg.n_core] = core
     return latent @ d_t.T

@@ -87,7 +87,9 @@ class OpenCLIPVisual(nn.Module):
                 f"model.open_clip_name={name!r} is not an open_clip architecture "
                 f"(see open_clip.list_models(); e.g. ViT-B-32, RN50)"
             )
-        self.visual = open_clip.create_model(name, pretrained=None).visual
+        self.visual = open_clip.create_model(
+            name, pretrained=None, force_image_size=image_size
+        ).visual
         self.feature_dim = self.visual.output_dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,1 +1,1 @@
-"""Closed forms that the papers derive (spectral optimum of MMCL, Xue's linear-model predictions)."""
+"""Closed forms that the papers derive (MMCL spectral optimum, Xue's linear-model predictions)."""

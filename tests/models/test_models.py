@@ -1,0 +1,71 @@
+"""Towers and the model interface every eval task relies on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmcl.errors import MMCLError
+from mmcl.models import ModelConfig, Tokenizer, build_model
+from mmcl.models.linear import LinearEncoder
+
+
+@pytest.mark.parametrize("image", ["small_cnn", "resnet18"])
+def test_image_towers_give_features_and_unit_embeddings(image):
+    model = build_model(
+        ModelConfig(image=image, width=4, embed_dim=16), 32, with_text=False, num_classes=5
+    )
+    images = torch.randn(3, 3, 32, 32)
+    features = model.backbone_features(images)
+    assert features.shape == (3, model.image_tower.feature_dim)
+    embedding = model.encode_image(images)
+    assert embedding.shape == (3, 16)
+    assert torch.allclose(embedding.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert model.classify(images).shape == (3, 5)
+    with pytest.raises(MMCLError, match="text tower"):
+        model.encode_text(torch.zeros(1, 4, dtype=torch.long))
+
+
+def test_text_tower_reads_open_clip_bpe_tokens():
+    model = build_model(
+        ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16),
+        32,
+        with_text=True,
+    )
+    tokens = Tokenizer(32)(["a red circle", "a blue square on grass"])
+    embedding = model.encode_text(tokens)
+    assert embedding.shape == (2, 16)
+    assert not torch.allclose(embedding[0], embedding[1])
+
+
+def test_open_clip_architecture_by_name_builds_its_vision_tower():
+    model = build_model(
+        ModelConfig(image="open_clip", open_clip_name="RN50", projection="none"),
+        64,
+        with_text=False,
+    )
+    assert model.backbone_features(torch.randn(1, 3, 64, 64)).shape == (1, 1024)
+
+
+def test_unknown_open_clip_name_and_missing_weights_are_clear_errors(tmp_path):
+    with pytest.raises(MMCLError, match="open_clip"):
+        build_model(ModelConfig(image="open_clip", open_clip_name="ViT-Q-99"), 32, False)
+    with pytest.raises(MMCLError, match="never downloaded"):
+        build_model(ModelConfig(pretrained=str(tmp_path / "w.pt")), 32, False)
+
+
+def test_pretrained_local_checkpoint_round_trips(tmp_path):
+    cfg = ModelConfig(width=4, embed_dim=8)
+    model = build_model(cfg, 32, with_text=False)
+    torch.save({"model": model.state_dict()}, tmp_path / "w.pt")
+    cfg.pretrained = str(tmp_path / "w.pt")
+    again = build_model(cfg, 32, with_text=False)
+    x = torch.randn(2, 3, 32, 32)
+    model.eval(), again.eval()
+    assert torch.equal(model.encode_image(x), again.encode_image(x))
+
+
+def test_linear_encoder_is_a_plain_matrix():
+    encoder = LinearEncoder(5, 3)
+    x = torch.randn(4, 5)
+    assert torch.allclose(encoder(x), x @ encoder.weight.T)
