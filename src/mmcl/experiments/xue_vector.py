@@ -234,7 +234,7 @@ class Scale:
 
 
 SCALES = {
-    "tiny": Scale(n=1000, n_test=1000, steps=300, sl_steps=300, seeds=(0,)),
+    "tiny": Scale(n=1000, n_test=1000, steps=200, sl_steps=300, seeds=(0,)),
     "small": Scale(n=5000, n_test=5000, steps=600, sl_steps=600, seeds=(0, 1, 2)),
     "paper": Scale(n=20000, n_test=10000, steps=1500, sl_steps=1500, seeds=(0, 1, 2, 3, 4)),
 }

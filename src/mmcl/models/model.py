@@ -28,7 +28,7 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp on the learnable temperature
 @dataclass
 class ModelConfig:
     image: str = "small_cnn"  # small_cnn | resnet18 | resnet50 | open_clip | timm
-    width: int = 32  # small_cnn width (features = 8 * width)
+    width: int = 16  # small_cnn width (features = 8 * width)
     text: str = "small_transformer"  # small_transformer | open_clip
     text_width: int = 128
     text_layers: int = 2

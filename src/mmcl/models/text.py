@@ -25,12 +25,49 @@ class TextTowerSpec:
     open_clip_name: str = ""
 
 
-class SmallTextTransformer(nn.Module):
-    """open_clip's causal TextTransformer at CPU size, pooled at the end-of-text token."""
+class CausalTextTower(nn.Module):
+    """A causal text transformer pooled at the end-of-text token (CLIP's text tower).
 
-    def __init__(self, spec: TextTowerSpec) -> None:
+    Built from open_clip's parts, either a fresh `TextTransformer` at CPU size or the text half of
+    an open_clip architecture. Padding after the batch's longest caption is dropped before the
+    transformer: with a causal mask and end-token pooling the output is unchanged, and the short
+    captions of the worlds then cost a fraction of the context length.
+    """
+
+    def __init__(self, source: nn.Module) -> None:
         super().__init__()
-        self.transformer = TextTransformer(
+        self.token_embedding = source.token_embedding
+        self.positional_embedding = source.positional_embedding
+        self.transformer = source.transformer
+        self.ln_final = source.ln_final
+        self.text_projection = source.text_projection
+        self.register_buffer("attn_mask", source.attn_mask, persistent=False)
+        projection = self.text_projection
+        self.output_dim = projection.shape[1] if isinstance(projection, nn.Parameter) else (
+            projection.out_features)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = trim_padding(tokens)  # (B, L')
+        length = tokens.shape[1]
+        x = self.token_embedding(tokens) + self.positional_embedding[:length]  # (B, L', W)
+        x = self.transformer(x, attn_mask=self.attn_mask[:length, :length])
+        x = self.ln_final(x)
+        pooled = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]  # (B, W) at end-of-text
+        if isinstance(self.text_projection, nn.Linear):
+            return self.text_projection(pooled)
+        return pooled @ self.text_projection  # (B, D)
+
+
+def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """Drop the padding columns (id 0) after the batch's longest caption."""
+    length = int((tokens != 0).sum(dim=1).max().clamp(min=1))
+    return tokens[:, :length]  # (B, L') with L' <= L
+
+
+@TEXT_TOWERS.register("small_transformer")
+def small_transformer(spec: TextTowerSpec) -> nn.Module:
+    return CausalTextTower(
+        TextTransformer(
             context_length=spec.context_length,
             vocab_size=VOCAB_SIZE,
             width=spec.width,
@@ -38,49 +75,13 @@ class SmallTextTransformer(nn.Module):
             layers=spec.layers,
             output_dim=spec.embed_dim,
         )
-        self.output_dim = spec.embed_dim
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.transformer(tokens)  # (B, D)
-
-
-class OpenCLIPText(nn.Module):
-    """The text tower of an open_clip architecture (random init)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        import open_clip
-
-        model = open_clip.create_model(name, pretrained=None)
-        self.parts = nn.ModuleDict(
-            {
-                "transformer": model.transformer,
-                "token_embedding": model.token_embedding,
-                "ln_final": model.ln_final,
-            }
-        )
-        self.positional_embedding = model.positional_embedding
-        self.text_projection = model.text_projection
-        self.register_buffer("attn_mask", model.attn_mask, persistent=False)
-        self.output_dim = model.text_projection.shape[1]
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        x = self.parts["token_embedding"](tokens) + self.positional_embedding[: tokens.shape[1]]
-        x = self.parts["transformer"](
-            x, attn_mask=self.attn_mask[: tokens.shape[1], : tokens.shape[1]]
-        )
-        x = self.parts["ln_final"](x)
-        pooled = x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)]  # end-of-text token
-        return pooled @ self.text_projection
-
-
-@TEXT_TOWERS.register("small_transformer")
-def small_transformer(spec: TextTowerSpec) -> nn.Module:
-    return SmallTextTransformer(spec)
+    )
 
 
 @TEXT_TOWERS.register("open_clip")
 def open_clip_text(spec: TextTowerSpec) -> nn.Module:
     if not spec.open_clip_name:
         raise MMCLError("model.text=open_clip needs model.open_clip_name (e.g. ViT-B-32)")
-    return OpenCLIPText(spec.open_clip_name)
+    import open_clip
+
+    return CausalTextTower(open_clip.create_model(spec.open_clip_name, pretrained=None))
