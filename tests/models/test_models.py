@@ -74,11 +74,15 @@ def test_linear_encoder_is_a_plain_matrix():
 def test_text_tower_trims_padding_without_changing_open_clips_output():
     from open_clip.transformer import TextTransformer
 
-    model = build_model(ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2,
-                                    embed_dim=16), 32, with_text=True).eval()
+    model = build_model(
+        ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16),
+        32,
+        with_text=True,
+    ).eval()
     reference = TextTransformer(context_length=32, width=32, heads=2, layers=1, output_dim=16)
     missing, _ = reference.load_state_dict(model.text_tower.state_dict(), strict=False)
     assert not missing
     tokens = Tokenizer(32)(["a red circle", "a blue square on a grass background, top left"])
-    assert torch.allclose(reference.eval()(tokens), model.encode_text(tokens, normalize=False),
-                          atol=1e-5)
+    assert torch.allclose(
+        reference.eval()(tokens), model.encode_text(tokens, normalize=False), atol=1e-5
+    )

@@ -38,7 +38,7 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """Four conv stages (stride 1, 2, 2, 2), global average pool: ~0.3 GFLOP/img fwd+bwd at 32 px."""
+    """Four conv stages (stride 1, 2, 2, 2) and global average pooling: the CPU default tower."""
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()

@@ -43,8 +43,11 @@ class CausalTextTower(nn.Module):
         self.text_projection = source.text_projection
         self.register_buffer("attn_mask", source.attn_mask, persistent=False)
         projection = self.text_projection
-        self.output_dim = projection.shape[1] if isinstance(projection, nn.Parameter) else (
-            projection.out_features)
+        self.output_dim = (
+            projection.shape[1]
+            if isinstance(projection, nn.Parameter)
+            else (projection.out_features)
+        )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = trim_padding(tokens)  # (B, L')

@@ -212,7 +212,12 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "samples_per_s": rate,
         }
-        record.update({k: float(v.detach()) for k, v in outputs.items() if v.numel() == 1})
+        scalars = {k: v.detach().float().reshape(()) for k, v in outputs.items() if v.numel() == 1}
+        if self.runtime.world_size > 1:  # log the mean over ranks, i.e. over the global batch
+            stacked = torch.stack(list(scalars.values()))
+            torch.distributed.all_reduce(stacked)
+            scalars = dict(zip(scalars, stacked / self.runtime.world_size, strict=True))
+        record.update({k: float(v) for k, v in scalars.items()})
         return record
 
 
