@@ -55,3 +55,12 @@ def test_data_inspect_writes_a_png(tmp_path, world_cache):
     args = ["data", "inspect", "shapes", "shapes.n_train=64", f"cache_dir={world_cache}"]
     assert main([*args, "--n", "8", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_attribute_probes_use_the_independent_split(tmp_path, tiny_overrides):
+    overrides = [*tiny_overrides, "method.name=supervised", "eval.tasks=[attributes]"]
+    assert _train(tmp_path, overrides) == 0
+    records = read_results(tmp_path / "runs" / "tiny" / "results.json")["records"]
+    probed = {r["attribute"] for r in records if r["metric"] == "accuracy"}
+    assert {"shape", "background", "color"} <= probed
+    assert {r["split"] for r in records} == {"balanced"}

@@ -35,12 +35,14 @@ def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
     return cfg, method
 
 
-def eval_data(cfg: RunConfig) -> EvalData:
+def eval_data(cfg: RunConfig, tasks: Sequence[str]) -> EvalData:
     return EvalData(
         dataset=cfg.data.world,
         train=load_split(cfg.data, "train"),
         tests={name: load_split(cfg.data, name) for name in cfg.eval.splits},
         probe_train_size=cfg.eval.probe_train_size,
+        attribute_split=(load_split(cfg.data, cfg.eval.attribute_split)
+                         if cfg.eval.attribute_split and "attributes" in tasks else None),
         extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
     )
 
@@ -53,12 +55,13 @@ def evaluate_method(
 ) -> list[dict[str, Any]]:
     device = next(method.parameters()).device
     bf16 = resolve_precision(cfg.train.precision, device) == "bf16"
+    tasks = tasks or cfg.eval.tasks
     with torch.no_grad():
         return evaluate_model(
             method.model,
             cfg.name,
-            eval_data(cfg),
-            tasks or cfg.eval.tasks,
+            eval_data(cfg, tasks),
+            tasks,
             Tokenizer(cfg.model.context_length),
             bf16,
             progress,

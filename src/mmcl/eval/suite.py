@@ -33,6 +33,9 @@ class EvalData:
     train: WorldSplit
     tests: dict[str, WorldSplit]
     probe_train_size: int = 4000
+    # Attribute probes are fitted and scored on a split whose attributes are independent of
+    # each other (halves of it), so a probe for `shape` cannot score by reading the background.
+    attribute_split: WorldSplit | None = None
     batch_size: int = 512
     extra: dict[str, Any] = field(default_factory=dict)  # added to every record (seed, hash...)
 
@@ -129,8 +132,43 @@ def evaluate_model(
                 records.append(record("retrieval", name, metric, value))
     if "attributes" in tasks:
         progress("attribute probes")
-        id_split = "id" if "id" in tests else next(iter(tests))
-        for key, value in attributes.evaluate(train, tests[id_split]).items():
-            attribute, metric = key.split("/")
-            records.append(record("attributes", id_split, metric, value, attribute=attribute))
+        records += _attribute_records(model, model_name, data, train, tests, autocast)
+    return records
+
+
+def _attribute_records(
+    model: ContrastiveModel,
+    model_name: str,
+    data: EvalData,
+    train: FeatureSet,
+    tests: dict[str, FeatureSet],
+    autocast: bool,
+) -> list[dict[str, Any]]:
+    """Per-attribute probes: on halves of the independent split when there is one, else
+    fitted on train and scored on `id` (where correlated attributes can stand in for each other).
+    """
+    if data.attribute_split is not None:
+        features = _features(model, data.attribute_split, None, data, autocast=autocast)
+        first = torch.arange(len(features)) < len(features) // 2
+        fit, score = features.subset(first), features.subset(~first)
+        split = data.attribute_split.name
+    else:
+        split = "id" if "id" in tests else next(iter(tests))
+        fit, score = train, tests[split]
+    records = []
+    for key, value in attributes.evaluate(fit, score).items():
+        attribute, metric = key.split("/")
+        records.append(
+            make_record(
+                model_name,
+                "attributes",
+                data.dataset,
+                split,
+                len(score),
+                metric,
+                value,
+                attribute=attribute,
+                **data.extra,
+            )
+        )
     return records

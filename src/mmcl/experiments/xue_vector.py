@@ -382,6 +382,14 @@ def sweep_losses(scale: str = "tiny", seeds: Sequence[int] | None = None) -> lis
     return [r for run in runs for r in run if r["learner"] != "sl"] + sl_once
 
 
+def sweep_p_train(scale: str = "tiny", seeds: Sequence[int] | None = None) -> list[dict]:
+    """Spurious strength: p_train in {.5, .7, .9, .95}, test flipped (p_test = 1 - p_train).
+
+    For the report's accuracy-vs-spurious-strength plot; not one of `SWEEPS` (no claim reads it).
+    """
+    return _sweep("p_train", "p_train", [0.5, 0.7, 0.9, 0.95], scale, seeds)
+
+
 SWEEPS = {
     "c1": sweep_c1,
     "sigma_core": sweep_sigma_core,

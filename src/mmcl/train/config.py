@@ -73,6 +73,7 @@ class EvalConfig:
     )
     splits: list[str] = field(default_factory=lambda: list(SHAPES_EVAL_SPLITS))
     probe_train_size: int = 4000  # train images the probes are fitted on
+    attribute_split: str = "balanced"  # attributes independent here; "" probes train -> id
     after_train: bool = True  # evaluate when training ends
 
     def validate(self) -> None:
