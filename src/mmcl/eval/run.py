@@ -41,8 +41,11 @@ def eval_data(cfg: RunConfig, tasks: Sequence[str]) -> EvalData:
         train=load_split(cfg.data, "train"),
         tests={name: load_split(cfg.data, name) for name in cfg.eval.splits},
         probe_train_size=cfg.eval.probe_train_size,
-        attribute_split=(load_split(cfg.data, cfg.eval.attribute_split)
-                         if cfg.eval.attribute_split and "attributes" in tasks else None),
+        attribute_split=(
+            load_split(cfg.data, cfg.eval.attribute_split)
+            if cfg.eval.attribute_split and "attributes" in tasks
+            else None
+        ),
         extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
     )
 

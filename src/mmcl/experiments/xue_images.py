@@ -15,19 +15,18 @@ non-`id` splits; per-split values are kept in the records and the claims' `value
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.stats import spearmanr
 
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
 from mmcl.eval.run import evaluate_method
 from mmcl.registry import unknown_name_message
+from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
 from mmcl.train.trainer import train
 
@@ -84,19 +83,6 @@ IMAGE_SCALES = {
 }
 
 
-@contextmanager
-def cpu_threads(n: int) -> Iterator[None]:
-    """Train with `n` torch threads (0: unchanged). On the shared 2-core box two 2-thread jobs
-    ran this sweep at 86 samples/s against 730 with one thread each (measured)."""
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def image_scale(name: str) -> ImageScale:
     if name not in IMAGE_SCALES:
         raise MMCLError(unknown_name_message("xue2024 image scale", name, list(IMAGE_SCALES)))
@@ -145,7 +131,7 @@ def run_images(
     sc, out_dir = image_scale(scale), Path(out_dir)
     base = [*sc.overrides(), *overrides]
     records = []
-    with cpu_threads(sc.threads):
+    with torch_threads(sc.threads):
         for seed in sc.seeds if seeds is None else seeds:
             records += _one_seed(seed, out_dir / f"seed{seed}", base, presets)
     return records

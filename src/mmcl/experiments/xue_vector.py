@@ -23,7 +23,6 @@ Sweeps (spec section 6 items 1-6 and 8) return plain lists of records;
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +37,7 @@ from mmcl.losses import ClipLoss
 from mmcl.models.linear import LinearEncoder
 from mmcl.registry import Registry, unknown_name_message
 from mmcl.theory.xue import svd_proxy
+from mmcl.threads import torch_threads
 
 NEGATIVES = ("square", "linear")
 PAPER = "direction only; figure not retrieved"
@@ -111,20 +111,8 @@ def _batches(n: int, size: int | None, steps: int, seed: int):
         )
 
 
-@contextmanager
-def _one_thread():
-    """Run tiny (n x 50 @ 50 x r) ops on one thread: on a busy 2-core box intra-op threading made
-    them ~40x slower (measured), and these matrices gain nothing from it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _fit(data: VectorData, cfg: TrainConfig, loss_fn, batch: int | None, cosine: bool) -> Encoders:
-    with _one_thread():
+    with torch_threads(1):
         return _fit_loop(data, cfg, loss_fn, batch, cosine)
 
 
@@ -176,7 +164,7 @@ def train_sl(data: VectorData, cfg: SLConfig, num_classes: int) -> tuple[np.ndar
     w = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([w, b], lr=cfg.lr)
-    with _one_thread():
+    with torch_threads(1):
         for _ in range(cfg.steps):
             _sl_step(opt, x, y, w, b, cfg.l2)
     return w.detach().numpy(), b.detach().numpy()

@@ -14,8 +14,7 @@ learning rate in float64:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ from mmcl.losses import SpectralContrastiveLoss, spectral_population_loss
 from mmcl.models.linear import LinearEncoder
 from mmcl.theory.spectral import induced_image_graph
 from mmcl.theory.worlds import FiniteWorld
+from mmcl.threads import torch_threads
 
 
 @dataclass(frozen=True)
@@ -62,21 +62,9 @@ def _features(encoder: LinearEncoder) -> torch.Tensor:
     return encoder(torch.eye(n, dtype=torch.float64))  # (n, k): one-hot inputs
 
 
-@contextmanager
-def _single_thread() -> Iterator[None]:
-    """Run on one intra-op thread, then restore: on matrices of a few dozen rows, thread
-    hand-offs cost far more than the arithmetic (30x slower on a loaded 2-core machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _optimise(params: list[torch.Tensor], loss_fn: Callable[[], torch.Tensor], cfg: FitConfig):
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    with _single_thread():
+    with torch_threads(1):
         for step in range(cfg.steps):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / cfg.steps))
