@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_failed_write_leaves_old_file_and_no_partial(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(tasks.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
         write_results(path, {"n": 2}, [])
     assert path.read_text() == before

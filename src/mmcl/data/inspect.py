@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -15,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
 from mmcl.data.worlds.base import WorldSplit  # noqa: E402
+from mmcl.io import atomic_write  # noqa: E402
 
 
 def write_sample_grid(split: WorldSplit, path: str | os.PathLike, n: int = 16) -> Path:
@@ -33,18 +33,5 @@ def write_sample_grid(split: WorldSplit, path: str | os.PathLike, n: int = 16) -
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    return _write_atomic(Path(path), buffer.getvalue())
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue()))
+    return Path(path)

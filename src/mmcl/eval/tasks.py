@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mmcl.errors import MMCLError
 from mmcl.eval import attributes, knn, linear_probe, retrieval, zeroshot
+from mmcl.io import atomic_write_text
 from mmcl.registry import Registry
 
 # Task name -> that module's `evaluate`. Signatures differ by task: zeroshot and retrieval take
@@ -62,19 +61,9 @@ def make_record(
 
 
 def write_results(path: str | Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """Write `{"meta": meta, "records": records}` to `path` via a temp file and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"meta": meta, "records": records}, handle, indent=1, allow_nan=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `{"meta": meta, "records": records}` to `path` atomically."""
+    document = {"meta": meta, "records": records}
+    atomic_write_text(Path(path), json.dumps(document, indent=1, allow_nan=False))
 
 
 def _shape_error(data: Any) -> str | None:

@@ -49,7 +49,7 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_checkpoint(folder: Path, payload: dict[str, Any], step: int, keep: int) -> Path:
-    """Write `step_<step, 7 digits>.pt` atomically, point `latest` at it, prune older checkpoints."""
+    """Write `step_<7-digit step>.pt` atomically, point `latest` at it, prune old ones."""
     path = folder / f"step_{step:07d}.pt"
     atomic_write(path, lambda handle: torch.save(payload, handle))
     atomic_write_text(folder / LATEST, path.name + "\n")

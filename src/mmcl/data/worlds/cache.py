@@ -7,13 +7,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mmcl.data.worlds.base import WorldSplit
+from mmcl.io import atomic_write
 
 FORMAT_VERSION = 1  # bump when rendering or captions change, so old caches are not reused
 log = logging.getLogger(__name__)
@@ -37,17 +37,8 @@ def cache_path(cache_dir: str | os.PathLike | None, world: str, cfg: Any, split:
 
 
 def save_split(split: WorldSplit, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(split.state_dict(), f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically, so a killed render never leaves a half-written cache file."""
+    atomic_write(path, lambda handle: torch.save(split.state_dict(), handle))
 
 
 def read_split(path: Path) -> WorldSplit | None:
