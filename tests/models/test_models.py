@@ -86,3 +86,19 @@ def test_text_tower_trims_padding_without_changing_open_clips_output():
     assert torch.allclose(
         reference.eval()(tokens), model.encode_text(tokens, normalize=False), atol=1e-5
     )
+
+
+def test_pretrained_accepts_an_mmcl_training_checkpoint(tmp_path):
+    from mmcl.methods import DataInfo, MethodConfig, build_method
+
+    cfg = ModelConfig(width=4, embed_dim=8)
+    method = build_method(MethodConfig(name="simclr"), cfg, DataInfo(32, 4))
+    torch.save({"method": method.state_dict(), "step": 3}, tmp_path / "step.pt")
+    again = build_model(
+        ModelConfig(width=4, embed_dim=8, projection="mlp", pretrained=str(tmp_path / "step.pt")),
+        32,
+        with_text=False,
+    )
+    x = torch.randn(2, 3, 32, 32)
+    method.model.eval(), again.eval()
+    assert torch.equal(method.model.encode_image(x), again.encode_image(x))

@@ -138,7 +138,10 @@ def load_weights(model: nn.Module, path: Path) -> None:
         raise MMCLError(
             f"model.pretrained={str(path)!r}: file not found (weights are never downloaded)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "method" in state:  # an mmcl training checkpoint: the model sits inside the method
+        prefix = "model."
+        state = {k[len(prefix) :]: v for k, v in state["method"].items() if k.startswith(prefix)}
     state = state.get("model", state)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
