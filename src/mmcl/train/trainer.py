@@ -53,15 +53,29 @@ def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 class Trainer:
-    """Holds a run's pieces; `fit()` trains to `train.steps` and returns the method."""
+    """Holds a run's pieces; `fit()` trains to `train.steps` and returns the method.
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, runtime: Runtime) -> None:
+    Drivers that train in stages (MCL) pass their own `method` (built from the config when
+    None) and `batch_sampler` (any object with `__iter__`, `__len__` and
+    `set_position(epoch, batch_in_epoch)`; the shuffled `ResumableBatchSampler` when None).
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        runtime: Runtime,
+        method: Method | None = None,
+        batch_sampler: ResumableBatchSampler | None = None,
+    ) -> None:
         self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
         self.precision = resolve_precision(cfg.train.precision, runtime.device)
         seed_everything(cfg.train.seed)  # same initial weights on every rank
         split = load_split(cfg.data, "train")
         info = DataInfo(split.image_size, len(split.class_names))
-        self.method: Method = build_method(cfg.method, cfg.model, info).to(runtime.device)
+        if method is None:
+            method = build_method(cfg.method, cfg.model, info)
+        self.method: Method = method.to(runtime.device)
         if cfg.model.channels_last:
             self.method.to(memory_format=torch.channels_last)
         self.dataset = training_dataset(cfg, self.method, split)
@@ -70,7 +84,7 @@ class Trainer:
             param_groups(self.method, t.weight_decay), lr=t.lr, betas=tuple(t.betas)
         )
         self.state = ckpt.TrainState()
-        self.sampler = ResumableBatchSampler(
+        self.sampler = batch_sampler or ResumableBatchSampler(
             len(self.dataset), t.batch_size, t.seed, runtime.rank, runtime.world_size
         )
         self.nonfinite_skipped = 0
