@@ -12,29 +12,130 @@ from __future__ import annotations
 
 import csv
 import re
-from importlib import resources
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 from mmcl.errors import MMCLError
 
 DETAIL_WORDS: dict[str, frozenset[str]] = {
     "colour": frozenset(
-        "red orange yellow green blue purple pink brown black white gray grey silver gold "
-        "golden beige tan maroon navy teal violet colorful colourful dark light bright".split()
+        [
+            "red",
+            "orange",
+            "yellow",
+            "green",
+            "blue",
+            "purple",
+            "pink",
+            "brown",
+            "black",
+            "white",
+            "gray",
+            "grey",
+            "silver",
+            "gold",
+            "golden",
+            "beige",
+            "tan",
+            "maroon",
+            "navy",
+            "teal",
+            "violet",
+            "colorful",
+            "colourful",
+            "dark",
+            "light",
+            "bright",
+        ]
     ),
     "count": frozenset(
-        "one two three four five six seven eight nine ten eleven twelve several many few "
-        "multiple couple pair dozen single lone group bunch".split()
+        [
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "several",
+            "many",
+            "few",
+            "multiple",
+            "couple",
+            "pair",
+            "dozen",
+            "single",
+            "lone",
+            "group",
+            "bunch",
+        ]
     ),
-    "size": frozenset("big large huge giant small little tiny tall short long wide".split()),
+    "size": frozenset(
+        [
+            "big",
+            "large",
+            "huge",
+            "giant",
+            "small",
+            "little",
+            "tiny",
+            "tall",
+            "short",
+            "long",
+            "wide",
+        ]
+    ),
     "material": frozenset(
-        "wooden metal metallic plastic glass stone brick leather furry fluffy striped spotted "
-        "checkered plaid shiny rusty concrete marble".split()
+        [
+            "wooden",
+            "metal",
+            "metallic",
+            "plastic",
+            "glass",
+            "stone",
+            "brick",
+            "leather",
+            "furry",
+            "fluffy",
+            "striped",
+            "spotted",
+            "checkered",
+            "plaid",
+            "shiny",
+            "rusty",
+            "concrete",
+            "marble",
+        ]
     ),
     "position": frozenset(
-        "left right top bottom front behind beside near next under above below inside "
-        "outside between background foreground middle center corner".split()
+        [
+            "left",
+            "right",
+            "top",
+            "bottom",
+            "front",
+            "behind",
+            "beside",
+            "near",
+            "next",
+            "under",
+            "above",
+            "below",
+            "inside",
+            "outside",
+            "between",
+            "background",
+            "foreground",
+            "middle",
+            "center",
+            "corner",
+        ]
     ),
 }
 DETAIL_KINDS = tuple(DETAIL_WORDS)
