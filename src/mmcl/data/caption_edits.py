@@ -18,124 +18,28 @@ from importlib import resources
 
 from mmcl.errors import MMCLError
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 DETAIL_WORDS: dict[str, frozenset[str]] = {
-    "colour": frozenset(
-        [
-            "red",
-            "orange",
-            "yellow",
-            "green",
-            "blue",
-            "purple",
-            "pink",
-            "brown",
-            "black",
-            "white",
-            "gray",
-            "grey",
-            "silver",
-            "gold",
-            "golden",
-            "beige",
-            "tan",
-            "maroon",
-            "navy",
-            "teal",
-            "violet",
-            "colorful",
-            "colourful",
-            "dark",
-            "light",
-            "bright",
-        ]
+    "colour": _words(
+        "red orange yellow green blue purple pink brown black white gray grey silver gold "
+        "golden beige tan maroon navy teal violet colorful colourful dark light bright"
     ),
-    "count": frozenset(
-        [
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "several",
-            "many",
-            "few",
-            "multiple",
-            "couple",
-            "pair",
-            "dozen",
-            "single",
-            "lone",
-            "group",
-            "bunch",
-        ]
+    "count": _words(
+        "one two three four five six seven eight nine ten eleven twelve several many few "
+        "multiple couple pair dozen single lone group bunch"
     ),
-    "size": frozenset(
-        [
-            "big",
-            "large",
-            "huge",
-            "giant",
-            "small",
-            "little",
-            "tiny",
-            "tall",
-            "short",
-            "long",
-            "wide",
-        ]
+    "size": _words("big large huge giant small little tiny tall short long wide"),
+    "material": _words(
+        "wooden metal metallic plastic glass stone brick leather furry fluffy striped spotted "
+        "checkered plaid shiny rusty concrete marble"
     ),
-    "material": frozenset(
-        [
-            "wooden",
-            "metal",
-            "metallic",
-            "plastic",
-            "glass",
-            "stone",
-            "brick",
-            "leather",
-            "furry",
-            "fluffy",
-            "striped",
-            "spotted",
-            "checkered",
-            "plaid",
-            "shiny",
-            "rusty",
-            "concrete",
-            "marble",
-        ]
-    ),
-    "position": frozenset(
-        [
-            "left",
-            "right",
-            "top",
-            "bottom",
-            "front",
-            "behind",
-            "beside",
-            "near",
-            "next",
-            "under",
-            "above",
-            "below",
-            "inside",
-            "outside",
-            "between",
-            "background",
-            "foreground",
-            "middle",
-            "center",
-            "corner",
-        ]
+    "position": _words(
+        "left right top bottom front behind beside near next under above below inside "
+        "outside between background foreground middle center corner"
     ),
 }
 DETAIL_KINDS = tuple(DETAIL_WORDS)
