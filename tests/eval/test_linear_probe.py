@@ -75,3 +75,11 @@ def test_degenerate_inputs_raise():
         fit_linear_probe(torch.randn(10, 3), torch.zeros(10, dtype=torch.long))
     with pytest.raises(MMCLError, match="feature rows"):
         fit_linear_probe(torch.randn(10, 3), torch.zeros(9, dtype=torch.long))
+
+
+def test_class_seen_only_in_the_validation_part_still_gets_a_probe():
+    x, y = _blobs(60, 3, 8, 0.3, seed=3)
+    x, y = torch.cat([x, x[:1] + 10]), torch.cat([y, torch.tensor([3])])  # class 3: one sample
+    for seed in range(4):  # some split puts the lone sample in the validation part
+        probe = fit_linear_probe(x, y, ProbeConfig(val_fraction=0.5, seed=seed))
+        assert list(probe.classifier.classes_) == [0, 1, 2, 3]

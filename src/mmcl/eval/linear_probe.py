@@ -126,6 +126,9 @@ def fit_linear_probe(
         C, classifier = config.C, _classifier(config.C, config.max_iter)
     else:
         C, classifier = _choose_C(x, y, config)  # refit below starts from the chosen weights
+        if not np.array_equal(classifier.classes_, np.unique(y)):
+            # A rare class fell entirely into the validation part: no weights to start from.
+            classifier = _classifier(C, config.max_iter)
     _fit_quietly(classifier, x, y, config.threads)
     return LinearProbe(scaler=scaler, classifier=classifier, C=float(C))
 
