@@ -1,4 +1,9 @@
-"""`mmcl data inspect WORLD`: a PNG grid of samples with their captions, and split statistics."""
+"""`mmcl data make WORLD --out DIR --format F` and `mmcl data inspect WORLD|PATH`.
+
+`make` writes built-in world splits to disk as CSV, COCO captions, ImageFolder or webdataset
+shards, so every reader can be run end to end on known data. `inspect` writes a PNG grid of
+samples with their captions and prints statistics, for a world or any dataset on disk.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +12,77 @@ from collections import Counter
 from pathlib import Path
 
 from mmcl.config import load_config
-from mmcl.train.config import DataConfig
+from mmcl.train.config import DATA_FORMATS, DataConfig
+
+MAKE_FORMATS = ("csv", "coco", "imagefolder", "webdataset")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("data", help="inspect built-in worlds")
+    p = subparsers.add_parser("data", help="write built-in worlds to disk, inspect datasets")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    make = actions.add_parser(
+        "make",
+        help="write world splits as csv / coco / imagefolder / webdataset",
+        description="e.g. `mmcl data make shapes --out data/shapes --format webdataset`; then "
+        "train with data.format=webdataset data.path='data/shapes/train-{000000..000009}.tar'",
+    )
+    make.add_argument("world", help="built-in world name (shapes)")
+    make.add_argument("overrides", nargs="*", help="data config overrides, e.g. shapes.n_train=512")
+    make.add_argument("--out", required=True, help="output folder")
+    make.add_argument("--format", required=True, choices=MAKE_FORMATS, help="on-disk format")
+    make.add_argument("--splits", default="train,id", help="comma-separated splits to write")
+    make.add_argument("--image-format", default="png", choices=("png", "jpg", "webp"))
+    make.add_argument("--shard-size", type=int, default=1000, help="webdataset samples per tar")
+    make.set_defaults(func=run_make)
+
     inspect = actions.add_parser("inspect", help="write a PNG grid of samples with captions")
-    inspect.add_argument("world", help="built-in world name (shapes)")
+    inspect.add_argument("world", help="built-in world name (shapes), or a dataset path")
     inspect.add_argument("overrides", nargs="*", help="data config overrides, e.g. shapes.seed=1")
-    inspect.add_argument("--split", default="train", help="split to show (train, id, sketch, ...)")
+    inspect.add_argument(
+        "--format", default="world", choices=DATA_FORMATS, help="how to read a dataset path"
+    )
+    inspect.add_argument("--split", default="train", help="world split to show (train, id, ...)")
     inspect.add_argument("--n", type=int, default=16, help="number of samples")
-    inspect.add_argument("--out", default=None, help="PNG path (default WORLD_SPLIT.png)")
+    inspect.add_argument("--out", default=None, help="PNG path (default NAME_SPLIT.png)")
     inspect.set_defaults(func=run_inspect)
 
 
-def run_inspect(args: argparse.Namespace) -> int:
-    from mmcl.data.inspect import write_sample_grid
+def run_make(args: argparse.Namespace) -> int:
+    from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
     from mmcl.train.data import load_split
 
     cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])
-    split = load_split(cfg, args.split)
-    out = Path(args.out or f"{args.world}_{args.split}.png")
+    options = WriteOptions(args.image_format, args.shard_size)
+    out = Path(args.out)
+    for name in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        split = load_split(cfg, name)
+        paths = WRITERS.get(args.format)(split, out, options)
+        where = shard_pattern(paths) if args.format == "webdataset" else str(paths[0])
+        print(f"{args.world}/{name}: {len(split)} images -> {where}")
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from mmcl.data.formats.bad_data import BadDataLog
+    from mmcl.data.inspect import write_sample_grid
+    from mmcl.train.data import load_split, preview_split
+
+    if args.format == "world":
+        cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])
+        split, name = load_split(cfg, args.split), f"{args.world}/{args.split}"
+    else:
+        overrides = [f"format={args.format}", f"path={args.world}", *args.overrides]
+        cfg = load_config(DataConfig, None, overrides)
+        bad = BadDataLog(max_fraction=1.0, what=args.world)
+        split, name = preview_split(cfg, args.n, bad), args.world
+        if bad.bad:
+            print(f"{bad.summary()}: {', '.join(bad.by_source)}")
+    out = Path(args.out or f"{Path(name).name or 'data'}_{args.split}.png")
     write_sample_grid(split, out, n=args.n)
     words = Counter(len(caption.split()) for caption in split.captions)
     mean_words = sum(k * v for k, v in words.items()) / len(split.captions)
     print(
-        f"{args.world}/{args.split}: {len(split)} images at {split.image_size} px, "
+        f"{name}: {len(split)} images shown at {split.image_size} px, "
         f"{len(split.class_names)} classes, captions {mean_words:.1f} words on average"
     )
     for caption in split.captions[:5]:

@@ -5,25 +5,75 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmcl.config import check_choice, check_range
+from mmcl.data.formats.class_subsets import SUBSET_TABLES
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 from mmcl.methods.base import MethodConfig
 from mmcl.models.model import ModelConfig
 
+SUBSET_NAMES = tuple(SUBSET_TABLES)
 SHAPES_EVAL_SPLITS = ["id", "spurious_reversed", "sketch", "unseen_colors"]
-EVAL_TASK_NAMES = ("zeroshot", "classifier", "linear_probe", "knn", "retrieval", "attributes")
+EVAL_TASK_NAMES = (
+    "zeroshot", "classifier", "linear_probe", "knn", "retrieval", "attributes", "mmvp",
+)  # fmt: skip
+
+
+DATA_FORMATS = ("world", "csv", "coco", "webdataset", "imagefolder", "imagenet_captions")
+SEPARATOR_ALIASES = {"\\t": "\t", "tab": "\t", "comma": ","}  # `\t` as typed in a shell
 
 
 @dataclass
 class DataConfig:
-    world: str = "shapes"  # built-in world to train and evaluate on
+    format: str = "world"  # world | csv | coco | webdataset | imagefolder | imagenet_captions
+    world: str = "shapes"  # built-in world to train and evaluate on (format=world)
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
     cache_dir: str = ""  # rendered worlds; default $MMCL_CACHE or ~/.cache/mmcl
     num_workers: int = 0  # in-memory worlds load fastest in the main process
+    # ---- real formats (format != world) ----
+    path: str = ""  # CSV/TSV file, COCO captions JSON (or its folder), class-folder root, or
+    # webdataset shards ("shards-{000..009}.tar", several joined by "::")
+    image_size: int = 32  # images are resized (shorter side) and centre-cropped to this
+    csv_img_key: str = "filepath"  # open_clip's column names
+    csv_caption_key: str = "title"
+    csv_label_key: str = ""  # optional class-name column (labels for probes / supervised)
+    csv_separator: str = ","  # "\t" (or "tab") for TSV
+    coco_images: str = ""  # COCO image folder; "" = next to the JSON (COCO's own layout)
+    caption_template: str = "a photo of a {}."  # ImageFolder captions from class names
+    class_subset: str = ""  # imagefolder: imagenet_r | imagenet_a | objectnet
+    max_bad_fraction: float = 0.001  # bad samples tolerated (skipped) before the run stops
+    shuffle_buffer: int = 1000  # webdataset: samples held for shuffling, per worker
+    val_path: str = ""  # evaluation split (same kinds as path); "" = no test split
+    val_format: str = ""  # format of val_path; "" = same as format
+    prompt_templates: list[str] = field(default_factory=lambda: ["a photo of a {}."])
+
+    def __post_init__(self) -> None:
+        self.csv_separator = SEPARATOR_ALIASES.get(self.csv_separator, self.csv_separator)
 
     def validate(self) -> None:
+        check_choice("data.format", self.format, DATA_FORMATS)
         check_choice("data.world", self.world, ("shapes",))
         check_range("data.num_workers", self.num_workers, 0, 64)
+        check_range("data.image_size", self.image_size, 8, 1024)
+        check_range("data.max_bad_fraction", self.max_bad_fraction, 0, 1)
+        check_range("data.shuffle_buffer", self.shuffle_buffer, 1)
+        if self.val_format:
+            check_choice("data.val_format", self.val_format, DATA_FORMATS)
+        if self.class_subset:
+            check_choice("data.class_subset", self.class_subset, SUBSET_NAMES)
+        if len(self.csv_separator) != 1:
+            raise MMCLError(
+                f"config key 'data.csv_separator' = {self.csv_separator!r} must be one "
+                "character (use \\t or tab for TSV)"
+            )
+        if self.format != "world" and not self.path:
+            raise MMCLError(
+                f"data.format={self.format} needs data.path (the file, folder or shards to read)"
+            )
+        if self.caption_template and self.caption_template.count("{}") != 1:
+            raise MMCLError(
+                f"config key 'data.caption_template' = {self.caption_template!r} must contain "
+                "one {} for the class name (or be empty)"
+            )
 
 
 @dataclass
@@ -74,12 +124,15 @@ class EvalConfig:
     splits: list[str] = field(default_factory=lambda: list(SHAPES_EVAL_SPLITS))
     probe_train_size: int = 4000  # train images the probes are fitted on
     attribute_split: str = "balanced"  # attributes independent here; "" probes train -> id
+    mmvp_path: str = ""  # local MMVP-VLM folder (Questions.csv + images); "" = world pairs
+    mmvp_pairs: int = 15  # world pairs per attribute (MMVP has 15 per pattern)
     after_train: bool = True  # evaluate when training ends
 
     def validate(self) -> None:
         for task in self.tasks:
             check_choice("eval.tasks", task, EVAL_TASK_NAMES)
         check_range("eval.probe_train_size", self.probe_train_size, 10)
+        check_range("eval.mmvp_pairs", self.mmvp_pairs, 1)
 
 
 @dataclass

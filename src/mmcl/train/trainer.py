@@ -10,21 +10,28 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mmcl.config import config_hash, save_config, to_dict
-from mmcl.data.world_dataset import collate_batches
+from mmcl.data.batch import Batch
+from mmcl.data.stream_dataset import ShardStream
 from mmcl.errors import MMCLError
-from mmcl.methods.base import DataInfo, Method, build_method, total_loss
+from mmcl.methods.base import METHODS, Method, build_method, total_loss
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.data import load_split, training_dataset
+from mmcl.train.data import (
+    bad_data_log,
+    data_info,
+    epoch_batches,
+    load_train_source,
+    training_dataset,
+)
 from mmcl.train.distributed import Runtime, setup_runtime, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision
@@ -71,22 +78,27 @@ class Trainer:
         self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
         self.precision = resolve_precision(cfg.train.precision, runtime.device)
         seed_everything(cfg.train.seed)  # same initial weights on every rank
-        split = load_split(cfg.data, "train")
-        info = DataInfo(split.image_size, len(split.class_names))
+        source = load_train_source(cfg.data)  # schema errors stop the run here
+        info = data_info(cfg.data, source)
         if method is None:
             method = build_method(cfg.method, cfg.model, info)
         self.method: Method = method.to(runtime.device)
         if cfg.model.channels_last:
             self.method.to(memory_format=torch.channels_last)
-        self.dataset = training_dataset(cfg, self.method, split)
+        self.dataset = training_dataset(cfg, self.method, source, runtime)
         t = cfg.train
         self.optimizer = torch.optim.AdamW(
             param_groups(self.method, t.weight_decay), lr=t.lr, betas=tuple(t.betas)
         )
         self.state = ckpt.TrainState()
+        if isinstance(self.dataset, ShardStream):  # a stream is its own sampler
+            if batch_sampler is not None:
+                raise MMCLError("a batch_sampler cannot drive data.format=webdataset (a stream)")
+            batch_sampler = self.dataset
         self.sampler = batch_sampler or ResumableBatchSampler(
             len(self.dataset), t.batch_size, t.seed, runtime.rank, runtime.world_size
         )
+        self.bad_data = bad_data_log(cfg.data, self.dataset)
         self.nonfinite_skipped = 0
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -166,17 +178,15 @@ class Trainer:
             metrics.close()
         return self.method
 
-    def _epoch_loader(self) -> DataLoader:
+    def _epoch_loader(self) -> Iterator[Batch]:
         self.sampler.set_position(self.state.epoch, self.state.batch_in_epoch)
-        return DataLoader(
+        return epoch_batches(
             self.dataset,
-            batch_sampler=self.sampler,
-            collate_fn=collate_batches,
-            num_workers=self.cfg.data.num_workers,
-            # Its own generator: creating a loader must not draw from the global RNG, or a
-            # resumed run would see different augmentations than an uninterrupted one.
-            generator=torch.Generator().manual_seed(self.cfg.train.seed),
-            pin_memory=self.runtime.device.type == "cuda",
+            self.sampler,
+            self.cfg,
+            self.state.epoch,
+            self.runtime.device.type == "cuda",
+            self.bad_data,
         )
 
     def _step(self, model: torch.nn.Module, batch) -> dict[str, torch.Tensor]:
@@ -236,7 +246,14 @@ class Trainer:
 
 
 def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> tuple[Method, Runtime]:
-    """Train one run in `run_dir`; with `resume`, continue from its latest checkpoint."""
+    """Train one run in `run_dir`; with `resume`, continue from its latest checkpoint.
+
+    Methods trained in stages (`Method.multistage`, e.g. MCL) go to their stage driver.
+    """
+    if METHODS.get(cfg.method.name).multistage:
+        from mmcl.train.stages import train_stages  # imports this module: import on use
+
+        return train_stages(cfg, run_dir, resume)
     runtime = setup_runtime(cfg.train.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, run_dir, runtime)

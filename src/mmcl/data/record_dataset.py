@@ -1,0 +1,193 @@
+"""Real-format samples to `Batch`es: decode, resize, normalize, tokenize, augment, skip bad ones.
+
+`BatchEncoder` turns decoded samples into a `Batch` exactly as `WorldDataset` does (same
+`normalize`, same batched SimCLR views); `RecordDataset` is the map-style dataset over any
+`RecordSet` (CSV, COCO, ImageFolder, ImageNet-Captions). A bad sample (missing or corrupt
+image, empty or non-UTF-8 caption) is replaced by another index drawn from (seed, index,
+attempt), so batch shapes stay fixed and a resumed run loads the same replacements; the
+`BadEvent`s travel with the batch (`LoadedBatch`) to the main process, where `BadDataLog`
+counts them, also from DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Dataset
+
+from mmcl.data.batch import Batch
+from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
+from mmcl.data.formats.images import decode_image
+from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.world_dataset import ViewTransform, normalize
+from mmcl.data.worlds.base import WorldSplit
+from mmcl.errors import MMCLError
+
+MAX_REPLACEMENTS = 16  # draws before a batch slot gives up (only near-all-bad data gets there)
+
+
+def mix(*values: int) -> int:
+    """A stable 64-bit hash of integers (Python's hash() is salted per process)."""
+    packed = struct.pack(f"<{len(values)}q", *values)
+    return int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), "little")
+
+
+def choose_caption(captions: Sequence[str], key: int) -> str:
+    """One non-empty caption picked by `key`; raises `BadSample` when none is usable."""
+    usable = [c for c in captions if c.strip()]
+    if not usable:
+        raise BadSample("empty caption")
+    caption = usable[key % len(usable)]
+    try:
+        caption.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes were kept as surrogates by the reader
+        raise BadSample("caption is not valid UTF-8") from None
+    return caption
+
+
+@dataclass
+class LoadedBatch:
+    """A batch plus the bad samples met while filling it (counted in the main process)."""
+
+    batch: Batch
+    bad: list[BadEvent] = field(default_factory=list)
+
+
+def collate_loaded(item: LoadedBatch) -> LoadedBatch:
+    """DataLoader `collate_fn` for datasets that already return a `LoadedBatch`."""
+    return item
+
+
+@dataclass
+class BatchEncoder:
+    """Decoded samples -> Batch. tokenizer: captions -> (N, L) ids, None for image-only methods."""
+
+    image_size: int
+    tokenizer: Callable[[list[str]], torch.Tensor] | None = None
+    view_transform: ViewTransform | None = None
+    n_views: int = 0
+
+    @property
+    def needs_text(self) -> bool:
+        return self.tokenizer is not None
+
+    def encode(
+        self,
+        images: list[torch.Tensor],
+        captions: list[str],
+        labels: list[int],
+        index: list[int],
+        view_seed: int = 0,
+    ) -> Batch:
+        """view_seed: the views' random draws, fixed per batch so that they do not depend on
+        which DataLoader worker (or resumed process) builds the batch."""
+        raw = torch.stack(images)  # (B, 3, S, S) uint8
+        return Batch(
+            images=normalize(raw),
+            labels=torch.tensor(labels, dtype=torch.long),
+            index=torch.tensor(index, dtype=torch.long),
+            texts=self.tokenizer(captions) if self.tokenizer is not None else None,
+            views=self._views(raw, view_seed) if self.n_views > 0 else None,
+        )
+
+    def _views(self, raw: torch.Tensor, seed: int) -> torch.Tensor:
+        """(B, V, 3, S, S) normalized views, all B * V drawn in one transform call."""
+        b, v = raw.shape[0], self.n_views
+        generator = torch.Generator().manual_seed(seed % 2**63)
+        repeated = raw.repeat_interleave(v, dim=0)  # (B*V, 3, H, W), sample-major
+        views = normalize(self.view_transform(repeated, generator))  # (B*V, 3, S, S)
+        return views.view(b, v, *views.shape[1:])
+
+
+class RecordDataset(Dataset):
+    """Map-style dataset over a `RecordSet`; every fetch returns a `LoadedBatch`."""
+
+    def __init__(self, records: RecordSet, encoder: BatchEncoder, seed: int = 0) -> None:
+        self.records, self.encoder, self.seed = records, encoder, seed
+        self.epoch = 0  # captions are drawn per (seed, epoch, index)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def load(self, index: int) -> tuple[torch.Tensor, str]:
+        """(3, S, S) uint8 image and its caption for this epoch ("" for image-only methods)."""
+        record = self.records.records[index]
+        caption = ""
+        if self.encoder.needs_text:
+            caption = choose_caption(record.captions, mix(self.seed, self.epoch, index))
+        return decode_image(record.image, self.encoder.image_size), caption
+
+    def replacement(self, index: int, attempt: int) -> int:
+        return mix(self.seed, index, attempt) % len(self)
+
+    def __getitem__(self, index: int) -> LoadedBatch:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: Sequence[int]) -> LoadedBatch:
+        images, captions, labels, used, bad = [], [], [], [], []
+        for index in indices:
+            chosen = int(index)
+            for attempt in range(MAX_REPLACEMENTS):
+                try:
+                    image, caption = self.load(chosen)
+                    break
+                except BadSample as error:
+                    bad.append(BadEvent(self.records.records[chosen].source, str(error)))
+                    chosen = self.replacement(int(index), attempt)
+            else:
+                raise MMCLError(
+                    f"{self.records.name}: {MAX_REPLACEMENTS} samples in a row are bad "
+                    f"(last: {bad[-1].source}: {bad[-1].reason}); is the data readable at all?"
+                )
+            images.append(image)
+            captions.append(caption)
+            labels.append(self.records.records[chosen].label)
+            used.append(chosen)
+        view_seed = mix(self.seed, self.epoch, *map(int, indices))
+        return LoadedBatch(self.encoder.encode(images, captions, labels, used, view_seed), bad)
+
+
+def records_to_split(
+    records: RecordSet,
+    image_size: int,
+    name: str,
+    prompt_templates: Sequence[str],
+    bad_log: BadDataLog,
+    limit: int | None = None,
+) -> WorldSplit:
+    """Decode (the first `limit`) records into an in-memory split for evaluation.
+
+    Bad samples are dropped (and counted in `bad_log`); the first caption stands for each image.
+    """
+    images, kept, bad = [], [], []
+    for record in records.records[:limit]:
+        try:
+            images.append(decode_image(record.image, image_size))
+            kept.append(record)
+        except BadSample as error:
+            bad.append(BadEvent(record.source, str(error)))
+    bad_log.record(len(kept), bad)
+    if not kept:
+        raise MMCLError(f"{records.name}: no readable images to evaluate on")
+    return WorldSplit(
+        name=name,
+        images=torch.stack(images),  # (N, 3, S, S) uint8
+        labels=torch.tensor([r.label for r in kept], dtype=torch.long),
+        attributes={},
+        attribute_values={},
+        captions=[_first_caption(r) for r in kept],
+        class_names=list(records.class_names),
+        prompt_templates=list(prompt_templates),
+        description=f"{records.name}",
+    )
+
+
+def _first_caption(record: Record) -> str:
+    return next((c for c in record.captions if c.strip()), "")
