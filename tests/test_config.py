@@ -70,3 +70,10 @@ def test_missing_or_malformed_file_names_the_file(tmp_path):
     bad.write_text("train: [1, 2\n")
     with pytest.raises(MMCLError, match="bad.yaml"):
         load_config(RunConfig, bad)
+
+
+def test_override_values_yaml_cannot_parse_stay_text():
+    cfg = load_config(RunConfig, None, ["data.csv_separator=,", "name=[x", "train.steps=7"])
+    assert cfg.data.csv_separator == ","
+    assert cfg.name == "[x"
+    assert cfg.train.steps == 7

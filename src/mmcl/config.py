@@ -137,8 +137,18 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> di
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise MMCLError(f"override {item!r}: {part!r} is a value, not a section")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        node[parts[-1]] = parse_override_value(raw)
     return data
+
+
+def parse_override_value(raw: str) -> Any:
+    """A YAML scalar or list (`3`, `true`, `[a, b]`); text YAML cannot parse (`,`) stays text."""
+    if not raw.strip():
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
 
 
 def load_config(

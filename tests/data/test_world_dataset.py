@@ -137,3 +137,16 @@ def test_bench_renders():
         torch.set_num_threads(threads)
     assert set(results) >= {"render_32px_images_per_s", "render_64px_images_per_s"}
     assert all(v > 0 for v in results.values())
+
+
+def test_seeded_views_depend_on_the_batch_not_on_the_global_rng(split):
+    ds = WorldDataset(split, n_views=2, view_seed=7)
+    torch.manual_seed(0)
+    first = ds.__getitems__([3, 1, 4]).views
+    torch.manual_seed(1)
+    state = torch.get_rng_state()
+    again = ds.__getitems__([3, 1, 4]).views
+    assert torch.equal(first, again)
+    assert torch.equal(torch.get_rng_state(), state)  # the global stream is untouched
+    assert not torch.equal(first, ds.__getitems__([3, 1, 5]).views)
+    assert not torch.equal(first[:, 0], first[:, 1])  # two different views per sample

@@ -62,7 +62,8 @@ def test_sigkilled_run_resumes_to_the_same_final_metrics(tiny_overrides, tmp_pat
         "train.checkpoint_every=10",
         "method.name=simclr",
         "eval.tasks=[linear_probe]",
-    ]  # simclr: augmentation RNG too
+        "data.num_workers=2",
+    ]  # simclr: augmentation RNG too, drawn in loader workers
     straight = _write_config(tmp_path / "straight.yaml", [*overrides, "name=straight"])
     killed = _write_config(tmp_path / "killed.yaml", [*overrides, "name=killed"])
     runs = tmp_path / "runs"

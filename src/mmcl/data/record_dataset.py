@@ -11,8 +11,6 @@ counts them, also from DataLoader workers.
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,17 +21,12 @@ from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
 from mmcl.data.formats.images import decode_image
 from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.seeds import mix
 from mmcl.data.world_dataset import ViewTransform, normalize
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 
 MAX_REPLACEMENTS = 16  # draws before a batch slot gives up (only near-all-bad data gets there)
-
-
-def mix(*values: int) -> int:
-    """A stable 64-bit hash of integers (Python's hash() is salted per process)."""
-    packed = struct.pack(f"<{len(values)}q", *values)
-    return int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), "little")
 
 
 def choose_caption(captions: Sequence[str], key: int) -> str:

@@ -26,7 +26,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
 from mmcl.data.formats.images import decode_image
 from mmcl.data.formats.webdataset_shards import RawSample, count_samples, iter_samples
-from mmcl.data.record_dataset import BatchEncoder, LoadedBatch, choose_caption, mix
+from mmcl.data.record_dataset import BatchEncoder, LoadedBatch, choose_caption
+from mmcl.data.seeds import mix
 from mmcl.errors import MMCLError
 
 

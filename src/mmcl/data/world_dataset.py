@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from mmcl.data.augment import simclr_view_transform
 from mmcl.data.batch import Batch
+from mmcl.data.seeds import mix
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 
@@ -35,6 +36,9 @@ class WorldDataset(Dataset):
     tokenizer: list[str] -> (N, L) ids; when given, `Batch.texts` holds each sample's caption.
     view_transform: batch view augmentation (default SimCLR's when n_views > 0).
     n_views: number of augmented views per sample in `Batch.views` (0: none).
+    view_seed: when given, a batch's views are drawn from (view_seed, its indices) alone, not
+        from the global RNG, so they do not depend on which DataLoader worker made the batch
+        and a resumed run sees the same views with any `data.num_workers`.
     """
 
     def __init__(
@@ -43,11 +47,13 @@ class WorldDataset(Dataset):
         tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
         view_transform: ViewTransform | None = None,
         n_views: int = 0,
+        view_seed: int | None = None,
     ) -> None:
         if n_views < 0:
             raise MMCLError(f"n_views = {n_views} must be >= 0")
         self.split = split
         self.n_views = n_views
+        self.view_seed = view_seed
         self.view_transform = view_transform
         if n_views > 0 and view_transform is None:
             self.view_transform = simclr_view_transform(split.image_size)
@@ -68,14 +74,20 @@ class WorldDataset(Dataset):
             index=index,
             texts=self.tokens[index] if self.tokens is not None else None,
             attributes={k: v[index] for k, v in self.split.attributes.items()},
-            views=self._views(raw) if self.n_views > 0 else None,
+            views=self._views(raw, index) if self.n_views > 0 else None,
         )
 
-    def _views(self, raw: torch.Tensor) -> torch.Tensor:
+    def _views(self, raw: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """(B, V, 3, S, S) normalized views, all B * V drawn in one transform call."""
         b, v = raw.shape[0], self.n_views
         repeated = raw.repeat_interleave(v, dim=0)  # (B*V, 3, H, W), sample-major
-        views = normalize(self.view_transform(repeated))  # (B*V, 3, S, S)
+        if self.view_seed is None:
+            views = self.view_transform(repeated)
+        else:  # any transform drawing from torch's global RNG, which is left as it was
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(mix(self.view_seed, *index.tolist()) % 2**63)
+                views = self.view_transform(repeated)
+        views = normalize(views)  # (B*V, 3, S, S)
         return views.view(b, v, *views.shape[1:])
 
     def captions_for(self, indices: Sequence[int] | torch.Tensor) -> list[str]:

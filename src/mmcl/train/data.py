@@ -109,7 +109,9 @@ def training_dataset(
     """The train data as the method needs it: captions tokenized, augmented views."""
     if isinstance(source, WorldSplit):
         encoder = batch_encoder(cfg, method, source.image_size)
-        return WorldDataset(source, encoder.tokenizer, encoder.view_transform, method.n_views)
+        return WorldDataset(
+            source, encoder.tokenizer, encoder.view_transform, method.n_views, cfg.train.seed
+        )
     check_method_fits(cfg, method, source)
     encoder = batch_encoder(cfg, method, cfg.data.image_size)
     if isinstance(source, RecordSet):
