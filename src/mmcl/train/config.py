@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmcl.config import check_choice, check_range
+from mmcl.data.caption_edits import DETAIL_KINDS
 from mmcl.data.formats.class_subsets import SUBSET_TABLES
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
@@ -41,6 +42,9 @@ class DataConfig:
     caption_template: str = "a photo of a {}."  # ImageFolder captions from class names
     class_subset: str = ""  # imagefolder: imagenet_r | imagenet_a | objectnet
     max_bad_fraction: float = 0.001  # bad samples tolerated (skipped) before the run stops
+    # Xue et al.'s caption ablation on real captions: full | no_details | label (class only)
+    caption_edit: str = "full"
+    caption_edit_kinds: list[str] = field(default_factory=lambda: list(DETAIL_KINDS))
     shuffle_buffer: int = 1000  # webdataset: samples held for shuffling, per worker
     val_path: str = ""  # evaluation split (same kinds as path); "" = no test split
     val_format: str = ""  # format of val_path; "" = same as format
@@ -56,6 +60,15 @@ class DataConfig:
         check_range("data.image_size", self.image_size, 8, 1024)
         check_range("data.max_bad_fraction", self.max_bad_fraction, 0, 1)
         check_range("data.shuffle_buffer", self.shuffle_buffer, 1)
+        check_choice("data.caption_edit", self.caption_edit, ("full", "no_details", "label"))
+        for kind in self.caption_edit_kinds:
+            check_choice("data.caption_edit_kinds", kind, DETAIL_KINDS)
+        if self.caption_edit != "full" and self.format in ("world", "webdataset"):
+            raise MMCLError(
+                f"data.caption_edit={self.caption_edit} edits captions read from files "
+                "(csv, coco, imagefolder, imagenet_captions); for worlds use "
+                "data.shapes.caption_preset"
+            )
         if self.val_format:
             check_choice("data.val_format", self.val_format, DATA_FORMATS)
         if self.class_subset:

@@ -8,6 +8,7 @@ by `ShardStream`, which is its own sampler. Readers check the schema here, befor
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from mmcl.data.augment import simclr_view_transform
 from mmcl.data.batch import Batch
+from mmcl.data.caption_edits import CaptionEdit, coco_categories, edit_captions
 from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.readers import ReaderOptions, read_records
 from mmcl.data.formats.records import RecordSet
@@ -68,7 +70,34 @@ def read_source(fmt: str, path: str, cfg: DataConfig) -> RecordSet | list[Shard]
 def load_train_source(cfg: DataConfig) -> TrainSource:
     if cfg.format == "world":
         return load_split(cfg, "train")
-    return read_source(cfg.format, cfg.path, cfg)
+    source = read_source(cfg.format, cfg.path, cfg)
+    if cfg.caption_edit != "full" and isinstance(source, RecordSet):
+        source = edited_records(source, cfg)
+    return source
+
+
+def edited_records(records: RecordSet, cfg: DataConfig) -> RecordSet:
+    """`data.caption_edit` applied to every record's captions (Xue et al.'s caption ablation).
+
+    `label` keeps the class the caption names, from the data's class names or else COCO's 80
+    categories; records left with no caption are dropped, and how many is logged.
+    """
+    edit = CaptionEdit(cfg.caption_edit, tuple(cfg.caption_edit_kinds))
+    names = records.class_names or coco_categories()
+    kept = []
+    for record in records.records:
+        captions = edit_captions(record.captions, edit, names)
+        if captions:
+            kept.append(dataclasses.replace(record, captions=tuple(captions)))
+    log.info(
+        "data.caption_edit=%s: %d of %d images keep a caption", edit.mode, len(kept), len(records)
+    )
+    if not kept:
+        raise MMCLError(
+            f"data.caption_edit={edit.mode} left no captions in {records.name}: no caption "
+            "names one of the classes"
+        )
+    return RecordSet(kept, records.class_names, records.name)
 
 
 def data_info(cfg: DataConfig, source: TrainSource) -> DataInfo:
