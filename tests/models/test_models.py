@@ -102,3 +102,28 @@ def test_pretrained_accepts_an_mmcl_training_checkpoint(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     method.model.eval(), again.eval()
     assert torch.equal(method.model.encode_image(x), again.encode_image(x))
+
+
+def test_grad_checkpointing_recomputes_open_clip_blocks_with_the_same_gradients():
+    def gradients(checkpointing: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        cfg = ModelConfig(
+            image="open_clip",
+            open_clip_name="ViT-S-32",
+            projection="none",
+            grad_checkpointing=checkpointing,
+        )
+        model = build_model(cfg, 32, with_text=False)
+        torch.manual_seed(1)
+        model.encode_image(torch.randn(2, 3, 32, 32)).sum().backward()
+        flags = [m.grad_checkpointing for m in model.modules() if hasattr(m, "grad_checkpointing")]
+        assert flags and all(flag == checkpointing for flag in flags)
+        return [p.grad for p in model.parameters() if p.grad is not None]
+
+    for plain, recomputed in zip(gradients(False), gradients(True), strict=True):
+        torch.testing.assert_close(plain, recomputed)
+
+
+def test_grad_checkpointing_on_a_tower_without_it_names_the_flag():
+    with pytest.raises(MMCLError, match="model.grad_checkpointing"):
+        build_model(ModelConfig(width=4, grad_checkpointing=True), 32, with_text=False)

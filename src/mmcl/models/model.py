@@ -41,6 +41,7 @@ class ModelConfig:
     pretrained: str = ""  # local checkpoint file (never downloaded)
     init_temperature: float = 0.07  # CLIP's initial temperature, learnable
     channels_last: bool = True  # faster convolutions with oneDNN/cuDNN
+    grad_checkpointing: bool = False  # recompute open_clip / timm blocks in backward: less memory
 
     def validate(self) -> None:
         check_choice("model.image", self.image, IMAGE_TOWERS.names())
@@ -129,7 +130,26 @@ def build_model(
     )
     if cfg.pretrained:
         load_weights(model, Path(cfg.pretrained))
+    if cfg.grad_checkpointing:
+        enable_grad_checkpointing(model, cfg)
     return model
+
+
+def enable_grad_checkpointing(model: nn.Module, cfg: ModelConfig) -> None:
+    """Turn on activation checkpointing in every tower that supports it (open_clip, timm).
+
+    Those towers checkpoint per transformer block through their own `set_grad_checkpointing`;
+    mmcl's small CPU towers do not, and asking for it with only those is an error.
+    """
+    towers = [m for m in model.modules() if hasattr(m, "set_grad_checkpointing")]
+    if not towers:
+        raise MMCLError(
+            f"model.grad_checkpointing=true needs an open_clip or timm tower, but model.image="
+            f"{cfg.image} and model.text={cfg.text} have none: set model.image=open_clip "
+            "(or timm), or drop the flag"
+        )
+    for tower in towers:
+        tower.set_grad_checkpointing(True)
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
