@@ -99,8 +99,13 @@ def vector_records(results: dict[str, list[dict]], n_test: int) -> list[dict]:
     return out
 
 
-def run(scale: str, seeds: int | None, out_dir: str | Path) -> dict[str, Any]:
+def run(
+    scale: str, seeds: int | None, out_dir: str | Path, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
     """Every sweep at `scale`; writes results.json, claims.json, report.html under `out_dir`.
+
+    `overrides` (RunConfig key=value) reach the image sweep: `data.format=coco data.path=...
+    data.val_path=... data.val_shifts=...` runs it on real captions (`xue_images.run_images`).
 
     Returns {"meta", "records", "claims", "vector", "note"} (vector: the raw sweep rows).
     """
@@ -117,7 +122,7 @@ def run(scale: str, seeds: int | None, out_dir: str | Path) -> dict[str, Any]:
         vec_seconds,
         img_seeds,
     )
-    images = xue_images.run_images(scale, img_seeds, out_dir / "images")
+    images = xue_images.run_images(scale, img_seeds, out_dir / "images", overrides)
     claims = merge_claims(xue_vector.claims_from_results(vector), xue_images.image_claims(images))
     meta = {
         "mmcl_version": __version__,
@@ -126,6 +131,7 @@ def run(scale: str, seeds: int | None, out_dir: str | Path) -> dict[str, Any]:
         "scale": scale,
         "vector_seeds": list(vec_seeds),
         "image_seeds": list(img_seeds),
+        "image_overrides": list(overrides),
         "seconds_vector": round(vec_seconds, 1),
         "seconds": round(time.perf_counter() - start, 1),
     }

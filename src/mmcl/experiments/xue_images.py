@@ -32,9 +32,10 @@ from mmcl.train.trainer import train
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("label", "background", "rich")  # increasing caption richness
+PRESETS = ("label", "background", "rich")  # increasing caption richness (worlds)
+EDITS = ("label", "no_details", "full")  # the same on captions read from files (COCO, CC, CSV)
 BASELINE = "supervised"
-ID_SPLIT = "id"
+ID_SPLITS = ("id", "val")  # a world's in-distribution split; a file dataset's data.val_path
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,31 @@ def image_scale(name: str) -> ImageScale:
     return IMAGE_SCALES[name]
 
 
+def on_files(overrides: Sequence[str]) -> bool:
+    """Whether the overrides point training at files (data.format other than world)."""
+    formats = [o.split("=", 1)[1] for o in overrides if o.startswith("data.format=")]
+    return bool(formats) and formats[-1] != "world"
+
+
+def caption_setting(overrides: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The config key that sets caption richness and its values, poorest first.
+
+    Worlds render captions from a preset; real captions (COCO, CC) are edited instead: details
+    removed, or the class label alone, as the paper's "label" series.
+    """
+    if on_files(overrides):
+        return "data.caption_edit", EDITS
+    return "data.shapes.caption_preset", PRESETS
+
+
 def run_config(
-    method: str, preset: str | None, seed: int, out_dir: Path, overrides: Sequence[str]
+    method: str,
+    preset: str | None,
+    seed: int,
+    out_dir: Path,
+    overrides: Sequence[str],
 ) -> RunConfig:
-    """One run's config: the shared overrides plus method, caption preset, seeds and name."""
+    """One run's config: the shared overrides plus method, caption richness, seeds and name."""
     name = method if preset is None else f"{method}-{preset}"
     own = [
         f"name={name}",
@@ -103,7 +125,7 @@ def run_config(
         "train.progress=false",
     ]
     if preset is not None:
-        own.append(f"data.shapes.caption_preset={preset}")
+        own.append(f"{caption_setting(overrides)[0]}={preset}")
     return load_config(RunConfig, None, [*overrides, *own])
 
 
@@ -121,28 +143,41 @@ def run_images(
     seeds: Sequence[int] | None,
     out_dir: str | Path,
     overrides: Sequence[str] = (),
-    presets: Sequence[str] = PRESETS,
+    presets: Sequence[str] | None = None,
 ) -> list[dict]:
-    """Train CLIP per caption preset and the supervised baseline per seed; flat records.
+    """Train CLIP per caption richness and the supervised baseline per seed; flat records.
 
     Each record is an `mmcl.eval.tasks` record plus `experiment`, `preset` ("labels" for the
-    baseline), `learner` ("clip" or "supervised") and `seed`. `overrides` go after the scale's.
+    baseline), `learner` ("clip" or "supervised") and `seed`. `overrides` go after the scale's;
+    with `data.format=coco` (or csv, ...) and `data.path`, `data.val_path`, `data.val_shifts`
+    the sweep runs on real captions, edited from label-only to full (`EDITS`), and the
+    supervised baseline runs only where the data has class labels (`data.csv_label_key`,
+    ImageFolder); the paper's own real-data baseline is the label-only caption series.
     """
     sc, out_dir = image_scale(scale), Path(out_dir)
     base = [*sc.overrides(), *overrides]
+    presets = presets or caption_setting(overrides)[1]
+    baseline = not on_files(overrides) or any(
+        o.startswith(("data.csv_label_key=", "data.format=imagefolder")) for o in overrides
+    )
     records = []
     with torch_threads(sc.threads):
         for seed in sc.seeds if seeds is None else seeds:
-            records += _one_seed(seed, out_dir / f"seed{seed}", base, presets)
+            folder = out_dir / f"seed{seed}"
+            records += _one_seed(seed, folder, base, presets, baseline)
     return records
 
 
-def _one_seed(seed: int, folder: Path, base: list[str], presets: Sequence[str]) -> list[dict]:
+def _one_seed(
+    seed: int, folder: Path, base: list[str], presets: Sequence[str], baseline: bool
+) -> list[dict]:
     records = []
     for preset in presets:
         cfg = run_config("clip", preset, seed, folder, base)
         tags = {"preset": preset, "learner": "clip", "seed": seed}
         records += _train_and_score(cfg, folder / cfg.name, "zeroshot", tags)
+    if not baseline:
+        return records
     cfg = run_config(BASELINE, None, seed, folder, base)
     tags = {"preset": "labels", "learner": BASELINE, "seed": seed}
     return records + _train_and_score(cfg, folder / cfg.name, "classifier", tags)
@@ -152,7 +187,8 @@ def shift_accuracy(records: Sequence[dict]) -> dict[tuple[str, str], dict[int, f
     """{(learner, preset): {seed: mean accuracy over the non-id splits}}."""
     by_run: dict[tuple[str, str, int], list[float]] = {}
     for r in records:
-        if r.get("experiment") == "images" and r["split"] != ID_SPLIT and r["metric"] == "accuracy":
+        shifted = r["split"] not in ID_SPLITS
+        if r.get("experiment") == "images" and shifted and r["metric"] == "accuracy":
             by_run.setdefault((r["learner"], r["preset"], r["seed"]), []).append(r["value"])
     table: dict[tuple[str, str], dict[int, float]] = {}
     for (learner, preset, seed), values in by_run.items():
@@ -177,6 +213,11 @@ def _per_seed(table: dict, key: tuple[str, str], seeds: Sequence[int]) -> np.nda
     return np.array([table[key][s] for s in seeds])
 
 
+def clip_presets(records: Sequence[dict]) -> list[str]:
+    """The caption-richness settings CLIP was trained with, poorest first (run order)."""
+    return list(dict.fromkeys(r["preset"] for r in records if r.get("learner") == "clip"))
+
+
 def image_claims(records: Sequence[dict], paper: dict[str, str] | None = None) -> list[dict]:
     """Claims rows {id, statement, paper, ours, held, values}; `held` from the seed means.
 
@@ -185,48 +226,54 @@ def image_claims(records: Sequence[dict], paper: dict[str, str] | None = None) -
     means against preset order > 0 and richest > label-only, the vector claim C4's rule).
     """
     table = shift_accuracy(records)
-    presets = [p for p in PRESETS if ("clip", p) in table]
-    if not presets or (BASELINE, "labels") not in table:
-        raise MMCLError("image_claims: records lack CLIP or supervised runs; run run_images()")
+    presets = clip_presets(records)
+    if not presets:
+        raise MMCLError("image_claims: records lack CLIP runs; run run_images()")
+    dataset = next(r["dataset"] for r in records if r.get("learner") == "clip")
     seeds = sorted(set.intersection(*(set(v) for v in table.values())))
     clip = {p: _per_seed(table, ("clip", p), seeds) for p in presets}
-    sl = _per_seed(table, (BASELINE, "labels"), seeds)
     richest, paper = presets[-1], paper or {}
-    gap = clip[richest] - sl
     means = [float(clip[p].mean()) for p in presets]
     rho = _spearman(means)
-    return [
-        {
-            "id": "IMG-C1",
-            "statement": f"images (shapes): CLIP zero-shot ({richest} captions) beats the "
-            "supervised head on mean accuracy under shift",
-            "paper": paper.get("IMG-C1", ""),
-            "ours": f"shift acc CLIP {_fmt(clip[richest])} vs supervised {_fmt(sl)}, "
-            f"gap {_fmt(gap)}; per split CLIP/sup: {_per_split(records, richest)}",
-            "held": bool(gap.mean() > 0),
-            "values": {
-                "clip": float(clip[richest].mean()),
-                "supervised": float(sl.mean()),
-                "gap": float(gap.mean()),
-            },
-        },
+    claims = []
+    if (BASELINE, "labels") in table:
+        sl = _per_seed(table, (BASELINE, "labels"), seeds)
+        gap = clip[richest] - sl
+        claims.append(
+            {
+                "id": "IMG-C1",
+                "statement": f"images ({dataset}): CLIP zero-shot ({richest} captions) beats "
+                "the supervised head on mean accuracy under shift",
+                "paper": paper.get("IMG-C1", ""),
+                "ours": f"shift acc CLIP {_fmt(clip[richest])} vs supervised {_fmt(sl)}, "
+                f"gap {_fmt(gap)}; per split CLIP/sup: {_per_split(records, richest)}",
+                "held": bool(gap.mean() > 0),
+                "values": {
+                    "clip": float(clip[richest].mean()),
+                    "supervised": float(sl.mean()),
+                    "gap": float(gap.mean()),
+                },
+            }
+        )
+    claims.append(
         {
             "id": "IMG-C4",
-            "statement": "images (shapes): richer captions (label < background < rich) raise "
+            "statement": f"images ({dataset}): richer captions ({' < '.join(presets)}) raise "
             "CLIP's mean accuracy under shift",
             "paper": paper.get("IMG-C4", ""),
             "ours": ", ".join(f"{p}: {_fmt(clip[p])}" for p in presets) + f"; spearman {rho:+.2f}",
             "held": bool(rho > 0 and means[-1] > means[0]),
             "values": dict(zip(presets, means, strict=True)),
-        },
-    ]
+        }
+    )
+    return claims
 
 
 def _per_split(records: Sequence[dict], preset: str) -> str:
     """'split a/b, ...' seed-mean accuracies of CLIP (preset) and supervised on each shift."""
     clip = split_accuracy(records, "clip", preset)
     sl = split_accuracy(records, BASELINE, "labels")
-    shifts = [s for s in clip if s != ID_SPLIT and s in sl]
+    shifts = [s for s in clip if s not in ID_SPLITS and s in sl]
     return ", ".join(f"{s} {clip[s]:.2f}/{sl[s]:.2f}" for s in shifts)
 
 

@@ -56,17 +56,18 @@ def _sweep_figure(rows: Sequence[dict], xlabel: str, title: str) -> Figure:
 def _preset_figure(records: Sequence[dict]) -> Figure:
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot()
-    presets = [p for p in xue_images.PRESETS if xue_images.split_accuracy(records, "clip", p)]
+    presets = xue_images.clip_presets(records)
     per_preset = [xue_images.split_accuracy(records, "clip", p) for p in presets]
     sl = xue_images.split_accuracy(records, xue_images.BASELINE, "labels")
-    for i, split in enumerate(sorted(sl)):
+    for i, split in enumerate(sorted(per_preset[0])):
         color = f"C{i}"
         ax.plot(presets, [acc[split] for acc in per_preset], marker="o", color=color, label=split)
-        ax.axhline(sl[split], color=color, linestyle=":", linewidth=1)
+        if split in sl:
+            ax.axhline(sl[split], color=color, linestyle=":", linewidth=1)
     ax.set(
-        xlabel="caption preset (richer ->)",
+        xlabel="caption richness (richer ->)",
         ylabel="accuracy",
-        title="shapes: CLIP zero-shot vs caption richness\n(dotted: supervised head)",
+        title="CLIP zero-shot vs caption richness\n(dotted: supervised head)",
         ylim=(0, 1.02),
     )
     ax.legend(fontsize=8)
@@ -80,15 +81,16 @@ def _bars_figure(vector: dict[str, list[dict]], records: Sequence[dict]) -> Figu
     ood = [_means(vector["c1"], name)[1][0] for name in learners]
     left.bar(learners, ood, color=["C0"] * (len(learners) - 1) + ["C3"])
     left.set(ylabel="OOD accuracy", title="vectors: p_train 0.95, flipped test", ylim=(0, 1.02))
-    richest = [p for p in xue_images.PRESETS if xue_images.split_accuracy(records, "clip", p)][-1]
+    richest = xue_images.clip_presets(records)[-1]
     clip = xue_images.split_accuracy(records, "clip", richest)
     sl = xue_images.split_accuracy(records, xue_images.BASELINE, "labels")
-    splits, width = sorted(sl), 0.4
+    splits, width = sorted(clip), 0.4
     x = np.arange(len(splits))
     right.bar(x - width / 2, [clip[s] for s in splits], width, label=f"CLIP ({richest})")
-    right.bar(x + width / 2, [sl[s] for s in splits], width, label="supervised", color="C3")
+    if sl:
+        right.bar(x + width / 2, [sl[s] for s in splits], width, label="supervised", color="C3")
     right.set_xticks(x, splits, fontsize=8)
-    right.set(ylabel="accuracy", title="shapes: per split", ylim=(0, 1.02))
+    right.set(ylabel="accuracy", title="images: per split", ylim=(0, 1.02))
     right.legend(fontsize=8)
     return fig
 

@@ -1,0 +1,44 @@
+"""Xue's image sweep on captions read from files: richness by caption edits, not presets."""
+
+from __future__ import annotations
+
+from mmcl.cli import main
+from mmcl.experiments import xue_images
+
+TINY = [
+    "model.width=4",
+    "model.text_width=32",
+    "model.text_layers=1",
+    "model.text_heads=2",
+    "model.embed_dim=16",
+    "train.steps=2",
+    "train.warmup_steps=1",
+    "train.batch_size=8",
+    "train.checkpoint_every=2",
+    "data.image_size=32",
+    "eval.probe_train_size=32",
+]
+
+
+def test_sweep_on_a_csv_with_labels_edits_captions_and_keeps_the_baseline(tmp_path, world_cache):
+    args = ["data", "make", "shapes", "shapes.n_train=48", "shapes.n_test=32"]
+    args += [f"cache_dir={world_cache}", "--out", str(tmp_path / "data")]
+    assert main([*args, "--format", "csv", "--splits", "train,id,sketch"]) == 0
+    csv = tmp_path / "data"
+    overrides = [
+        *TINY,
+        "data.format=csv",
+        f"data.path={csv / 'train.csv'}",
+        "data.csv_label_key=label",
+        f"data.val_path={csv / 'id.csv'}",
+        f"data.val_shifts={{sketch: {csv / 'sketch.csv'}}}",
+    ]
+    records = xue_images.run_images("tiny", [0], tmp_path / "runs", overrides)
+
+    runs = {(r["learner"], r["preset"]) for r in records}
+    assert runs == {("clip", e) for e in xue_images.EDITS} | {("supervised", "labels")}
+    assert {r["split"] for r in records} == {"val", "sketch"}
+    claims = xue_images.image_claims(records)
+    assert [c["id"] for c in claims] == ["IMG-C1", "IMG-C4"]
+    assert list(claims[1]["values"]) == list(xue_images.EDITS)
+    assert all(isinstance(c["held"], bool) for c in claims)
