@@ -249,6 +249,11 @@ def test_too_few_baseline_points():
         _run(pts, ["s1"], bootstrap=0)
 
 
+def test_baseline_with_one_id_accuracy_names_the_problem():
+    with pytest.raises(MMCLError, match="different ID accuracies"):
+        fit_line(np.full(4, 0.6), np.array([0.2, 0.3, 0.25, 0.4]), "logit")
+
+
 def test_missing_shift_is_skipped_and_noted():
     pts, *_ = _line_points()
     pts.append(ModelPoint("partial", 0.6, {"s1": 0.5}))
@@ -336,3 +341,21 @@ def test_no_baseline_for_non_imagenet(tmp_path):
     _write_table(tmp_path / "t.csv", 1.0, header=("name", "tag", "id", "ood"))
     with pytest.raises(MMCLError, match="--baseline-table"):
         load_inputs(InputConfig("id", ["ood"], tables=[str(tmp_path / "t.csv")]))
+
+
+def test_accuracy_of_one_and_missing_id_column(tmp_path):
+    pts, *_ = _line_points()
+    pts[4].id_acc, pts[5].ood["s2"] = 1.0, 1.0
+    with pytest.raises(MMCLError, match=r"b4: ID=1.*b5: s2=1"):
+        compute_robustness(pts, ["s1", "s2"], RobustnessConfig(bootstrap=0, degenerate="error"))
+    with pytest.warns(UserWarning, match="clipped accuracies of 0 or 1"):
+        res = compute_robustness(pts, ["s1", "s2"], RobustnessConfig(bootstrap=0, eps=0.01))
+    x = np.clip([p.id_acc for p in pts], 0.01, 0.99)
+    y = np.clip([p.ood["s2"] for p in pts], 0.01, 0.99)
+    ref = stats.linregress(special.logit(x), special.logit(y))
+    assert res.fits["s2"].fit.slope == pytest.approx(ref.slope)
+    _write_table(tmp_path / "t.csv", 1.0)
+    cfg = InputConfig("top1", ["ImageNet v2"], tables=[str(tmp_path / "t.csv")],
+                      baseline_where="tag=t0")  # fmt: skip
+    with pytest.raises(MMCLError, match=r"column 'top1' not found.*available"):
+        load_inputs(cfg)

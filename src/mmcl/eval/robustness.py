@@ -133,6 +133,11 @@ class LineFit:
 def fit_line(x: np.ndarray, y: np.ndarray, transform: str) -> LineFit:
     """scipy.stats.linregress on the transformed points, as the testbed does."""
     t = get_transform(transform)
+    if np.ptp(x) == 0:
+        raise MMCLError(
+            f"the {len(x)} baseline models all have ID accuracy {x[0]:.4f}: a line needs "
+            "baseline models with different ID accuracies (add models, or vary their training)"
+        )
     res = stats.linregress(t.forward(x), t.forward(y))
     return LineFit(transform, float(res.slope), float(res.intercept), float(res.rvalue), len(x))
 

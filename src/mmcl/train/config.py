@@ -41,6 +41,10 @@ class DataConfig:
     coco_images: str = ""  # COCO image folder; "" = next to the JSON (COCO's own layout)
     caption_template: str = "a photo of a {}."  # ImageFolder captions from class names
     class_subset: str = ""  # imagefolder: imagenet_r | imagenet_a | objectnet
+    imagenet_root: str = ""  # imagenet_captions: local ImageNet (holding train/<wnid>/)
+    # imagenet_captions text: title | tags | description joined by "+", variants by ","
+    captions_text: str = "title+tags+description"
+    caption_class_filter: bool = False  # imagenet_captions: keep captions naming the class
     max_bad_fraction: float = 0.001  # bad samples tolerated (skipped) before the run stops
     # Xue et al.'s caption ablation on real captions: full | no_details | label (class only)
     caption_edit: str = "full"
@@ -48,6 +52,10 @@ class DataConfig:
     shuffle_buffer: int = 1000  # webdataset: samples held for shuffling, per worker
     val_path: str = ""  # evaluation split (same kinds as path); "" = no test split
     val_format: str = ""  # format of val_path; "" = same as format
+    # Shifted test sets scored beside val, name -> path in val's format (e.g. imagenet_r:
+    # /data/imagenet-r); a name that is a class subset (imagenet_r, imagenet_a, objectnet)
+    # reads only those classes, and zero-shot then chooses among the classes a split holds.
+    val_shifts: dict[str, str] = field(default_factory=dict)
     prompt_templates: list[str] = field(default_factory=lambda: ["a photo of a {}."])
 
     def __post_init__(self) -> None:
@@ -71,6 +79,11 @@ class DataConfig:
             )
         if self.val_format:
             check_choice("data.val_format", self.val_format, DATA_FORMATS)
+        if self.val_shifts and not self.val_path:
+            raise MMCLError("data.val_shifts needs data.val_path (the in-distribution test set)")
+        for name in self.val_shifts:
+            if name == "val":
+                raise MMCLError("data.val_shifts: 'val' names data.val_path; pick another name")
         if self.class_subset:
             check_choice("data.class_subset", self.class_subset, SUBSET_NAMES)
         if len(self.csv_separator) != 1:

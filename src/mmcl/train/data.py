@@ -57,6 +57,9 @@ def reader_options(cfg: DataConfig) -> ReaderOptions:
         caption_template=cfg.caption_template,
         image_root=cfg.coco_images,
         class_subset=cfg.class_subset,
+        imagenet_root=cfg.imagenet_root,
+        captions_text=cfg.captions_text,
+        caption_class_filter=cfg.caption_class_filter,
     )
 
 

@@ -31,6 +31,9 @@ class ReaderOptions:
     caption_template: str = "a photo of a {}."  # ImageFolder captions; "" for none
     image_root: str = ""  # COCO image folder; "" = found next to the JSON
     class_subset: str = ""  # ImageFolder: imagenet_r | imagenet_a | objectnet
+    imagenet_root: str = ""  # ImageNet-Captions: the local ImageNet its entries point into
+    captions_text: str = "title+tags+description"  # ImageNet-Captions text variant(s), ","-joined
+    caption_class_filter: bool = False  # ImageNet-Captions: keep captions naming the class
 
 
 def _register_all() -> None:

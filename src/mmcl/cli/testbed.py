@@ -1,0 +1,74 @@
+"""`mmcl testbed shapes`: train (once) the baseline testbed of standard supervised models on the
+narrow `shapes` world and print each model's ID and shift accuracies, the baseline line fitted
+through them and every model's residual effective robustness.
+
+Runs are cached under `<cache>/fang2022/` (default $MMCL_CACHE or ~/.cache/mmcl) by config hash;
+a second call, and `mmcl repro fang2022` at the same scale, reuse them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+
+from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
+from mmcl.experiments import fang_runs, fang_testbed
+from mmcl.experiments.fang_causes import check_baseline_spread
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `testbed` subcommand; its handler is stored as `func`."""
+    p = subparsers.add_parser(
+        "testbed",
+        help="train the baseline testbed of standard models on a world (cached)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("world", choices=["shapes"], help="built-in world")
+    p.add_argument("--scale", choices=list(fang_testbed.SCALES), default="tiny")
+    p.add_argument("--cache", help="cache folder (default $MMCL_CACHE or ~/.cache/mmcl)")
+    p.add_argument("--jobs", type=int, help="parallel training processes (default: the scale's)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the line fit")
+    p.add_argument("--json", action="store_true", help="print JSON (the robustness document)")
+    p.set_defaults(func=run_testbed)
+    return p
+
+
+def run_testbed(args: argparse.Namespace) -> int:
+    scale = fang_testbed.get_scale(args.scale)
+    setup = fang_testbed.settings(scale, args.cache, args.jobs)
+    points, _ = fang_runs.collect(fang_testbed.testbed_specs(scale), setup)
+    check_baseline_spread(points)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate accuracies are in result.notes
+        result = compute_robustness(
+            points, fang_runs.SHIFTS, RobustnessConfig(bootstrap=args.bootstrap)
+        )
+    doc = to_document(result, fang_testbed.BASELINE_TEXT)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(format_testbed(doc, str(setup.root)))
+    return 0
+
+
+def format_testbed(doc: dict, root: str) -> str:
+    """One line per model (accuracies in %, residual ER on the average), then the line fit."""
+    main = doc["sorted_by"].removeprefix("ER on ")
+    shifts = list(fang_runs.SHIFTS)
+    head = f"{'model':<26} {'id':>6} " + " ".join(f"{s[:12]:>12}" for s in shifts)
+    lines = [f"baseline testbed ({len(doc['models'])} models, cached in {root})", head]
+    lines[-1] += f" {main:>6} {'ER pp':>6}"
+    for m in sorted(doc["models"], key=lambda m: m["id_acc_pct"]):
+        accs = " ".join(f"{m['ood_acc_pct'][s]:12.1f}" for s in shifts)
+        t = m["targets"][main]
+        lines.append(
+            f"{m['model']:<26} {m['id_acc_pct']:6.1f} {accs} {t['acc_pct']:6.1f} {t['er_pp']:+6.2f}"
+        )
+    fit = doc["fits"][main]
+    lines.append(
+        f"line ({doc['transform']} axes, {main}): slope {fit['slope']:.3f} "
+        f"intercept {fit['intercept']:.3f} r {fit['r']:.3f} n {fit['n']}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""Training and scoring runs for the Fang et al. 2022 study on the `shapes` world, cached on disk.
+
+A run is a `RunSpec`: RunConfig overrides (method, world, tower, steps, data size) and the ways
+the trained model is scored (`EvalSpec`: its class head, zero-shot prompts, or a linear probe
+fitted on some world's train split). Every score is taken on the same test sets: the splits of
+one *evaluation world* (the narrow "ImageNet" of the study: `id` and its shifts), whatever world
+the model was trained on, because effective robustness compares models on one ID set.
+
+Cache: a run lives in `<root>/fang-<key>/`, `key` a hash of the parts of its resolved config that
+decide what it learns (`key_payload`) and `CACHE_VERSION`; `trained.json` marks a finished
+training (an interrupted one resumes from its checkpoint), and every scoring is stored beside it as
+`eval-<name>-<hash>.json` (a results file: meta + records). So a run is trained once and scored
+once per evaluation, and the testbed command and the repro share runs.
+
+Jobs: runs not yet cached can train in parallel worker processes (spawned, one torch thread
+each); small convolutions use two processes better than two threads of one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmcl.config import load_config, to_dict
+from mmcl.data.worlds import load_world
+from mmcl.data.worlds.shapes import ShapesConfig
+from mmcl.eval.robustness import ModelPoint
+from mmcl.eval.run import load_trained
+from mmcl.eval.suite import EvalData, evaluate_model
+from mmcl.eval.tasks import read_results, write_results
+from mmcl.io import atomic_write_json
+from mmcl.methods.base import Method
+from mmcl.models.tokenizer import Tokenizer
+from mmcl.threads import torch_threads
+from mmcl.train import trainer
+from mmcl.train.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1  # bump when training or scoring changes, so old cached runs are not reused
+ID_SPLIT = "id"
+SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")
+TRAIN_NOT_IN_KEY = (
+    "progress",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "device",
+    "compile",
+)
+FAST_PROBE_ROWS = 64  # train rows embedded by evaluations that fit no probe (the suite always does)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One way to score a trained model; each gives one point (ID, shifts) on the scatter.
+
+    task: classifier (the run's class head) | zeroshot (prompts) | linear_probe.
+    probe_world: linear_probe only: "train" fits it on the run's own training world (the
+    labels of the pretraining data), "eval" on the evaluation world's train split (the ID set).
+    templates: zeroshot only: prompt templates; () uses the world's ensemble.
+    """
+
+    name: str
+    task: str
+    probe_world: str = "train"
+    templates: tuple[str, ...] = ()
+
+
+CLASSIFIER = EvalSpec("head", "classifier")
+ZEROSHOT = EvalSpec("zeroshot", "zeroshot")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A training run and its scorings. `overrides` are RunConfig `key=value` strings."""
+
+    name: str
+    group: str  # plot colour and role, e.g. "baseline", "CLIP narrow"
+    overrides: tuple[str, ...]
+    evals: tuple[EvalSpec, ...] = (CLASSIFIER,)
+    baseline: bool = False  # its points fit the baseline line
+
+    def label(self, spec: EvalSpec) -> str:
+        """Point label: the run name, plus the evaluation's when the run has several."""
+        return self.name if len(self.evals) == 1 else f"{self.name}/{spec.name}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and how runs happen: shared by every run of one study."""
+
+    root: Path  # cached runs
+    eval_world: ShapesConfig  # the test sets every model is scored on
+    common: tuple[str, ...] = ()  # overrides applied before each run's own
+    world_cache: str = ""  # rendered worlds; "" = mmcl's default cache
+    probe_train_size: int = 2000
+    jobs: int = 1  # parallel training processes
+    threads: int = 1  # torch threads per training process
+
+
+def _hash(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def key_payload(cfg: RunConfig) -> dict[str, Any]:
+    """The parts of a resolved config that decide what a run learns, and nothing else.
+
+    Whole sections would tie the cache to every field anyone adds to RunConfig (readers of real
+    data, other methods' sub-sections, evaluation): each such addition would retrain every run.
+    Kept: the world, the whole model, the method's own fields (its sub-section too, if it has
+    one), and the training recipe minus logging, checkpointing and device choices.
+    """
+    plain = to_dict(cfg)
+    method = plain["method"]
+    return {
+        "data": {k: plain["data"][k] for k in ("format", "world", "shapes")},
+        "model": plain["model"],
+        "method": {
+            k: v
+            for k, v in method.items()
+            if not isinstance(v, dict) or k in ("extra", cfg.method.name)
+        },
+        "train": {k: v for k, v in plain["train"].items() if k not in TRAIN_NOT_IN_KEY},
+        "version": CACHE_VERSION,
+    }
+
+
+def resolve(spec: RunSpec, settings: Settings) -> RunConfig:
+    """The run's full config, named `fang-<key>` and placed in the cache root."""
+    overrides = [*settings.common, *spec.overrides, "train.progress=false"]
+    cfg = load_config(RunConfig, None, overrides)
+    cfg.name, cfg.out_dir = f"fang-{_hash(key_payload(cfg))}", str(settings.root)
+    cfg.data.cache_dir = settings.world_cache
+    return cfg
+
+
+def run_dir(cfg: RunConfig) -> Path:
+    return Path(cfg.out_dir) / cfg.name
+
+
+def eval_path(cfg: RunConfig, spec: EvalSpec, settings: Settings) -> Path:
+    payload = {
+        "eval": dataclasses.asdict(spec),
+        "world": dataclasses.asdict(settings.eval_world),
+        "probe_train_size": settings.probe_train_size,
+        "version": CACHE_VERSION,
+    }
+    return run_dir(cfg) / f"eval-{spec.name}-{_hash(payload)}.json"
+
+
+def is_trained(cfg: RunConfig) -> bool:
+    return (run_dir(cfg) / "trained.json").is_file()
+
+
+def _probe_split(cfg: RunConfig, spec: EvalSpec, settings: Settings):
+    """The split whose features fit the probe (or fill the suite's train slot)."""
+    world = cfg.data.shapes if spec.probe_world == "train" else settings.eval_world
+    split = load_world(world, "train", settings.world_cache or None)
+    if spec.templates:
+        split = dataclasses.replace(split, prompt_templates=list(spec.templates))
+    return split
+
+
+def score(cfg: RunConfig, method: Method, spec: EvalSpec, settings: Settings) -> list[dict]:
+    """Records of one evaluation on the evaluation world's `id` and shift splits."""
+    cache = settings.world_cache or None
+    tests = {s: load_world(settings.eval_world, s, cache) for s in (ID_SPLIT, *SHIFTS)}
+    rows = settings.probe_train_size if spec.task == "linear_probe" else FAST_PROBE_ROWS
+    data = EvalData("shapes", _probe_split(cfg, spec, settings), tests, rows)
+    method.eval()
+    return evaluate_model(
+        method.model, cfg.name, data, [spec.task], Tokenizer(cfg.model.context_length)
+    )
+
+
+def _train_and_score(cfg: RunConfig, evals: Sequence[EvalSpec], settings: Settings) -> float:
+    """Train (or resume) one run, write its marker and every missing evaluation; seconds."""
+    start = time.perf_counter()
+    with torch_threads(settings.threads):
+        if is_trained(cfg):
+            method = load_trained(run_dir(cfg))[1]
+        else:
+            method, _ = trainer.train(cfg, run_dir(cfg), resume=True)
+            seconds = round(time.perf_counter() - start, 1)
+            atomic_write_json(run_dir(cfg) / "trained.json", {"seconds": seconds})
+        for spec in evals:
+            path = eval_path(cfg, spec, settings)
+            if not path.is_file():
+                meta = {"run": cfg.name, "eval": dataclasses.asdict(spec)}
+                write_results(path, meta, score(cfg, method, spec, settings))
+    return time.perf_counter() - start
+
+
+def _worker(cfg: RunConfig, evals: tuple[EvalSpec, ...], settings: Settings) -> float:
+    """Entry point of a spawned process: logging off, one run."""
+    logging.disable(logging.WARNING)
+    return _train_and_score(cfg, evals, settings)
+
+
+@dataclass
+class _Pending:
+    """A distinct config still to train or score, and the spec names that share it."""
+
+    cfg: RunConfig
+    evals: list[EvalSpec]
+    names: list[str]
+
+
+def _pending(specs: Sequence[RunSpec], settings: Settings) -> list[_Pending]:
+    """One entry per distinct config whose training or some evaluation is not cached."""
+    todo: dict[str, _Pending] = {}
+    for spec in specs:
+        cfg = resolve(spec, settings)
+        missing = [e for e in spec.evals if not eval_path(cfg, e, settings).is_file()]
+        if missing or not is_trained(cfg):
+            entry = todo.setdefault(cfg.name, _Pending(cfg, [], []))
+            entry.evals += [e for e in missing if e not in entry.evals]
+            entry.names.append(spec.name)
+    return list(todo.values())
+
+
+def ensure_runs(specs: Sequence[RunSpec], settings: Settings) -> None:
+    """Train and score every spec not yet cached, `settings.jobs` at a time."""
+    todo = _pending(specs, settings)
+    if not todo:
+        return
+    log.info("fang2022: %d run(s) to train or score, %d at a time", len(todo), settings.jobs)
+    for name in ("train", ID_SPLIT, *SHIFTS):  # render the test worlds once, before workers
+        load_world(settings.eval_world, name, settings.world_cache or None)
+
+    def done(k: int, job: _Pending, seconds: float) -> None:
+        names = ", ".join(job.names)
+        log.info(
+            "fang2022: %d/%d %s (%s) done in %.0f s", k, len(todo), names, job.cfg.name, seconds
+        )
+
+    if settings.jobs <= 1:
+        for k, job in enumerate(todo, start=1):
+            done(k, job, _train_and_score(job.cfg, tuple(job.evals), settings))
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(settings.jobs, mp_context=context) as pool:
+        futures = {pool.submit(_worker, j.cfg, tuple(j.evals), settings): j for j in todo}
+        for k, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+            done(k, futures[future], future.result())
+
+
+def load_records(spec: RunSpec, settings: Settings) -> dict[str, list[dict]]:
+    """Evaluation name -> its cached records, relabelled with the spec's point labels."""
+    cfg = resolve(spec, settings)
+    out = {}
+    for e in spec.evals:
+        records = read_results(eval_path(cfg, e, settings))["records"]
+        tags = {"model": spec.label(e), "group": spec.group, "run": cfg.name, "eval": e.name}
+        out[e.name] = [{**r, **tags} for r in records]
+    return out
+
+
+def to_point(spec: RunSpec, eval_spec: EvalSpec, records: Sequence[dict]) -> ModelPoint:
+    """A scatter point from one evaluation's accuracy records."""
+    acc = {r["split"]: r["value"] for r in records if r["metric"] == "accuracy"}
+    return ModelPoint(
+        label=spec.label(eval_spec),
+        id_acc=acc[ID_SPLIT],
+        ood={s: acc[s] for s in SHIFTS if s in acc},
+        ident={"run": spec.name, "eval": eval_spec.name},
+        group=spec.group,
+        baseline=spec.baseline,
+    )
+
+
+def collect(specs: Sequence[RunSpec], settings: Settings) -> tuple[list[ModelPoint], list[dict]]:
+    """Train what is missing, then every spec's points and all their records."""
+    ensure_runs(specs, settings)
+    points, records = [], []
+    for spec in specs:
+        for name, recs in load_records(spec, settings).items():
+            eval_spec = next(e for e in spec.evals if e.name == name)
+            points.append(to_point(spec, eval_spec, recs))
+            records += recs
+    return points, records
