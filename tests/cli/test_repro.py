@@ -28,9 +28,9 @@ def fake_xue(monkeypatch):
     """xue2024.run replaced by a stub that logs (as the real one does) and records its args."""
     calls = []
 
-    def run(scale, seeds, out_dir):
+    def run(scale, seeds, out_dir, overrides=()):
         logging.getLogger("mmcl.experiments.xue2024").info("progress line")
-        calls.append((scale, seeds, out_dir))
+        calls.append((scale, seeds, out_dir, *overrides))
         return {"claims": xue2024.merge_claims(FAKE_CLAIMS, []), "note": xue2024.NOTE}
 
     monkeypatch.setattr(xue2024, "run", run)
@@ -44,6 +44,14 @@ def test_json_prints_only_the_claims(fake_xue, capsys, tmp_path):
     assert [set(c) for c in claims] == [{"id", "statement", "paper", "ours", "held"}] * 2
     assert [c["held"] for c in claims] == [True, False]
     assert fake_xue == [("tiny", 2, tmp_path)]
+
+
+def test_set_overrides_reach_papers_that_take_them(fake_xue, capsys, tmp_path):
+    argv = ["repro", "xue2024", "--out", str(tmp_path), "--json"]
+    assert main([*argv, "--set", "data.format=coco", "--set", "data.path=c.json"]) == 0
+    assert fake_xue == [("tiny", None, tmp_path, "data.format=coco", "data.path=c.json")]
+    assert main(["repro", "fang2022", "--set", "train.steps=3"]) == 2
+    assert "takes no --set" in capsys.readouterr().err
 
 
 def test_default_out_dir_names_paper_and_scale(fake_xue, capsys):

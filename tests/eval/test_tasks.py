@@ -7,7 +7,7 @@ import os
 import pytest
 
 from mmcl.errors import MMCLError
-from mmcl.eval import attributes, knn, linear_probe, retrieval, tasks, zeroshot
+from mmcl.eval import attributes, knn, linear_probe, mmvp, retrieval, tasks, zeroshot
 from mmcl.eval.tasks import EVAL_TASKS, make_record, read_results, write_results
 
 
@@ -18,6 +18,7 @@ def test_registry_maps_names_to_evaluate_functions():
         "knn": knn.evaluate,
         "retrieval": retrieval.evaluate,
         "attributes": attributes.evaluate,
+        "mmvp": mmvp.evaluate,
     }
     assert EVAL_TASKS.names() == sorted(expected)
     for name, function in expected.items():

@@ -13,6 +13,7 @@ from mmcl.losses import spectral_population_loss
 from mmcl.theory import spectral as sp
 from mmcl.theory.training import (
     FitConfig,
+    fit_mmcl_linear,
     fit_mmcl_population,
     fit_sscl_population,
     sample_pseudo_pairs,
@@ -235,3 +236,15 @@ def test_augmentation_worlds_share_views():
     assert np.sum(sp.spectrum(sscl.P).sigma > 1 - 1e-10) == base.n_images  # one per natural
     _, linked = augmentation_worlds(base, views_per_image=2, overlap=0.1)
     assert sp.spectrum(linked.P).sigma[1] < 1 - 1e-6
+
+
+def test_linear_encoders_on_full_rank_inputs_reach_the_truncated_svd():
+    """Tolerances: loss within 1e-3 relative, principal angles below ~2.6 deg (cos > 0.999)."""
+    world, k = _random_world(2), 3
+    rng = np.random.default_rng(5)
+    x_v = np.linalg.qr(rng.normal(size=(10, 10)))[0] @ np.diag(rng.uniform(0.5, 2.0, 10))
+    x_l = np.linalg.qr(rng.normal(size=(8, 8)))[0] @ np.diag(rng.uniform(0.5, 2.0, 8))
+    result = fit_mmcl_linear(world, x_v, x_l, FitConfig(k=k, steps=1500))
+    assert sp.relative_error(result.population_loss, sp.optimal_loss(world.P, k)) < 1e-3
+    F_v = np.sqrt(world.p_v)[:, None] * result.f_v
+    assert sp.principal_cosines(F_v, sp.spectrum(world.P).U[:, :k]).min() > 0.999

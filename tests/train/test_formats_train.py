@@ -69,11 +69,15 @@ def test_csv_run_is_scored_zero_shot_on_an_imagefolder_val_split(tmp_path, data)
     args = ["train", "configs/clip_shapes.yaml", *TINY, f"out_dir={tmp_path}", "name=ev"]
     args += ["data.format=csv", f"data.path={data / 'csv/train.csv'}", "data.csv_label_key=label"]
     args += [f"data.val_path={data / 'imagefolder/id'}", "data.val_format=imagefolder"]
+    args += [f"data.val_shifts={{again: {data / 'imagefolder/id'}}}"]  # a shift set: same images
     args += ["eval.tasks=[zeroshot,retrieval,knn]", "eval.probe_train_size=64"]
     assert main(args) == 0
     records = read_results(tmp_path / "ev" / "results.json")["records"]
     assert {r["task"] for r in records} == {"zeroshot", "retrieval", "knn"}
-    assert all(r["split"] == "val" for r in records)
+    by_split = {(r["task"], r["metric"], r["split"]): r["value"] for r in records}
+    assert {split for _, _, split in by_split} == {"val", "again"}
+    for (task, metric, split), value in by_split.items():
+        assert value == by_split[(task, metric, "val" if split == "again" else "again")]
 
 
 def test_schema_error_stops_before_training(tmp_path, data, capsys):

@@ -10,6 +10,7 @@ progress and logging go to stderr.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -28,11 +29,13 @@ PAPERS: Registry[RunFn] = Registry("paper")
 
 
 @PAPERS.register("xue2024")
-def _xue2024(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
+def _xue2024(
+    scale: str, seeds: int | None, out_dir: Path, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
     """Xue et al. 2024, robustness of multimodal contrastive learning (arXiv 2310.04971)."""
     from mmcl.experiments import xue2024
 
-    return xue2024.run(scale, seeds, out_dir)
+    return xue2024.run(scale, seeds, out_dir, overrides)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="output folder (default runs/repro_PAPER_SCALE)")
     p.add_argument("--json", action="store_true", help="print only the claims, as JSON")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config override for the paper's training runs, repeatable (papers that take "
+        "them: xue2024, e.g. --set data.format=coco --set data.path=captions_train2017.json)",
+    )
     p.set_defaults(func=run_repro)
 
 
@@ -84,7 +96,12 @@ def run_repro(args: argparse.Namespace) -> int:
         raise MMCLError(f"--seeds {args.seeds}: give a number of seeds >= 1")
     out = Path(args.out or f"runs/repro_{args.paper}_{args.scale}")
     log.info("repro %s at scale %s -> %s", args.paper, args.scale, out)
-    result = runner(args.scale, args.seeds, out)
+    if args.overrides:
+        if "overrides" not in inspect.signature(runner).parameters:
+            raise MMCLError(f"mmcl repro {args.paper} takes no --set overrides")
+        result = runner(args.scale, args.seeds, out, overrides=args.overrides)
+    else:
+        result = runner(args.scale, args.seeds, out)
     claims = result["claims"]
     if args.json:
         print(json.dumps([{k: c[k] for k in CLAIM_KEYS} for c in claims], indent=1))
@@ -98,3 +115,27 @@ def run_repro(args: argparse.Namespace) -> int:
         f"report {out / 'report.html'}"
     )
     return 0
+
+
+@PAPERS.register("mcl2024")
+def _mcl2024(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
+    """MCL, Zhang et al. 2024, multistage contrastive learning (arXiv 2402.11816)."""
+    from mmcl.experiments import mcl2024
+
+    return mcl2024.run(scale, seeds, out_dir)
+
+
+@PAPERS.register("fang2022")
+def _fang2022(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
+    """Fang et al. 2022, data determines distributional robustness in CLIP (arXiv 2205.01397)."""
+    from mmcl.experiments import fang2022
+
+    return fang2022.run(scale, seeds, out_dir)
+
+
+@PAPERS.register("zhang2023")
+def _zhang2023(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
+    """Zhang, Wang & Wang 2023, generalization of multimodal contrastive learning (2306.04272)."""
+    from mmcl.experiments import zhang2023
+
+    return zhang2023.run(scale, seeds, out_dir)

@@ -55,7 +55,12 @@ def run_train(args: argparse.Namespace) -> int:
     cfg, run_dir = resolve_config(args)
     method, runtime = train(cfg, run_dir, resume=bool(args.resume))
     if runtime.is_main and cfg.eval.after_train and not args.no_eval:
-        records = evaluate_method(cfg, method, progress=lambda m: log.info("eval: %s", m))
+        records = evaluate_method(
+            cfg,
+            method,
+            progress=lambda m: log.info("eval: %s", m),
+            feature_dir=run_dir / "features",  # `mmcl evaluate` on this run reuses them
+        )
         write_results(run_dir / "results.json", results_meta(cfg, run_dir), records)
         write_run_report(run_dir, title=f"mmcl run {cfg.name}")
         log.info("wrote %s", run_dir / "results.json")

@@ -4,20 +4,35 @@ Every eval task reads the same `FeatureSet`, so a model is run once per split an
 kNN, zero-shot and retrieval all see identical features (CLIP_benchmark re-runs the model per
 task). Features are stored as float32 on the CPU whatever the model computed in, because
 scikit-learn and the recall arithmetic want full precision.
+
+`FeatureCache` keeps extracted sets on disk, keyed by content: a digest of the model's weights,
+the identity of the data (a digest of exactly the rows evaluated, or of a file list with sizes
+and mtimes), the feature kind and the preprocessing. A second evaluation of the same checkpoint
+on the same split costs no forward pass, and any change to weights or data misses the cache
+instead of reading stale features. Files are written atomically and carry a checksum of their
+tensors, so a truncated or corrupted file is detected and recomputed, never read.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from mmcl.data.batch import Batch
 from mmcl.errors import MMCLError
+from mmcl.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 FeatureKind = Literal["backbone", "embedding"]
 FEATURE_KINDS: tuple[str, ...] = ("backbone", "embedding")
@@ -163,3 +178,140 @@ def encode_texts(
             chunk = tokens[start : start + batch_size].to(device)  # (b, L)
             chunks.append(model.encode_text(chunk, normalize=True).float().cpu())  # (b, D)
     return torch.cat(chunks)  # (N, D)
+
+
+# ---- the on-disk cache ---------------------------------------------------------------------
+CACHE_VERSION = 1  # bump when extraction changes in a way the key does not see
+
+
+def _hash_tensor(h: Any, tensor: torch.Tensor) -> None:
+    """Feed dtype, shape and raw bytes of `tensor` into hash `h` (any dtype, bf16 included)."""
+    h.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    h.update(flat.view(torch.uint8).numpy())  # the bytes, without a copy
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """Hex digest of named tensors, independent of dict order."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(tensors):
+        h.update(name.encode())
+        _hash_tensor(h, tensors[name])
+    return h.hexdigest()
+
+
+def weights_digest(model: nn.Module) -> str:
+    """Digest of the model's class and every tensor of its state dict (parameters and buffers)."""
+    state = model.state_dict()
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    other = {k: repr(v) for k, v in state.items() if k not in tensors}  # e.g. extra states
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}{sorted(other.items())}".encode())
+    h.update(tensors_digest(tensors).encode())
+    return h.hexdigest()
+
+
+def files_identity(paths: Iterable[str | os.PathLike]) -> str:
+    """Digest of a file dataset's identity: each path with its size and modification time.
+
+    Cheaper than hashing the images of a large folder, and any rewrite of a file changes it.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        stat = Path(path).stat()
+        h.update(f"{os.fspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def feature_key(
+    weights: str, data: dict[str, Any], kind: str, preprocessing: dict[str, Any]
+) -> str:
+    """The cache key: weights digest + data identity + feature kind + preprocessing."""
+    payload = {
+        "version": CACHE_VERSION,
+        "weights": weights,
+        "data": data,
+        "kind": kind,
+        "preprocessing": preprocessing,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _to_tensors(fs: FeatureSet) -> dict[str, torch.Tensor]:
+    tensors = {"features": fs.features, "labels": fs.labels, "index": fs.index}
+    tensors.update({f"attributes/{name}": values for name, values in fs.attributes.items()})
+    if fs.texts is not None:
+        tensors["texts"] = fs.texts
+    return tensors
+
+
+def _from_tensors(tensors: dict[str, torch.Tensor]) -> FeatureSet:
+    prefix = "attributes/"
+    fs = FeatureSet(
+        features=tensors["features"],
+        labels=tensors["labels"],
+        index=tensors["index"],
+        attributes={k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)},
+        texts=tensors.get("texts"),
+    )
+    if any(v.shape[0] != len(fs) for v in tensors.values()):
+        raise MMCLError("cached feature tensors have different numbers of rows")
+    return fs
+
+
+class FeatureCache:
+    """Feature sets of one model on disk, one file `root/<key>.pt` per (data, kind, preprocessing).
+
+    The weights digest is computed once, when the cache is made for a model: make a new one after
+    the weights change (the suite does, per evaluation).
+    """
+
+    def __init__(self, root: str | os.PathLike, model: nn.Module) -> None:
+        self.root = Path(root)
+        self.weights = weights_digest(model)
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, data: dict[str, Any], kind: str, preprocessing: dict[str, Any]) -> str:
+        return feature_key(self.weights, data, kind, preprocessing)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.pt"
+
+    def load(self, key: str) -> FeatureSet | None:
+        """The cached set; None if absent, unreadable, of another key or failing its checksum."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload["version"] != CACHE_VERSION or payload["key"] != key:
+                raise MMCLError("written for another key or cache version")
+            if tensors_digest(payload["tensors"]) != payload["checksum"]:
+                raise MMCLError("checksum mismatch")
+            return _from_tensors(payload["tensors"])
+        except Exception as err:  # truncated, corrupted or foreign: recompute, never trust it
+            log.warning("ignoring bad feature cache file %s (%s); recomputing", path, err)
+            return None
+
+    def save(self, key: str, fs: FeatureSet) -> None:
+        tensors = _to_tensors(fs)
+        payload = {
+            "version": CACHE_VERSION,
+            "key": key,
+            "tensors": tensors,
+            "checksum": tensors_digest(tensors),
+        }
+        atomic_write(self.path(key), lambda handle: torch.save(payload, handle))
+
+    def get_or_extract(self, key: str, extract: Callable[[], FeatureSet]) -> FeatureSet:
+        """The cached set for `key`, else `extract()`, stored before it is returned."""
+        cached = self.load(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        fs = extract()
+        self.save(key, fs)
+        return fs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,32 +11,46 @@ from typing import Any
 import torch
 
 from mmcl import __version__
-from mmcl.config import config_hash, from_dict
+from mmcl.config import config_hash, from_dict, load_config
+from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.errors import MMCLError
+from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import write_results
-from mmcl.methods.base import DataInfo, Method, build_method
+from mmcl.methods.base import METHODS, Method, build_method
 from mmcl.models.tokenizer import Tokenizer
 from mmcl.train import checkpoint as ckpt
-from mmcl.train.config import RunConfig
-from mmcl.train.data import load_split
+from mmcl.train.config import SUBSET_NAMES, RunConfig
+from mmcl.train.data import data_info, data_split, load_split, load_train_source, relabel
 from mmcl.train.precision import resolve_precision
 
 
 def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
-    """The run's config and its method with the latest checkpoint's weights, on the CPU."""
+    """The run's config and its method with the latest checkpoint's weights, on the CPU.
+
+    A multistage run (MCL) has no top-level checkpoint: its stage driver loads every stage and
+    returns the integrated model.
+    """
+    config_file = run_dir / "config.yaml"
+    if config_file.is_file():
+        cfg = load_config(RunConfig, config_file)
+        if METHODS.get(cfg.method.name).multistage:
+            from mmcl.train.stages import load_stages
+
+            return cfg, load_stages(cfg, run_dir)
     path = ckpt.latest_checkpoint(run_dir / "checkpoints")
     if path is None:
         raise MMCLError(f"{run_dir} has no checkpoint (expected {run_dir}/checkpoints/latest)")
     payload = ckpt.load_checkpoint(path)
     cfg = from_dict(RunConfig, payload["config"])
-    split = load_split(cfg.data, "train")
-    method = build_method(cfg.method, cfg.model, DataInfo(split.image_size, len(split.class_names)))
+    method = build_method(cfg.method, cfg.model, data_info(cfg.data, load_train_source(cfg.data)))
     method.load_state_dict(payload["method"])
     return cfg, method
 
 
-def eval_data(cfg: RunConfig, tasks: Sequence[str]) -> EvalData:
+def eval_data(cfg: RunConfig, tasks: Sequence[str], feature_dir: Path | None = None) -> EvalData:
+    if cfg.data.format != "world":
+        return format_eval_data(cfg, feature_dir)
     return EvalData(
         dataset=cfg.data.world,
         train=load_split(cfg.data, "train"),
@@ -47,7 +62,69 @@ def eval_data(cfg: RunConfig, tasks: Sequence[str]) -> EvalData:
             else None
         ),
         extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
+        feature_dir=feature_dir,
+        mmvp_pairs=mmvp_pairs(cfg) if "mmvp" in tasks else None,
     )
+
+
+def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalData:
+    """Probes fit on (the first probe_train_size images of) data.path, scored on data.val_path.
+
+    Labels of both are aligned by class name onto the val split's classes, which are also
+    the zero-shot classes; without data.val_path there is nothing to score.
+    """
+    d = cfg.data
+    if not d.val_path:
+        raise MMCLError(
+            f"data.format={d.format}: evaluation needs data.val_path (a labelled split, e.g. an "
+            "ImageFolder with data.val_format=imagefolder); or train with --no-eval"
+        )
+    bad = BadDataLog(d.max_bad_fraction, what="evaluation data")
+    val = data_split(d, d.val_format or d.format, d.val_path, "val", None, bad)
+    train = data_split(d, d.format, d.path, "train", cfg.eval.probe_train_size, bad)
+    if val.class_names and train.class_names != val.class_names:
+        train = relabel(train, val.class_names)
+    tests, candidate_classes = {"val": val}, {}
+    for name, path in d.val_shifts.items():
+        subset = name if name in SUBSET_NAMES else ""
+        shift_cfg = dataclasses.replace(d, class_subset=subset)
+        shift = data_split(shift_cfg, d.val_format or d.format, path, name, None, bad)
+        tests[name] = relabel(shift, val.class_names) if val.class_names else shift
+        if subset:
+            candidate_classes[name] = tests[name].labels.unique()  # (K,) sorted
+    return EvalData(
+        dataset=d.val_path,
+        train=train,
+        tests=tests,
+        candidate_classes=candidate_classes,
+        probe_train_size=cfg.eval.probe_train_size,
+        extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
+        feature_dir=feature_dir,
+    )
+
+
+def supported_tasks(tasks: Sequence[str], data: EvalData) -> list[str]:
+    """The tasks real data can score: class tasks need labels, zero-shot class names."""
+    val = next(iter(data.tests.values()))
+    labelled = bool((val.labels >= 0).any()) and bool(data.train.class_names)
+    probes_fit = bool((data.train.labels >= 0).any()) and bool((val.labels >= 0).any())
+    can = {
+        "zeroshot": labelled,
+        "classifier": labelled,
+        "linear_probe": probes_fit,
+        "knn": probes_fit,
+        "retrieval": any(c.strip() for c in val.captions),
+        "attributes": bool(val.attributes),
+        "mmvp": False,
+    }
+    return [t for t in tasks if can.get(t, True)]
+
+
+def mmvp_pairs(cfg: RunConfig) -> PairSet:
+    """The real MMVP-VLM folder when `eval.mmvp_path` is set, else pairs from the world."""
+    if cfg.eval.mmvp_path:
+        return read_mmvp_vlm(cfg.eval.mmvp_path, load_split(cfg.data, "train").image_size)
+    return world_pairs(cfg.data.shapes, cfg.eval.mmvp_pairs, seed=cfg.data.shapes.seed)
 
 
 def evaluate_method(
@@ -55,15 +132,20 @@ def evaluate_method(
     method: Method,
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    feature_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
+    """Records of every task on every split; `feature_dir` caches features there by content."""
     device = next(method.parameters()).device
     bf16 = resolve_precision(cfg.train.precision, device) == "bf16"
     tasks = tasks or cfg.eval.tasks
+    data = eval_data(cfg, tasks, feature_dir)
+    if cfg.data.format != "world":
+        tasks = supported_tasks(tasks, data)
     with torch.no_grad():
         return evaluate_model(
             method.model,
             cfg.name,
-            eval_data(cfg, tasks),
+            data,
             tasks,
             Tokenizer(cfg.model.context_length),
             bf16,
@@ -89,9 +171,13 @@ def evaluate_run(
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Score the run's latest checkpoint and write `results.json`; returns its content."""
+    """Score the run's latest checkpoint and write `results.json`; returns its content.
+
+    Features are cached in `run_dir/features`, keyed by weights and data, so re-scoring the same
+    checkpoint (other tasks, a second call) runs no forward pass.
+    """
     cfg, method = load_trained(run_dir)
-    records = evaluate_method(cfg, method, tasks, progress)
+    records = evaluate_method(cfg, method, tasks, progress, run_dir / "features")
     meta = results_meta(cfg, run_dir)
     write_results(run_dir / "results.json", meta, records)
     return {"meta": meta, "records": records}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmcl.errors import MMCLError
-from mmcl.eval import attributes, knn, linear_probe, retrieval, zeroshot
+from mmcl.eval import attributes, knn, linear_probe, mmvp, retrieval, zeroshot
 from mmcl.io import atomic_write_text
 from mmcl.registry import Registry
 
@@ -27,6 +27,7 @@ EVAL_TASKS.register("linear_probe")(linear_probe.evaluate)
 EVAL_TASKS.register("knn")(knn.evaluate)
 EVAL_TASKS.register("retrieval")(retrieval.evaluate)
 EVAL_TASKS.register("attributes")(attributes.evaluate)
+EVAL_TASKS.register("mmvp")(mmvp.evaluate)  # (model, pairs, tokenizer)
 
 RECORD_KEYS = ("model", "task", "dataset", "split", "n_samples", "metric", "value")
 

@@ -1,6 +1,12 @@
 """Methods: model + loss behind `training_forward(batch) -> dict of losses and metrics`."""
 
-from mmcl.methods import clip, simclr, supervised  # noqa: F401  (register the methods)
+from mmcl.methods import (  # noqa: F401  (register the methods)
+    clip,
+    mcl,
+    resampled_simclr,
+    simclr,
+    supervised,
+)
 from mmcl.methods.base import METHODS, DataInfo, Method, MethodConfig, build_method, total_loss
 
 __all__ = ["METHODS", "DataInfo", "Method", "MethodConfig", "build_method", "total_loss"]

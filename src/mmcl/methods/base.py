@@ -14,20 +14,25 @@ from torch import nn
 
 from mmcl.config import check_choice, check_range
 from mmcl.data.batch import Batch
+from mmcl.methods.mcl_config import MCLConfig
 from mmcl.models.model import ContrastiveModel, ModelConfig
 from mmcl.registry import Registry
+from mmcl.resampling import ResamplingConfig
 
 METHODS: Registry = Registry("method")
 
 
 @dataclass
 class MethodConfig:
-    name: str = "clip"  # clip | simclr | supervised
+    name: str = "clip"  # clip | simclr | supervised | mcl
     loss: str = "clip"  # clip: clip (InfoNCE) | siglip
     temperature: float = 0.2  # simclr's NT-Xent temperature (CLIP's is learned)
     augment: str = "default"  # simclr views: default | weak_color | no_color
     label_smoothing: float = 0.0  # supervised cross-entropy
     extra: dict[str, float] = field(default_factory=dict)  # method-specific knobs
+    # resampled_simclr: teacher and ratios (mmcl.resampling, zhang2023 2.2)
+    resampling: ResamplingConfig = field(default_factory=ResamplingConfig)
+    mcl: MCLConfig = field(default_factory=MCLConfig)  # used by method.name=mcl only
 
     def validate(self) -> None:
         check_choice("method.name", self.name, METHODS.names())
@@ -50,6 +55,9 @@ class Method(nn.Module):
 
     needs_text: bool = False  # the dataset must tokenize captions
     n_views: int = 0  # the dataset must produce this many augmented views
+    # Trained by `mmcl.train.stages` (one Trainer per stage, e.g. MCL) instead of one Trainer;
+    # `mmcl.train.trainer.train` and `mmcl.eval.run.load_trained` consult it.
+    multistage: bool = False
 
     def __init__(self, model: ContrastiveModel) -> None:
         super().__init__()

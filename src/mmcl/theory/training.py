@@ -9,6 +9,8 @@ learning rate in float64:
 - SSCL, population: one shared encoder on the text-induced image graph A_V (a joint with
   marginals p_V, so the same population loss applies with f_V = f_L = f).
 - SSCL, mini-batch: the estimator on pseudo-positive pairs (v, v+) sampled through a shared text.
+- MMCL with linear encoders on given input features (`fit_mmcl_linear`): with full-rank inputs
+  the encoder class holds every table, so it must reach the same closed form.
 """
 
 from __future__ import annotations
@@ -115,6 +117,25 @@ def fit_mmcl_population(world: FiniteWorld, cfg: FitConfig) -> FitResult:
 def fit_sscl_population(world: FiniteWorld, cfg: FitConfig) -> FitResult:
     """One image table minimising the SSCL spectral loss on A_V; loss is reported on A_V."""
     return _population_fit(induced_image_graph(world.P), shared=True, cfg=cfg)
+
+
+def fit_mmcl_linear(
+    world: FiniteWorld, x_v: np.ndarray, x_l: np.ndarray, cfg: FitConfig
+) -> FitResult:
+    """Linear encoders f_V(v) = W_V x_v and f_L(l) = W_L x_l on inputs x_v (N_V, d_V), x_l
+    (N_L, d_L), trained on the exact L_MM; returns the encoded features of every item."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    P, X_v, X_l = (torch.from_numpy(a) for a in (world.P, x_v, x_l))
+    enc_v, enc_l = _table(X_v.shape[1], cfg, generator), _table(X_l.shape[1], cfg, generator)
+    _optimise(
+        [enc_v.weight, enc_l.weight],
+        lambda: spectral_population_loss(P, enc_v(X_v), enc_l(X_l)),  # (N_V, k), (N_L, k)
+        cfg,
+    )
+    with torch.no_grad():
+        f_v, f_l = enc_v(X_v), enc_l(X_l)
+        loss = float(spectral_population_loss(P, f_v, f_l))
+    return FitResult(f_v.numpy(), f_l.numpy(), loss)
 
 
 def fit_mmcl_minibatch(world: FiniteWorld, cfg: FitConfig) -> FitResult:

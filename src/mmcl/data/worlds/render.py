@@ -66,6 +66,8 @@ TEMPLATE_RES = 96  # canonical template side; > 2x the largest shape diameter in
 SIZE_RADIUS = (0.13, 0.19, 0.26)  # shape radius as a fraction of the image side, per size
 POSITION_OFFSET = 0.24  # distance of the off-centre regions from the centre, fraction of the side
 PAPER = (0.96, 0.96, 0.93)  # sketch background
+CANVASES = ("scene", "grey")  # photo backgrounds: the textured scenes, or Trifeature's plain grey
+GREY = 0.5  # Trifeature's canvas (Hermann & Lampinen 2020)
 INK = (0.08, 0.08, 0.08)  # sketch stroke
 
 
@@ -269,8 +271,11 @@ def _shape_alpha(p: RenderParams, j: np.ndarray, s: int) -> np.ndarray:
     return np.where(valid, np.take(shape_templates(), flat), np.float32(0.0))
 
 
-def _photo(p: RenderParams, j: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """(3, N, S, S) float32: textured, coloured shape over a cropped background canvas."""
+def _photo(p: RenderParams, j: np.ndarray, alpha: np.ndarray, canvas: str) -> np.ndarray:
+    """(3, N, S, S) float32: textured, coloured shape over a cropped background canvas.
+
+    canvas="grey" draws every shape on the same plain grey (no background attribute).
+    """
     s = alpha.shape[1]
     rgb = np.asarray(list(COLORS.values()), np.float32)
     bright = (0.85 + 0.25 * j[:, 4])[:, None]  # colour brightness noise
@@ -278,6 +283,8 @@ def _photo(p: RenderParams, j: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     px = (np.arange(s, dtype=np.float32) + 0.5) * (32.0 / s)
     tex = _texture_on(p.texture, px, j[:, 7])  # (N, S, S)
     fg = second.T[:, :, None, None] + tex[None] * (main - second).T[:, :, None, None]
+    if canvas == "grey":
+        return GREY + alpha[None] * (fg - GREY)
 
     side = s * 3 // 2
     ox = (j[:, 5] * (side - s)).astype(np.int64)
@@ -298,8 +305,10 @@ def _sketch(alpha: np.ndarray) -> np.ndarray:
     return paper + ink * (stroke - paper)
 
 
-def render(params: RenderParams, image_size: int) -> np.ndarray:
+def render(params: RenderParams, image_size: int, canvas: str = "scene") -> np.ndarray:
     """Draw a batch: (N, 3, S, S) uint8. Deterministic given params (no randomness inside).
+
+    canvas: "scene" (the textured backgrounds) or "grey" (plain; `params.background` unused).
 
     Works channel-first, (3, N, S, S), so every elementwise op runs over long contiguous rows.
     """
@@ -308,7 +317,7 @@ def render(params: RenderParams, image_size: int) -> np.ndarray:
     image = np.empty((3, *alpha.shape), np.float32)
     sketch = params.style == STYLES.index("sketch")
     photo = np.flatnonzero(~sketch)
-    image[:, photo] = _photo(params.subset(photo), j[photo], alpha[photo])
+    image[:, photo] = _photo(params.subset(photo), j[photo], alpha[photo], canvas)
     image[:, sketch] = _sketch(alpha[sketch])
     image *= 255.0
     image += 0.5

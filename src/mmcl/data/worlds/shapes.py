@@ -87,6 +87,10 @@ class ShapesConfig:
     # attribute -> P(caption mentions it); absent attributes are never mentioned. See captions.py.
     caption_probs: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CAPTION_PROBS))
     caption_preset: str | None = None  # "label" | "background" | "rich" | "full": replaces probs
+    # "scene": textured backgrounds (spurious with the class). "grey": Trifeature's plain grey
+    # canvas (Hermann & Lampinen 2020), for feature-suppression studies (MCL): no background
+    # attribute, never captioned; with spurious_strength=0.1 every attribute is independent.
+    canvas: str = "scene"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -114,9 +118,18 @@ class ShapesConfig:
             valid = ", ".join(CAPTION_PRESETS)
             raise MMCLError(f"world.caption_preset = {self.caption_preset!r}; valid: {valid}")
         resolve_caption_probs(self.caption_probs, field="world.caption_probs")
+        if self.canvas not in render.CANVASES:
+            valid = ", ".join(render.CANVASES)
+            raise MMCLError(f"world.canvas = {self.canvas!r}; valid: {valid}")
 
     def resolved_caption_probs(self) -> dict[str, float]:
-        return resolve_caption_probs(self.caption_preset or self.caption_probs)
+        probs = resolve_caption_probs(self.caption_preset or self.caption_probs)
+        return probs | {"background": 0.0} if self.canvas == "grey" else probs
+
+    def visible_attributes(self) -> list[str]:
+        """The attributes an image shows (the grey canvas has no background)."""
+        hidden = {"background"} if self.canvas == "grey" else set()
+        return [name for name in ATTRIBUTE_VALUES if name not in hidden]
 
     def n_samples(self, split: str) -> int:
         return self.n_train if split == "train" else self.n_test
@@ -165,11 +178,15 @@ def sample_attributes(cfg: ShapesConfig, shift: Shift, n: int, rng: np.random.Ge
     }
 
 
-def render_images(attributes: dict[str, np.ndarray], jitter: np.ndarray, image_size: int):
+def render_images(
+    attributes: dict[str, np.ndarray], jitter: np.ndarray, image_size: int, canvas: str = "scene"
+):
     """(N, 3, S, S) uint8 tensor, rendered in chunks of RENDER_CHUNK."""
     params = render.RenderParams(**attributes, jitter=jitter)
     chunks = [
-        render.render(params.subset(np.arange(i, min(i + RENDER_CHUNK, len(jitter)))), image_size)
+        render.render(
+            params.subset(np.arange(i, min(i + RENDER_CHUNK, len(jitter)))), image_size, canvas
+        )
         for i in range(0, len(jitter), RENDER_CHUNK)
     ]
     return torch.from_numpy(np.concatenate(chunks))
@@ -184,11 +201,12 @@ def build_split(cfg: ShapesConfig, split: str) -> WorldSplit:
     attributes = sample_attributes(cfg, shift, n, attr_rng)
     jitter = jitter_rng.random((n, len(render.JITTER)))
     mentions = draw_mentions(n, cfg.resolved_caption_probs(), caption_rng)
+    visible = cfg.visible_attributes()
     return WorldSplit(
         name=split,
-        images=render_images(attributes, jitter, cfg.image_size),
+        images=render_images(attributes, jitter, cfg.image_size, cfg.canvas),
         labels=torch.from_numpy(attributes["shape"]).long(),
-        attributes={k: torch.from_numpy(v).long() for k, v in attributes.items()},
+        attributes={k: torch.from_numpy(v).long() for k, v in attributes.items() if k in visible},
         attribute_values={k: list(v) for k, v in ATTRIBUTE_VALUES.items()},
         captions=make_captions(attributes, ATTRIBUTE_VALUES, mentions),
         class_names=list(render.SHAPES),

@@ -1,0 +1,142 @@
+"""MMCL's text-induced positive pairs vs SSCL's augmentation pairs on the shapes world.
+
+Zhang, Wang & Wang (ICML 2023) read MMCL as SSCL on pseudo-positive image pairs that share a
+text (spec /work/shared/papers/zhang2023.md 1.3-1.4): such pairs should keep the class (small
+labeling error alpha) while differing in everything the text does not pin down (diversity, a
+better-connected graph), where two augmentations of one image share every attribute.
+
+Here a text-induced pair is (image, another image with the identical caption), drawn as the
+theory does: an anchor uniformly, then a partner uniformly among the images with its caption
+(itself when the caption is unique). An augmentation pair is (image, the same image). For both we
+measure on the world's ground-truth attributes:
+- semantic consistency: P[same class];
+- diversity: P[attribute differs] for each nuisance attribute and for any of them;
+- pixel diversity: mean squared distance between the two augmented views (what the encoder sees).
+Then SimCLR is trained with text-induced positives (views [aug(i), aug(partner(i))]) and compared
+with augmentation positives by linear probe (`text_positive_records`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmcl.data.augment import ViewAugment
+from mmcl.data.world_dataset import normalize
+from mmcl.data.worlds.base import WorldSplit
+from mmcl.experiments import zhang_resampling as zr
+from mmcl.methods.partner_views import PartnerViewDataset
+from mmcl.train.data import load_split
+from mmcl.train.trainer import Trainer
+
+NUISANCE = ("background", "color", "texture", "size", "position")
+MAX_PARTNERS = 512  # candidates kept per image (a random subset of a larger caption group)
+TEXT_RUN = "text_positives"
+
+
+def caption_partners(
+    captions: Sequence[str], max_partners: int = MAX_PARTNERS, seed: int = 0
+) -> torch.Tensor:
+    """(N, K) ids of the *other* images with the identical caption, -1 padded (K <= max)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, caption in enumerate(captions):
+        groups[caption].append(i)
+    rng = np.random.default_rng(seed)
+    width = max(1, min(max_partners, max(len(g) for g in groups.values()) - 1))
+    out = np.full((len(captions), width), -1, dtype=np.int64)
+    for members in groups.values():
+        ids = np.asarray(members)
+        for i in members:
+            others = ids[ids != i]
+            if len(others) > width:
+                others = rng.choice(others, width, replace=False)
+            out[i, : len(others)] = others
+    return torch.from_numpy(out)
+
+
+def sample_text_pairs(partners: torch.Tensor, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n (anchor, partner) pairs: anchor uniform, partner uniform among its candidates."""
+    rng = np.random.default_rng(seed)
+    anchors = rng.integers(0, len(partners), n)
+    rows = partners[anchors].numpy()  # (n, K)
+    counts = (rows >= 0).sum(axis=1)
+    pick = (rng.random(n) * np.maximum(counts, 1)).astype(np.int64)
+    chosen = rows[np.arange(n), pick]
+    return anchors, np.where(counts > 0, chosen, anchors)
+
+
+def attribute_statistics(split: WorldSplit, first: np.ndarray, second: np.ndarray) -> dict:
+    """Same-class rate and per-nuisance-attribute difference rates of pairs (first, second)."""
+    labels = split.labels.numpy()
+    differs = {
+        name: float(np.mean(split.attributes[name].numpy()[first]
+                            != split.attributes[name].numpy()[second]))
+        for name in NUISANCE if name in split.attributes
+    }  # fmt: skip
+    any_differs = np.zeros(len(first), dtype=bool)
+    for name in differs:
+        attr = split.attributes[name].numpy()
+        any_differs |= attr[first] != attr[second]
+    return {
+        "same_class": float(np.mean(labels[first] == labels[second])),
+        "distinct_image": float(np.mean(first != second)),
+        "differs": differs,
+        "any_nuisance_differs": float(np.mean(any_differs)),
+        "mean_nuisance_differs": float(sum(differs.values())),
+    }
+
+
+def view_distance(split: WorldSplit, first: np.ndarray, second: np.ndarray, seed: int) -> float:
+    """Mean squared pixel distance between aug(first) and aug(second) (normalized views)."""
+    augment = ViewAugment(split.image_size)
+    g = torch.Generator().manual_seed(seed)
+    a = normalize(augment(split.images[torch.from_numpy(first)], g))  # (n, 3, S, S)
+    b = normalize(augment(split.images[torch.from_numpy(second)], g))
+    return float(((a - b) ** 2).mean())
+
+
+def pair_statistics(split: WorldSplit, n_pairs: int, seed: int = 0) -> dict:
+    """Text-induced vs augmentation pairs: consistency, attribute and pixel diversity."""
+    partners = caption_partners(split.captions, seed=seed)
+    text = sample_text_pairs(partners, n_pairs, seed)
+    aug_anchor = np.random.default_rng(seed + 1).integers(0, len(split), n_pairs)
+    aug = (aug_anchor, aug_anchor)
+    n_views = min(n_pairs, 1024)
+    return {
+        "n_pairs": n_pairs,
+        "n_captions": len(set(split.captions)),
+        "text": {
+            **attribute_statistics(split, *text),
+            "pixel_distance": view_distance(split, text[0][:n_views], text[1][:n_views], seed),
+        },
+        "augmentation": {
+            **attribute_statistics(split, *aug),
+            "pixel_distance": view_distance(split, aug[0][:n_views], aug[1][:n_views], seed),
+        },
+    }
+
+
+def text_partner_dataset(trainer: Trainer) -> PartnerViewDataset:
+    """The trainer's world split with identical-caption partners as the positive view."""
+    split = trainer.dataset.split
+    partners = caption_partners(split.captions, seed=trainer.cfg.train.seed)
+    return PartnerViewDataset(split, partners, "replace", trainer.cfg.method.augment)
+
+
+def text_positive_records(
+    scale: zr.ResamplingScale, seed: int, folder: Path, base: list[str]
+) -> list[dict]:
+    """Train SimCLR with text-induced positives on the grid's world; probe records."""
+    cfg = zr.run_config(TEXT_RUN, seed, folder, [*base, "method.name=simclr"])
+    run = zr.train_resampled(cfg, folder / TEXT_RUN, dataset_factory=text_partner_dataset)
+    return zr.probe_records(run, {"variant": TEXT_RUN, "seed": seed})
+
+
+def world_pair_statistics(scale_overrides: Sequence[str], seed: int, n_pairs: int) -> dict:
+    """`pair_statistics` on the train split of the grid's world (same overrides as training)."""
+    cfg = zr.run_config("pairs", seed, Path("."), list(scale_overrides))
+    return pair_statistics(load_split(cfg.data, "train"), n_pairs, seed)

@@ -1,0 +1,322 @@
+"""Zhang, Wang & Wang (ICML 2023): SimCLR vs CLIP-guided resampling, and the run driver.
+
+Spec /work/shared/papers/zhang2023.md 2-3 and 5.5-5.6. One grid per seed, every run with the same
+world, tower, steps and initial weights:
+
+- `teacher_clip`: a CLIP trained on the same world: the teacher (its image tower, same views).
+- `simclr`: the baseline; `new_positive`, `drop_easy_negative`, `drop_false_negative`,
+  `drop_false_positive`: the four variants with the repo's ratios (1, 0.1, 0.05, 0.1);
+- controls, the new-positive variant with a `random_projection` and a `label_oracle` teacher;
+- `index_new_positive`: the dataset-level form (neighbours from an index over the train set);
+- `text_positives`: SimCLR whose positive is another image with the identical caption (the MMCL
+  pairs of spec 1.3; see `mmcl.experiments.zhang_pairs`).
+
+Each run is scored by a linear probe on frozen features, in distribution and under the shifts.
+`train_resampled` is the driver for any config: it builds the index and the partner-view dataset
+when `method.resampling.neighbours=index`, which plain `mmcl train` cannot do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mmcl.config import load_config, save_config
+from mmcl.data.world_dataset import normalize
+from mmcl.data.worlds.base import WorldSplit
+from mmcl.errors import MMCLError
+from mmcl.eval.run import evaluate_method
+from mmcl.methods.base import Method
+from mmcl.methods.partner_views import PartnerViewDataset
+from mmcl.methods.resampled_simclr import ResampledSimCLR
+from mmcl.methods.teachers import Teacher
+from mmcl.nn_index import Neighbours, build_neighbours
+from mmcl.registry import unknown_name_message
+from mmcl.threads import torch_threads
+from mmcl.train.config import RunConfig
+from mmcl.train.distributed import setup_runtime
+from mmcl.train.trainer import Trainer, train
+
+log = logging.getLogger(__name__)
+
+BASELINE = "simclr"
+SAME_CLASS_METRIC = "new_positive_same_class"  # logged by resampled_simclr
+TEACHER_RUN = "teacher_clip"
+EMBED_CHUNK = 512  # images per teacher forward when indexing the train set
+IMAGENET100_ENV = "MMCL_IMAGENET100"  # ImageFolder root with train/ and val/ (paper scale)
+CLIP_WEIGHTS_ENV = "MMCL_CLIP_VIT_B32"  # local open_clip ViT-B-32 checkpoint (paper scale)
+
+# Variant name -> method overrides (the teacher is filled in by `variant_overrides`).
+VARIANTS: dict[str, dict[str, object]] = {
+    BASELINE: {},
+    "new_positive": {"new_positive_ratio": 1.0},
+    "drop_easy_negative": {"easy_negative_ratio": 0.1},
+    "drop_false_negative": {"false_negative_ratio": 0.05},
+    "drop_false_positive": {"false_positive_ratio": 0.1},
+    "control_random_projection": {"new_positive_ratio": 1.0, "teacher": "random_projection"},
+    "control_label_oracle": {"new_positive_ratio": 1.0, "teacher": "label_oracle"},
+    "index_new_positive": {"neighbours": "index"},
+}
+NEGATIVE_SIDE = ("drop_easy_negative", "drop_false_negative", "drop_false_positive")
+WORLD_ONLY = ("index_new_positive", "text_positives")  # need in-memory train images / captions
+
+
+@dataclass(frozen=True)
+class ResamplingScale:
+    """One grid's sizes; every run of the grid shares them."""
+
+    n_train: int
+    n_test: int
+    steps: int
+    batch_size: int
+    width: int
+    teacher_steps: int
+    probe_train_size: int
+    seeds: tuple[int, ...]
+    spurious_strength: float = 0.1  # = uniform background: with a spurious one (0.9, or even
+    # 0.5) every tiny-scale probe reads the background only (measured: id 46%, reversed 0%)
+    temperature: float = 0.2
+    lr: float = 2e-3
+    threads: int = 2  # torch CPU threads while training
+
+    def overrides(self) -> list[str]:
+        return [
+            f"data.shapes.n_train={self.n_train}",
+            f"data.shapes.n_test={self.n_test}",
+            f"data.shapes.spurious_strength={self.spurious_strength}",
+            f"train.batch_size={self.batch_size}",
+            f"train.lr={self.lr}",
+            f"model.width={self.width}",
+            "model.embed_dim=64",
+            "model.text_width=64",
+            "model.text_layers=1",
+            f"method.temperature={self.temperature}",
+            f"eval.probe_train_size={self.probe_train_size}",
+            "train.progress=false",
+        ]
+
+
+SCALES: dict[str, ResamplingScale] = {
+    "tiny": ResamplingScale(
+        n_train=4000, n_test=400, steps=100, batch_size=128, width=8, teacher_steps=100,
+        probe_train_size=2000, seeds=(0,),
+    ),
+    "small": ResamplingScale(
+        n_train=10_000, n_test=1000, steps=800, batch_size=256, width=16, teacher_steps=800,
+        probe_train_size=4000, seeds=(0, 1, 2),
+    ),
+}  # fmt: skip
+
+
+def resolve_scale(name: str) -> ResamplingScale:
+    if name == "paper":
+        raise MMCLError("zhang2023 paper scale is built by paper_overrides(), not a world scale")
+    if name not in SCALES:
+        raise MMCLError(unknown_name_message("zhang2023 scale", name, [*SCALES, "paper"]))
+    return SCALES[name]
+
+
+def paper_overrides() -> list[str]:
+    """The ImageNet-100 / ResNet-18 recipe of spec 2.3, from two environment variables.
+
+    Differences that remain: AdamW (the trainer's optimiser) instead of LARS, and the teacher
+    input is normalized (the repo fed raw [0, 1] pixels to CLIP).
+    """
+    root, weights = os.environ.get(IMAGENET100_ENV, ""), os.environ.get(CLIP_WEIGHTS_ENV, "")
+    missing = [n for n, v in ((IMAGENET100_ENV, root), (CLIP_WEIGHTS_ENV, weights)) if not v]
+    if missing:
+        raise MMCLError(
+            "mmcl repro zhang2023 --scale paper trains on ImageNet-100 with a CLIP ViT-B-32 "
+            f"teacher: set {' and '.join(missing)} ({IMAGENET100_ENV}=an ImageFolder root with "
+            f"train/ and val/, {CLIP_WEIGHTS_ENV}=a local open_clip ViT-B-32 checkpoint file)"
+        )
+    if not (Path(root) / "train").is_dir() or not Path(weights).is_file():
+        raise MMCLError(
+            f"{IMAGENET100_ENV}={root} must hold train/ and val/ class folders and "
+            f"{CLIP_WEIGHTS_ENV}={weights} must be a file"
+        )
+    return [
+        "data.format=imagefolder", f"data.path={Path(root) / 'train'}",
+        f"data.val_path={Path(root) / 'val'}", "data.image_size=224", "data.num_workers=8",
+        "model.image=resnet18", "model.embed_dim=128", "train.batch_size=256",
+        "train.steps=50040", "train.warmup_steps=5004", "train.lr=1.2e-3",
+        "train.weight_decay=1e-6", "method.temperature=0.1", "method.augment=default",
+        "eval.probe_train_size=126689", "eval.tasks=[linear_probe]",
+        "method.resampling.teacher=open_clip", "method.resampling.teacher_model=ViT-B-32",
+        f"method.resampling.teacher_path={weights}",
+    ]  # fmt: skip
+
+
+def variant_overrides(name: str, teacher_dir: Path | None) -> list[str]:
+    """Method overrides of one variant; CLIP-teacher variants read `teacher_dir`."""
+    if name not in VARIANTS:
+        raise MMCLError(unknown_name_message("resampling variant", name, VARIANTS))
+    if name == BASELINE:
+        return ["method.name=simclr"]
+    settings = dict(VARIANTS[name])
+    out = ["method.name=resampled_simclr"]
+    if "teacher" not in settings and teacher_dir is not None:
+        out += [
+            "method.resampling.teacher=clip_run",
+            f"method.resampling.teacher_path={teacher_dir}",
+        ]
+    return out + [f"method.resampling.{key}={value}" for key, value in settings.items()]
+
+
+def embed_split(teacher: Teacher, split: WorldSplit) -> torch.Tensor:
+    """(N, D) teacher features of every clean (un-augmented) training image."""
+    parts = []
+    for start in range(0, len(split), EMBED_CHUNK):
+        images = normalize(split.images[start : start + EMBED_CHUNK])  # (c, 3, H, W)
+        parts.append(teacher.embed(images, split.labels[start : start + EMBED_CHUNK]))
+    return torch.cat(parts)
+
+
+@dataclass
+class TrainedRun:
+    """A finished run: its method, config, wall times and (index runs) the neighbours."""
+
+    cfg: RunConfig
+    method: Method
+    train_seconds: float
+    index_seconds: float = 0.0
+    neighbours: Neighbours | None = None
+    run_dir: Path | None = None
+
+
+def build_index(method: ResampledSimCLR, split: WorldSplit) -> tuple[Neighbours, float]:
+    """The teacher's k nearest neighbours of every training image, and the seconds it took."""
+    start = time.perf_counter()
+    features = embed_split(method.teacher, split)
+    neighbours = build_neighbours(features, method.resampling.index_k)
+    return neighbours, time.perf_counter() - start
+
+
+def train_resampled(
+    cfg: RunConfig,
+    run_dir: Path,
+    dataset_factory: Callable[[Trainer], object] | None = None,
+) -> TrainedRun:
+    """Train one run like `mmcl.train.trainer.train`, with the data a variant needs.
+
+    `neighbours=index` builds the index before training (timed apart) and feeds
+    `PartnerViewDataset(mode="append")`; `dataset_factory(trainer)` replaces the train dataset
+    otherwise (e.g. text-induced partners). Anything else is a plain `train`.
+    """
+    m = cfg.method
+    index_mode = m.name == "resampled_simclr" and m.resampling.neighbours == "index"
+    if dataset_factory is None and not index_mode:
+        start = time.perf_counter()
+        method, _ = train(cfg, run_dir)
+        return TrainedRun(cfg, method, time.perf_counter() - start, run_dir=run_dir)
+    runtime = setup_runtime(cfg.train.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, run_dir, runtime)
+    if runtime.is_main:
+        save_config(cfg, run_dir / "config.yaml")
+    split = trainer.dataset.split if hasattr(trainer.dataset, "split") else None
+    neighbours, index_seconds = None, 0.0
+    if index_mode:
+        if split is None:
+            raise MMCLError("method.resampling.neighbours=index needs data.format=world for now")
+        neighbours, index_seconds = build_index(trainer.method, split)
+        trainer.dataset = PartnerViewDataset(split, neighbours.indices, "append", m.augment)
+    else:
+        trainer.dataset = dataset_factory(trainer)
+    start = time.perf_counter()
+    method = trainer.fit()
+    return TrainedRun(cfg, method, time.perf_counter() - start, index_seconds, neighbours, run_dir)
+
+
+def run_config(name: str, seed: int, folder: Path, overrides: Sequence[str]) -> RunConfig:
+    own = [f"name={name}", f"out_dir={folder}", f"data.shapes.seed={seed}", f"train.seed={seed}"]
+    return load_config(RunConfig, None, [*overrides, *own])
+
+
+def _steps(steps: int) -> list[str]:
+    return [f"train.steps={steps}", f"train.warmup_steps={max(1, steps // 10)}",
+            f"train.checkpoint_every={steps}"]  # fmt: skip
+
+
+def probe_records(run: TrainedRun, tags: dict) -> list[dict]:
+    """Linear-probe records of a trained run on every configured split, tagged with its times
+    and, for new-positive runs, the share of same-class new positives at the last logged step."""
+    records = evaluate_method(run.cfg, run.method, ["linear_probe"])
+    extra = {"train_seconds": round(run.train_seconds, 2), "index_seconds": run.index_seconds}
+    same = last_logged(run.run_dir, SAME_CLASS_METRIC) if run.run_dir else None
+    if same is not None:
+        extra[SAME_CLASS_METRIC] = same
+    return [{**r, **tags, **extra} for r in records]
+
+
+def last_logged(run_dir: Path, key: str) -> float | None:
+    """The last value of `key` in run_dir/metrics.jsonl, None when never logged."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    values = [json.loads(line).get(key) for line in path.read_text().splitlines() if line]
+    values = [v for v in values if v is not None]
+    return float(values[-1]) if values else None
+
+
+def train_teacher(scale: ResamplingScale, seed: int, folder: Path, base: list[str]) -> Path:
+    """A CLIP on the same world: the teacher of every clip_run variant; returns its run dir."""
+    cfg = run_config(TEACHER_RUN, seed, folder, [*base, *_steps(scale.teacher_steps),
+                                                 "method.name=clip"])  # fmt: skip
+    log.info("zhang2023: training the CLIP teacher (seed %d, %d steps)", seed, cfg.train.steps)
+    train(cfg, folder / TEACHER_RUN)
+    return folder / TEACHER_RUN
+
+
+def run_variants(
+    scale_name: str,
+    seeds: Sequence[int] | None,
+    out_dir: Path,
+    variants: Sequence[str] = tuple(VARIANTS),
+    extra_runs: dict[str, Callable[..., list[dict]]] | None = None,
+) -> list[dict]:
+    """Train the teacher and every variant per seed; flat probe records.
+
+    `extra_runs[name](scale, seed, folder, base) -> records` adds runs that need the same world
+    (the text-positive SimCLR of `zhang_pairs`). `paper` scale reads ImageNet-100 and an
+    open_clip teacher (`paper_overrides`), so it skips the world-only runs.
+    """
+    if scale_name == "paper":
+        return _paper_variants(seeds, out_dir, variants)
+    scale = resolve_scale(scale_name)
+    records: list[dict] = []
+    with torch_threads(scale.threads):
+        for seed in scale.seeds if seeds is None else seeds:
+            folder = out_dir / f"seed{seed}"
+            base = scale.overrides()
+            teacher = train_teacher(scale, seed, folder, base)
+            for name in variants:
+                overrides = [*base, *_steps(scale.steps), *variant_overrides(name, teacher)]
+                records += _one_run(name, seed, folder, overrides)
+            for fn in (extra_runs or {}).values():
+                records += fn(scale, seed, folder, [*base, *_steps(scale.steps)])
+    return records
+
+
+def _one_run(name: str, seed: int, folder: Path, overrides: list[str]) -> list[dict]:
+    cfg = run_config(name, seed, folder, overrides)
+    log.info("zhang2023: training %s (seed %d, %d steps)", name, seed, cfg.train.steps)
+    run = train_resampled(cfg, folder / name)
+    return probe_records(run, {"variant": name, "seed": seed})
+
+
+def _paper_variants(seeds: Sequence[int] | None, out_dir: Path, variants: Sequence[str]):
+    base = paper_overrides()  # fails fast without the data and the teacher weights
+    records: list[dict] = []
+    for seed in seeds or (0,):
+        for name in (v for v in variants if v not in WORLD_ONLY):
+            overrides = [*base, *variant_overrides(name, None)]
+            records += _one_run(name, seed, out_dir / f"seed{seed}", overrides)
+    return records
