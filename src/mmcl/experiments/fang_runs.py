@@ -127,9 +127,7 @@ def key_payload(cfg: RunConfig) -> dict[str, Any]:
         "data": {k: plain["data"][k] for k in ("format", "world", "shapes")},
         "model": plain["model"],
         "method": {
-            k: v
-            for k, v in method.items()
-            if not isinstance(v, dict) or k in ("extra", cfg.method.name)
+            k: v for k, v in method.items() if not isinstance(v, dict) or k == cfg.method.name
         },
         "train": {k: v for k, v in plain["train"].items() if k not in TRAIN_NOT_IN_KEY},
         "version": CACHE_VERSION,

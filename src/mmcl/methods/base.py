@@ -29,7 +29,6 @@ class MethodConfig:
     temperature: float = 0.2  # simclr's NT-Xent temperature (CLIP's is learned)
     augment: str = "default"  # simclr views: default | weak_color | no_color
     label_smoothing: float = 0.0  # supervised cross-entropy
-    extra: dict[str, float] = field(default_factory=dict)  # method-specific knobs
     # resampled_simclr: teacher and ratios (mmcl.resampling, zhang2023 2.2)
     resampling: ResamplingConfig = field(default_factory=ResamplingConfig)
     mcl: MCLConfig = field(default_factory=MCLConfig)  # used by method.name=mcl only
