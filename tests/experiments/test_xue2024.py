@@ -82,9 +82,11 @@ def test_several_seeds_report_spread_and_decide_on_the_mean():
     assert claims["IMG-C1"]["values"]["gap"] == pytest.approx((0.6 - 0.05) / 2)
 
 
-def test_image_claims_need_both_methods():
+def test_image_claims_need_clip_runs_and_skip_the_baseline_claim_without_one():
     with pytest.raises(MMCLError, match="run_images"):
-        xue_images.image_claims(_records({("clip", "rich"): [0.5]}))
+        xue_images.image_claims(_records({("supervised", "labels"): [0.5]}))
+    only_clip = _records({("clip", "label"): [0.2], ("clip", "rich"): [0.5]})
+    assert [c["id"] for c in xue_images.image_claims(only_clip)] == ["IMG-C4"]
 
 
 def test_paper_column_states_direction_and_unknown_figure():

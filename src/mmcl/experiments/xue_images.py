@@ -229,7 +229,7 @@ def image_claims(records: Sequence[dict], paper: dict[str, str] | None = None) -
     presets = clip_presets(records)
     if not presets:
         raise MMCLError("image_claims: records lack CLIP runs; run run_images()")
-    dataset = next(r["dataset"] for r in records if r.get("learner") == "clip")
+    dataset = next(r.get("dataset", "images") for r in records if r.get("learner") == "clip")
     seeds = sorted(set.intersection(*(set(v) for v in table.values())))
     clip = {p: _per_seed(table, ("clip", p), seeds) for p in presets}
     richest, paper = presets[-1], paper or {}
