@@ -107,7 +107,6 @@ def _config(path: Path, overrides: list[str]) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_two_process_torchrun_sees_every_shard_sample_once_per_epoch(tmp_path, data):
     config = _config(
         tmp_path / "c.yaml",
