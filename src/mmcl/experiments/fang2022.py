@@ -16,11 +16,9 @@ its finding and the nearest published number.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from mmcl.experiments import fang_causes, fang_testbed
 from mmcl.experiments.fang_causes import Comparison
 from mmcl.experiments.fang_runs import SHIFTS, ZEROSHOT, EvalSpec, RunSpec, collect
 from mmcl.experiments.fang_testbed import FangScale, schedule, world_overrides
-from mmcl.report.html import write_report
+from mmcl.report.html import claims_html, write_report
 from mmcl.report.robustness_plot import html_section, save_scatter
 
 log = logging.getLogger(__name__)
@@ -179,20 +177,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def claims_html(claims: Sequence[dict]) -> str:
-    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "held"))
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td class='text'>{html.escape(str(c[k]))}</td>"
-            for k in ("id", "statement", "paper", "ours")
-        )
-        + f"<td class='text'>{'held' if c['held'] else '<b>not held</b>'}</td></tr>"
-        for c in claims
-    )
-    return f"<h2>Claims</h2><p>{html.escape(NOTE)}</p><table><tr>{head}</tr>{rows}</table>"
-
-
 def write_fang_report(
     out_dir: Path, meta: dict, records: list[dict], result: RobustnessResult, claims: list[dict]
 ) -> Path:
@@ -201,7 +185,7 @@ def write_fang_report(
     pngs = {}
     for name in result.fits:
         pngs[name] = save_scatter(result, name, out_dir / f"scatter_{name}.png")
-    sections = [claims_html(claims), html_section(result, pngs, fang_testbed.BASELINE_TEXT)]
+    sections = [claims_html(claims, NOTE), html_section(result, pngs, fang_testbed.BASELINE_TEXT)]
     title = f"mmcl repro fang2022 ({meta['scale']})"
     page_meta = {k: v for k, v in meta.items() if k not in ("claims", "robustness")}
     return write_report(out_dir, {"meta": page_meta, "records": records}, title, sections)

@@ -6,7 +6,6 @@ Plots are PNGs under out_dir/plots, embedded as data URIs, drawn with matplotlib
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mmcl.io import atomic_write
-from mmcl.report.html import write_report
+from mmcl.report.html import claims_html, write_report
 from mmcl.report.plots import png_data_uri
 
 
@@ -44,18 +43,6 @@ def grouped_bars(
     ax.set(title=title, ylabel=ylabel)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
-
-
-def claims_html(claims: Sequence[dict]) -> str:
-    keys = ("id", "statement", "paper", "ours")
-    rows = "".join(
-        "<tr>"
-        + "".join(f"<td class='text'>{html.escape(str(c[k]))}</td>" for k in keys)
-        + f"<td class='text'>{'held' if c['held'] else '<b>not held</b>'}</td></tr>"
-        for c in claims
-    )
-    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "held"))
-    return f"<h2>Claims</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 def write_mcl_report(out_dir: Path, result: dict[str, Any]) -> Path:

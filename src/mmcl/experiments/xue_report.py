@@ -7,7 +7,6 @@ MMCL vs supervised bars (vectors at p_train = 0.95; images per shift). Points ar
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,16 @@ from matplotlib.figure import Figure
 
 from mmcl.experiments import xue_images
 from mmcl.io import atomic_write
-from mmcl.report.html import write_report
+from mmcl.report.html import claims_html, write_report
 from mmcl.report.plots import png_data_uri
 
 LEARNER_ORDER = ("svd", "linearized", "infonce", "sl")
+
+
+CLAIMS_PREAMBLE = (
+    "Figures are ours against the paper's stated directions (the spec is a reconstruction; the "
+    "paper's figures are unknown). With several seeds: mean ± std, held decided on the mean."
+)
 
 
 def _means(rows: Sequence[dict], learner: str, key: str = "ood_acc") -> tuple[list, list]:
@@ -95,24 +100,6 @@ def _bars_figure(vector: dict[str, list[dict]], records: Sequence[dict]) -> Figu
     return fig
 
 
-def claims_html(claims: Sequence[dict]) -> str:
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td class='text'>{html.escape(str(c[k]))}</td>"
-            for k in ("id", "statement", "paper", "ours")
-        )
-        + f"<td class='text'>{'held' if c['held'] else '<b>not held</b>'}</td></tr>"
-        for c in claims
-    )
-    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "held"))
-    return (
-        "<h2>Claims</h2><p>Figures are ours against the paper's stated directions (the spec is a "
-        "reconstruction; the paper's figures are unknown). With several seeds: mean ± std, "
-        f"held decided on the mean.</p><table><tr>{head}</tr>{rows}</table>"
-    )
-
-
 def _image_records(records: Sequence[dict]) -> list[dict]:
     """Image records for the shift table, models named per seed when there are several."""
     images = [r for r in records if r.get("experiment") == "images"]
@@ -137,7 +124,7 @@ def write_xue_report(out_dir: Path, result: dict[str, Any]) -> Path:
         "images_vs_caption_preset": _preset_figure(records),
         "mmcl_vs_supervised": _bars_figure(vector, records),
     }
-    sections = [claims_html(result["claims"]), "<h2>Plots</h2>"]
+    sections = [claims_html(result["claims"], CLAIMS_PREAMBLE), "<h2>Plots</h2>"]
     for name, fig in figures.items():
         path = _save(fig, out_dir / "plots" / f"{name}.png")
         sections.append(f"<img alt='{name}' src='{png_data_uri(path)}'/>")

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from mmcl.experiments import zhang2023, zhang_resampling
 from mmcl.io import atomic_write
-from mmcl.report.html import write_report
+from mmcl.report.html import claims_html, write_report
 from mmcl.report.plots import png_data_uri
 
 PLOT_NAME = "zhang2023_resampling.png"
@@ -62,19 +62,6 @@ def bar_plot(table: dict[str, dict[str, float]], path: Path) -> Path:
     return path
 
 
-def _claims_html(claims: list[dict]) -> str:
-    rows = "".join(
-        f"<tr><td class='text'>{html.escape(c['id'])}</td>"
-        f"<td class='text'>{html.escape(c['statement'])}</td>"
-        f"<td class='text'>{html.escape(str(c['paper']))}</td>"
-        f"<td class='text'>{html.escape(str(c['ours']))}</td>"
-        f"<td class='text'>{'held' if c['held'] else 'NOT HELD'}</td></tr>"
-        for c in claims
-    )
-    head = "<tr><th>claim</th><th>statement</th><th>paper</th><th>ours</th><th>held</th></tr>"
-    return f"<h2>Claims</h2><table>{head}{rows}</table>"
-
-
 def _pairs_html(pairs: dict | None) -> str:
     if not pairs:
         return ""
@@ -97,7 +84,7 @@ def _pairs_html(pairs: dict | None) -> str:
 def write_zhang_report(out_dir: Path, result: dict[str, Any]) -> Path:
     """report.html in `out_dir` from `zhang2023.run`'s result."""
     table = zhang2023.probe_table(result["records"])
-    sections = [_claims_html(result["claims"]), _pairs_html(result["meta"].get("pairs"))]
+    sections = [claims_html(result["claims"]), _pairs_html(result["meta"].get("pairs"))]
     if table:
         plot = bar_plot(table, out_dir / PLOT_NAME)
         alt = "linear probe accuracy per resampling variant"

@@ -239,3 +239,19 @@ def report_runs(
     loaded = [(name, read_results(d / RESULTS_NAME)) for name, d in zip(names, dirs, strict=True)]
     metas = [data["meta"] for _, data in loaded]
     return _write(Path(out), title, metas, merge_runs(loaded), sections, names, config)
+
+
+CLAIM_COLUMNS = ("id", "statement", "paper", "ours")
+
+
+def claims_html(claims: Sequence[dict], preamble: str = "") -> str:
+    """A paper's claims table (claim, statement, paper, ours, held), `preamble` above it."""
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td class='text'>{html.escape(str(c[k]))}</td>" for k in CLAIM_COLUMNS)
+        + f"<td class='text'>{'held' if c['held'] else '<b>not held</b>'}</td></tr>"
+        for c in claims
+    )
+    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "held"))
+    intro = f"<p>{html.escape(preamble)}</p>" if preamble else ""
+    return f"<h2>Claims</h2>{intro}<table><tr>{head}</tr>{rows}</table>"
