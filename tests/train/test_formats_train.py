@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mmcl.cli import main
 from mmcl.eval.tasks import read_results
 from mmcl.train.metrics_log import read_metrics
+
+from .runs import latest_step, spawn_mmcl, write_config
 
 MODEL = [
     "model.width=4",
@@ -94,21 +95,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _config(path: Path, overrides: list[str]) -> Path:
-    tree: dict = {}
-    for item in overrides:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    path.write_text(yaml.safe_dump(tree))
-    return path
-
-
 def test_two_process_torchrun_sees_every_shard_sample_once_per_epoch(tmp_path, data):
-    config = _config(
+    config = write_config(
         tmp_path / "c.yaml",
         [*TINY, "data.format=webdataset", f"data.path={data / 'webdataset' / SHARDS}"],
     )
@@ -126,22 +114,6 @@ def test_two_process_torchrun_sees_every_shard_sample_once_per_epoch(tmp_path, d
         assert not set(ranks[0]) & set(ranks[1])
         assert sorted(ranks[0] + ranks[1]) == list(range(64))
     assert result["epochs"][0] != result["epochs"][1]  # reshuffled
-
-
-def _mmcl(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "mmcl", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _latest_step(run: Path) -> int:
-    pointer = run / "checkpoints" / "latest"
-    return int(pointer.read_text().strip()[5:12]) if pointer.exists() else 0
 
 
 @pytest.mark.slow
@@ -162,20 +134,20 @@ def test_sigkilled_webdataset_run_resumes_to_the_same_final_metrics(tmp_path, da
         "data.shuffle_buffer=5",
         f"out_dir={tmp_path / 'runs'}",
     ]
-    straight = _config(tmp_path / "s.yaml", [*overrides, "name=straight"])
-    killed = _config(tmp_path / "k.yaml", [*overrides, "name=killed"])
-    process = _mmcl("train", str(killed), "--no-eval")
+    straight = write_config(tmp_path / "s.yaml", [*overrides, "name=straight"])
+    killed = write_config(tmp_path / "k.yaml", [*overrides, "name=killed"])
+    process = spawn_mmcl("train", str(killed), "--no-eval")
     run = tmp_path / "runs" / "killed"
     deadline = time.time() + 200
-    while _latest_step(run) < 10 and process.poll() is None and time.time() < deadline:
+    while latest_step(run) < 10 and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert 0 < _latest_step(run) < steps
-    resumed = _mmcl("train", "--resume", str(run), "--no-eval")
+    assert 0 < latest_step(run) < steps
+    resumed = spawn_mmcl("train", "--resume", str(run), "--no-eval")
     assert resumed.wait() == 0, resumed.stdout.read()
-    reference = _mmcl("train", str(straight), "--no-eval")
+    reference = spawn_mmcl("train", str(straight), "--no-eval")
     assert reference.wait() == 0, reference.stdout.read()
 
     def losses(name: str) -> list[tuple[int, float]]:
