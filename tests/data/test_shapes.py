@@ -149,6 +149,19 @@ def test_caption_presets(train):
     assert label.captions[0] == train.prompt_templates[0].format(values(train, "shape")[0])
 
 
+def test_caption_mention_thins_a_preset():
+    """Each detail a preset names is mentioned with probability caption_mention, independently."""
+    cfg = ShapesConfig(n_train=2000, caption_preset="rich", caption_mention=0.5)
+    split = build_split(cfg, "train")
+    n = len(split.captions)
+    on_background = sum(c.endswith(" background.") for c in split.captions)
+    assert within_binomial(on_background, n, 0.5)
+    shapes_ = values(split, "shape")
+    class_only = sum(c == f"a {s}." for c, s in zip(split.captions, shapes_, strict=True))
+    assert within_binomial(class_only, n, 0.5**3)  # background, colour and texture all omitted
+    assert not any("photo" in c or "small" in c for c in split.captions)  # unnamed: never said
+
+
 def test_cache_round_trip_reads_the_file(tmp_path, monkeypatch):
     cfg = ShapesConfig(n_test=40)
     first = load_world(cfg, "sketch", tmp_path)
@@ -184,6 +197,7 @@ def test_cache_default_dir_and_corrupt_file(tmp_path, monkeypatch):
         ({"n_test": -1}, "n_test"),
         ({"spurious_strength": 1.5}, "spurious_strength"),
         ({"sketch_fraction": -0.1}, "sketch_fraction"),
+        ({"caption_mention": 1.2}, "caption_mention"),
         ({"heldout_colors": ["mauve"]}, "heldout_colors"),
         ({"heldout_colors": []}, "heldout_colors"),
         ({"caption_probs": {"color": 2.0}}, "caption_probs"),

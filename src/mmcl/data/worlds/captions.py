@@ -34,7 +34,8 @@ DEFAULT_CAPTION_PROBS: dict[str, float] = {
     "position": 0.3,
     "style": 0.5,
 }
-# Named richness levels: every listed attribute is always mentioned, the others never.
+# Named richness levels: every listed attribute is mentioned (with probability
+# `ShapesConfig.caption_mention`, 1 by default), the others never.
 CAPTION_PRESETS: dict[str, dict[str, float]] = {
     "label": {},
     "background": {"background": 1.0},

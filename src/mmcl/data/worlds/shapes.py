@@ -87,6 +87,9 @@ class ShapesConfig:
     # attribute -> P(caption mentions it); absent attributes are never mentioned. See captions.py.
     caption_probs: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CAPTION_PROBS))
     caption_preset: str | None = None  # "label" | "background" | "rich" | "full": replaces probs
+    # P(a caption mentions each attribute its preset names). 1.0: fixed-form captions; below 1
+    # their form varies (some name the class alone, as zero-shot prompts do), as real ones do.
+    caption_mention: float = 1.0
     # "scene": textured backgrounds (spurious with the class). "grey": Trifeature's plain grey
     # canvas (Hermann & Lampinen 2020), for feature-suppression studies (MCL): no background
     # attribute, never captioned; with spurious_strength=0.1 every attribute is independent.
@@ -103,7 +106,7 @@ class ShapesConfig:
         for name in ("n_train", "n_test"):
             if int(getattr(self, name)) < 1:
                 raise MMCLError(f"world.{name} = {getattr(self, name)} must be >= 1")
-        for name in ("spurious_strength", "sketch_fraction"):
+        for name in ("spurious_strength", "sketch_fraction", "caption_mention"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise MMCLError(f"world.{name} = {getattr(self, name)} must be in [0, 1]")
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -123,7 +126,11 @@ class ShapesConfig:
             raise MMCLError(f"world.canvas = {self.canvas!r}; valid: {valid}")
 
     def resolved_caption_probs(self) -> dict[str, float]:
-        probs = resolve_caption_probs(self.caption_preset or self.caption_probs)
+        if self.caption_preset is None:
+            probs = resolve_caption_probs(self.caption_probs)
+        else:
+            preset = resolve_caption_probs(self.caption_preset)
+            probs = {name: p * self.caption_mention for name, p in preset.items()}
         return probs | {"background": 0.0} if self.canvas == "grey" else probs
 
     def visible_attributes(self) -> list[str]:
