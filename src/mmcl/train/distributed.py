@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -43,6 +44,15 @@ def setup_runtime(device: str) -> Runtime:
         dist.init_process_group("nccl" if runtime_device.type == "cuda" else "gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
     return Runtime(runtime_device, rank, world_size, local_rank)
+
+
+def gather_objects(value: Any, runtime: Runtime) -> list[Any]:
+    """Every rank's `value` (picklable), in rank order, on every rank; [value] when alone."""
+    if runtime.world_size == 1 or not dist.is_initialized():
+        return [value]
+    values: list[Any] = [None] * runtime.world_size
+    dist.all_gather_object(values, value)
+    return values
 
 
 def teardown_runtime() -> None:

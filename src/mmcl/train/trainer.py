@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from mmcl.config import config_hash, save_config, to_dict
 from mmcl.data.batch import Batch
+from mmcl.data.formats.bad_data import combined_state
 from mmcl.data.stream_dataset import ShardStream
 from mmcl.errors import MMCLError
 from mmcl.methods.base import METHODS, Method, build_method, total_loss
@@ -32,7 +33,7 @@ from mmcl.train.data import (
     load_train_source,
     training_dataset,
 )
-from mmcl.train.distributed import Runtime, setup_runtime, teardown_runtime
+from mmcl.train.distributed import Runtime, gather_objects, setup_runtime, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision
 from mmcl.train.sampler import ResumableBatchSampler
@@ -107,6 +108,7 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def save(self) -> None:
+        bad_data = gather_objects(self.bad_data.state_dict(), self.runtime)  # a collective
         if not self.runtime.is_main:
             return
         payload = {
@@ -115,6 +117,7 @@ class Trainer:
             "state": self.state.__dict__,
             "rng": ckpt.rng_states(),
             "config": to_dict(self.cfg),
+            "bad_data": bad_data,  # one tally per rank
         }
         ckpt.save_checkpoint(
             self.checkpoint_dir, payload, self.state.step, self.cfg.train.keep_checkpoints
@@ -134,8 +137,16 @@ class Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.state = ckpt.TrainState(**payload["state"])
         ckpt.restore_rng_states(payload["rng"])
+        self._restore_bad_data(payload.get("bad_data", []))
         log.info("resumed from %s at step %d", path, self.state.step)
         return True
+
+    def _restore_bad_data(self, states: list[dict]) -> None:
+        """Each rank continues its own tally; with another world size rank 0 takes the sum."""
+        if len(states) == self.runtime.world_size:
+            self.bad_data.load_state_dict(states[self.runtime.rank])
+        elif states and self.runtime.is_main:
+            self.bad_data.load_state_dict(combined_state(states))
 
     # ---- the loop ----------------------------------------------------------------------
     def fit(self) -> Method:
@@ -174,6 +185,8 @@ class Trainer:
                 if self.state.step >= t.steps:
                     break
         bar.close()
+        if self.bad_data.bad and self.runtime.is_main:
+            log.warning("%s: %s", self.bad_data.what, self.bad_data.summary())
         if metrics is not None:
             metrics.close()
         return self.method

@@ -10,12 +10,16 @@ import tarfile
 import pytest
 import torch
 
-from mmcl.data.formats.bad_data import BadDataLog, BadEvent
+from mmcl.config import load_config
+from mmcl.data.formats.bad_data import BadDataLog, BadEvent, combined_state
 from mmcl.data.formats.readers import ReaderOptions, read_records
 from mmcl.data.record_dataset import BatchEncoder, RecordDataset
 from mmcl.data.stream_dataset import ShardStream, index_shards
 from mmcl.errors import MMCLError
 from mmcl.models.tokenizer import Tokenizer
+from mmcl.train.config import RunConfig
+from mmcl.train.distributed import Runtime
+from mmcl.train.trainer import Trainer
 
 
 def _csv_copy(tmp_path, written, edit) -> tuple:
@@ -75,6 +79,51 @@ def test_too_many_bad_samples_stop_the_run_naming_the_worst(tmp_path, written):
     loaded = dataset.__getitems__([0, 1, 2, 3])
     with pytest.raises(MMCLError, match=r"edited.csv:2 \(image file is missing\)"):
         log.record(len(loaded.batch), loaded.bad)
+
+
+def test_resumed_run_keeps_counting_bad_samples(tmp_path, written):
+    """The tally is in the checkpoint: a resume continues toward the same limit, not from 0."""
+
+    def edit(lines):  # 2 of the 32 rows name a missing image
+        gone = [lines[1].replace(b"000000.png", b"gone.png"), lines[2].replace(b"1.png", b"x.png")]
+        return [lines[0], *gone, *lines[3:]]
+
+    path, _ = _csv_copy(tmp_path, written, edit)
+    cfg = load_config(
+        RunConfig,
+        None,
+        [
+            "method.name=clip", "data.format=csv", f"data.path={path}",
+            "data.max_bad_fraction=0.5", "model.width=4", "model.text_width=32",
+            "model.text_layers=1", "model.text_heads=2", "model.embed_dim=16",
+            "train.batch_size=8", "train.steps=8", "train.warmup_steps=1",
+            "train.checkpoint_every=4", "train.progress=false",
+        ],
+    )  # fmt: skip
+    runtime = Runtime(torch.device("cpu"))
+    whole = Trainer(cfg, tmp_path / "whole", runtime)
+    whole.fit()
+    assert (whole.bad_data.seen, whole.bad_data.bad) == (68, 4)  # 2 epochs: 64 delivered + 4 bad
+    folder = tmp_path / "resumed" / "checkpoints"
+    folder.mkdir(parents=True)
+    shutil.copy(tmp_path / "whole" / "checkpoints" / "step_0000004.pt", folder)
+    (folder / "latest").write_text("step_0000004.pt\n")  # as if killed after step 4
+    resumed = Trainer(cfg, tmp_path / "resumed", runtime)
+    assert resumed.resume()
+    assert (resumed.bad_data.seen, resumed.bad_data.bad) == (34, 2)
+    resumed.fit()
+    assert resumed.bad_data.state_dict() == whole.bad_data.state_dict()
+
+
+def test_rank_tallies_combine_into_one():
+    logs = [BadDataLog(max_fraction=1.0) for _ in range(2)]
+    logs[0].record(7, [BadEvent("a.csv:2", "missing")])
+    logs[1].record(6, [BadEvent("a.csv:2", "missing"), BadEvent("b.csv:9", "empty caption")])
+    merged = BadDataLog(max_fraction=1.0)
+    merged.load_state_dict(combined_state([log.state_dict() for log in logs]))
+    assert (merged.seen, merged.bad) == (16, 3)
+    assert merged.by_source == {"a.csv:2": 2, "b.csv:9": 1}
+    assert merged.reasons["b.csv:9"] == "empty caption"
 
 
 def test_budget_allows_one_in_a_thousand_by_default():

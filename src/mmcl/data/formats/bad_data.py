@@ -5,14 +5,15 @@ A corrupt or missing image, an empty or non-UTF-8 caption, a truncated shard: ea
 run stops with an `MMCLError` naming the worst offenders once the bad samples exceed
 `max_fraction` of the samples seen. The fraction is judged over at least `1 / max_fraction`
 samples (and over the whole dataset when its size is known), so that one bad file met early
-does not stop a run whose data is 99.99% clean; `max_fraction = 0` tolerates nothing.
+does not stop a run whose data is 99.99% clean; `max_fraction = 0` tolerates nothing. The tally
+travels in checkpoints (`state_dict`), so a resumed run counts toward the same limit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mmcl.errors import MMCLError
@@ -73,6 +74,34 @@ class BadDataLog:
             f"remove them, or raise data.max_bad_fraction"
         )
 
+    def state_dict(self) -> dict:
+        return {
+            "seen": self.seen,
+            "bad": self.bad,
+            "by_source": dict(self.by_source),
+            "reasons": dict(self.reasons),
+        }
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.seen, self.bad = int(state["seen"]), int(state["bad"])
+        self.by_source = Counter(state["by_source"])
+        self.reasons = dict(state["reasons"])
+
     def summary(self) -> str:
         sources = len(self.by_source)
         return f"{self.bad} bad samples skipped among {self.seen} seen ({sources} sources)"
+
+
+def combined_state(states: Sequence[Mapping]) -> dict:
+    """One tally from several (every rank's): counts added, each source's last reason kept."""
+    by_source: Counter[str] = Counter()
+    reasons: dict[str, str] = {}
+    for state in states:
+        by_source.update(state["by_source"])
+        reasons.update(state["reasons"])
+    return {
+        "seen": sum(int(s["seen"]) for s in states),
+        "bad": sum(int(s["bad"]) for s in states),
+        "by_source": dict(by_source),
+        "reasons": reasons,
+    }
