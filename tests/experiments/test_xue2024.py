@@ -3,6 +3,7 @@ and `run` writes a readable results.json, claims.json and a report with its plot
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -146,3 +147,22 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
     assert page.count("data:image/png;base64,") >= 5  # 4 plots + the shift-table chart
     assert "not held" in page or all(c["held"] for c in claims)
     assert ShapesConfig().n_train != 256  # the micro scale did not leak into the defaults
+
+
+def test_parallel_runs_give_the_sequential_records_in_run_order(tmp_path, world_cache, monkeypatch):
+    micro = xue_images.ImageScale(
+        256, 64, 4, 4, 64, (0,), (*MICRO, f"data.cache_dir={world_cache}"), jobs=1
+    )
+    records = {}
+    for jobs in (1, 2):
+        scale = dataclasses.replace(micro, jobs=jobs)
+        monkeypatch.setitem(xue_images.IMAGE_SCALES, "tiny", scale)
+        out = tmp_path / f"jobs{jobs}"
+        runs = xue_images.run_images("tiny", [0], out, presets=("label", "rich"))
+        keys = ("learner", "preset", "split", "metric", "value")
+        records[jobs] = [tuple(r[k] for k in keys) for r in runs]
+    assert records[1] == records[2]
+    per_run = len(records[2]) // 3
+    assert [r[:2] for r in records[2][::per_run]] == [
+        ("clip", "label"), ("clip", "rich"), ("supervised", "labels")
+    ]  # fmt: skip
