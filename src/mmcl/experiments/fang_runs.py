@@ -18,12 +18,10 @@ each); small convolutions use two processes better than two threads of one.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from mmcl.eval.tasks import read_results, write_results
 from mmcl.io import atomic_write_json
 from mmcl.methods.base import Method
 from mmcl.models.tokenizer import Tokenizer
+from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train import trainer
 from mmcl.train.config import RunConfig
@@ -200,12 +199,6 @@ def _train_and_score(cfg: RunConfig, evals: Sequence[EvalSpec], settings: Settin
     return time.perf_counter() - start
 
 
-def _worker(cfg: RunConfig, evals: tuple[EvalSpec, ...], settings: Settings) -> float:
-    """Entry point of a spawned process: logging off, one run."""
-    logging.disable(logging.WARNING)
-    return _train_and_score(cfg, evals, settings)
-
-
 @dataclass
 class _Pending:
     """A distinct config still to train or score, and the spec names that share it."""
@@ -237,21 +230,15 @@ def ensure_runs(specs: Sequence[RunSpec], settings: Settings) -> None:
     for name in ("train", ID_SPLIT, *SHIFTS):  # render the test worlds once, before workers
         load_world(settings.eval_world, name, settings.world_cache or None)
 
-    def done(k: int, job: _Pending, seconds: float) -> None:
+    def done(k: int, index: int, seconds: float) -> None:
+        job = todo[index]
         names = ", ".join(job.names)
         log.info(
             "fang2022: %d/%d %s (%s) done in %.0f s", k, len(todo), names, job.cfg.name, seconds
         )
 
-    if settings.jobs <= 1:
-        for k, job in enumerate(todo, start=1):
-            done(k, job, _train_and_score(job.cfg, tuple(job.evals), settings))
-        return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(settings.jobs, mp_context=context) as pool:
-        futures = {pool.submit(_worker, j.cfg, tuple(j.evals), settings): j for j in todo}
-        for k, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-            done(k, futures[future], future.result())
+    calls = [(job.cfg, tuple(job.evals), settings) for job in todo]
+    map_in_processes(_train_and_score, calls, settings.jobs, done)
 
 
 def load_records(spec: RunSpec, settings: Settings) -> dict[str, list[dict]]:

@@ -14,9 +14,7 @@ non-`id` splits; per-split values are kept in the records and the claims' `value
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from scipy.stats import spearmanr
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
 from mmcl.eval.run import evaluate_method
+from mmcl.processes import map_in_processes
 from mmcl.registry import unknown_name_message
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
@@ -79,7 +78,7 @@ IMAGE_SCALES = {
     "tiny": ImageScale(
         n_train=4000, n_test=400, steps=120, width=16, batch_size=256, seeds=(0,), extra=SMALL_TEXT
     ),
-    # 12 runs of ~3.5 min each on one core: two at a time keep `repro --scale small` < 30 min
+    # 12 runs, two at a time on 2 cores (2-2.5 min each): `repro xue2024 --scale small` took 21 min
     "small": ImageScale(
         n_train=8000,
         n_test=1000,
@@ -161,12 +160,6 @@ def _train_and_score(run: ImageRun, threads: int) -> list[dict]:
     return [{**r, "experiment": "images", **run.tags} for r in records]
 
 
-def _worker(run: ImageRun, threads: int) -> list[dict]:
-    """Entry point of a spawned process: the parent logs progress, the run stays quiet."""
-    logging.disable(logging.WARNING)
-    return _train_and_score(run, threads)
-
-
 def run_images(
     scale: str,
     seeds: Sequence[int] | None,
@@ -195,22 +188,13 @@ def run_images(
         for seed in (sc.seeds if seeds is None else seeds)
         for run in _seed_runs(seed, out_dir / f"seed{seed}", base, presets, baseline)
     ]
-    if sc.jobs <= 1 or len(runs) == 1:
-        return [r for run in runs for r in _train_and_score(run, sc.threads)]
-    return _in_parallel(runs, sc.jobs, sc.threads)
 
+    def done(k: int, index: int, _records: list[dict]) -> None:
+        log.info("xue images: %d/%d done (%s)", k, len(runs), runs[index].run_dir)
 
-def _in_parallel(runs: Sequence[ImageRun], jobs: int, threads: int) -> list[dict]:
-    log.info("xue images: %d runs, %d at a time", len(runs), jobs)
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_worker, run, threads): k for k, run in enumerate(runs)}
-        results: dict[int, list[dict]] = {}
-        for future in concurrent.futures.as_completed(futures):
-            k = futures[future]
-            results[k] = future.result()
-            log.info("xue images: %d/%d done (%s)", len(results), len(runs), runs[k].run_dir)
-    return [r for k in range(len(runs)) for r in results[k]]
+    log.info("xue images: %d runs, %d at a time", len(runs), sc.jobs)
+    per_run = map_in_processes(_train_and_score, [(run, sc.threads) for run in runs], sc.jobs, done)
+    return [r for records in per_run for r in records]
 
 
 def _seed_runs(
