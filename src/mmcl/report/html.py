@@ -54,6 +54,9 @@ th { background: #f4f4f4; text-align: left; }
 td.text { text-align: left; }
 img { max-width: 100%; }
 .meta td { text-align: left; }
+.scroll { overflow-x: auto; max-width: 100%; }
+td.verdict.held { background: #dff0d8; } td.verdict.not-held { background: #f2dede; }
+td.verdict.inconclusive { background: #eeeeee; }
 """
 
 
@@ -241,17 +244,45 @@ def report_runs(
     return _write(Path(out), title, metas, merge_runs(loaded), sections, names, config)
 
 
-CLAIM_COLUMNS = ("id", "statement", "paper", "ours")
+CLAIM_COLUMNS = ("id", "statement", "paper", "ours", "rule")
+VERDICT_CLASS = {"held": "held", "not held": "not-held", "inconclusive": "inconclusive"}
 
 
 def claims_html(claims: Sequence[dict], preamble: str = "") -> str:
-    """A paper's claims table (claim, statement, paper, ours, held), `preamble` above it."""
+    """A paper's claims table (claim, statement, paper, ours with its interval, rule, verdict).
+
+    The verdict cell is colour-coded: green held, red not held, grey inconclusive.
+    """
     rows = "".join(
         "<tr>"
         + "".join(f"<td class='text'>{html.escape(str(c[k]))}</td>" for k in CLAIM_COLUMNS)
-        + f"<td class='text'>{'held' if c['held'] else '<b>not held</b>'}</td></tr>"
+        + f"<td class='text verdict {VERDICT_CLASS[c['verdict']]}'>"
+        + f"{html.escape(c['verdict'])} ({c['n_seeds']} seeds)</td></tr>"
         for c in claims
     )
-    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "held"))
+    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "rule"))
     intro = f"<p>{html.escape(preamble)}</p>" if preamble else ""
-    return f"<h2>Claims</h2>{intro}<table><tr>{head}</tr>{rows}</table>"
+    return (
+        f"<h2>Claims</h2>{intro}<div class='scroll'><table><tr>{head}<th>verdict</th></tr>"
+        f"{rows}</table></div>"
+    )
+
+
+def checks_html(checks: Sequence[dict]) -> str:
+    """Exact identities and closed-form checks: pass/fail within their tolerance, apart from claims."""
+    if not checks:
+        return ""
+    rows = "".join(
+        f"<tr><td class='text'>{html.escape(c['id'])}</td>"
+        f"<td class='text'>{html.escape(c['statement'])}</td>"
+        f"<td>{c['error']:.3g}</td><td>{c['tolerance']:.3g}</td>"
+        f"<td class='text verdict {'held' if c['passed'] else 'not-held'}'>"
+        f"{'pass' if c['passed'] else 'FAIL'}</td></tr>"
+        for c in checks
+    )
+    head = "<tr><th>check</th><th>statement</th><th>error</th><th>tolerance</th><th>result</th></tr>"
+    intro = (
+        "<p>Identities and closed forms: they can fail only through a bug, so they are checks of "
+        "the code, not reproduced findings.</p>"
+    )
+    return f"<h2>Checks</h2>{intro}<div class='scroll'><table>{head}{rows}</table></div>"
