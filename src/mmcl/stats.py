@@ -84,7 +84,12 @@ def estimate(values: Sequence[float], test_se: Sequence[float] | float | None = 
     se = math.sqrt(s_seed**2 / n + se_test_sq)
     half = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df=n - 1)) * se
     return Estimate(
-        mean, mean - half, mean + half, n, tuple(x.tolist()), s_seed / math.sqrt(n),
+        mean,
+        mean - half,
+        mean + half,
+        n,
+        tuple(x.tolist()),
+        s_seed / math.sqrt(n),
         math.sqrt(se_test_sq),
     )
 
@@ -150,7 +155,7 @@ def slope_estimate(
 
 @dataclass(frozen=True)
 class Greater:
-    """"A > B": the estimate is of A - B; `min_effect` is the smallest effect that counts."""
+    """ "A > B": the estimate is of A - B; `min_effect` is the smallest effect that counts."""
 
     min_effect: float = 0.0
 
@@ -171,7 +176,7 @@ class Greater:
 
 @dataclass(frozen=True)
 class Equivalent:
-    """"No difference": the estimate is of A - B; `margin` is the equivalence margin (> 0)."""
+    """ "No difference": the estimate is of A - B; `margin` is the equivalence margin (> 0)."""
 
     margin: float
 
@@ -197,7 +202,7 @@ class Equivalent:
 
 @dataclass(frozen=True)
 class Rises:
-    """"Rises with x": the estimate is a per-seed slope (`slope_estimate`), held above `min_slope`."""
+    """ "Rises with x": the estimate is a per-seed slope (`slope_estimate`), above `min_slope`."""
 
     min_slope: float = 0.0
     x_name: str = "x"
@@ -214,7 +219,7 @@ class Rises:
 
 @dataclass(frozen=True)
 class Falls:
-    """"Falls with x": the mirror of `Rises` (the slope's interval below -`min_slope`)."""
+    """ "Falls with x": the mirror of `Rises` (the slope's interval below -`min_slope`)."""
 
     min_slope: float = 0.0
     x_name: str = "x"
@@ -273,7 +278,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Check:
-    """An exact identity or closed-form check: pass/fail within a stated tolerance, not a finding."""
+    """An identity or closed-form check: pass/fail within a stated tolerance, not a finding."""
 
     id: str
     statement: str

@@ -269,7 +269,7 @@ def claims_html(claims: Sequence[dict], preamble: str = "") -> str:
 
 
 def checks_html(checks: Sequence[dict]) -> str:
-    """Exact identities and closed-form checks: pass/fail within their tolerance, apart from claims."""
+    """Identities and closed-form checks: pass/fail within their tolerance, apart from claims."""
     if not checks:
         return ""
     rows = "".join(
@@ -280,7 +280,8 @@ def checks_html(checks: Sequence[dict]) -> str:
         f"{'pass' if c['passed'] else 'FAIL'}</td></tr>"
         for c in checks
     )
-    head = "<tr><th>check</th><th>statement</th><th>error</th><th>tolerance</th><th>result</th></tr>"
+    head = "".join(f"<th>{k}</th>" for k in ("check", "statement", "error", "tolerance", "result"))
+    head = f"<tr>{head}</tr>"
     intro = (
         "<p>Identities and closed forms: they can fail only through a bug, so they are checks of "
         "the code, not reproduced findings.</p>"
