@@ -1,73 +1,97 @@
-"""`mmcl repro`: --json prints only parseable claims, the text table, unknown-paper errors."""
+"""`mmcl repro`: --json with verdicts and checks, the text table, unknown-paper errors."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
+import types
 
 import pytest
 
+from mmcl import stats
 from mmcl.cli import main, repro
-from mmcl.experiments import xue2024
+from mmcl.experiments import registry
 
-FAKE_CLAIMS = [
-    {
-        "id": "C1/svd",
-        "statement": "s1",
-        "paper": "p",
-        "ours": "0.9 vs 0.1",
-        "held": True,
-        "values": {"gap": 0.8},
-    },
-    {"id": "C4/svd", "statement": "s2", "paper": "p", "ours": "flat", "held": False, "values": {}},
-]
+CLAIM = stats.Claim("C1/svd", "MMCL beats SL", "MMCL > SL", "OOD acc gap", stats.Greater())
+EQUAL = stats.Claim("C4/svd", "no effect", "flat at full rank", "slope", stats.Equivalent(0.01))
+CHECK = stats.Check("identity", "closed form equals SVD", tolerance=1e-6)
+
+
+def fake_result() -> dict:
+    return {
+        "meta": {},
+        "records": [],
+        "claims": [
+            CLAIM.decide(stats.difference([0.9, 0.91, 0.9], [0.1, 0.12, 0.1])),
+            EQUAL.decide(stats.estimate([0.2, -0.2, 0.1])),
+        ],
+        "checks": [CHECK.result(1e-9)],
+        "note": "figures are ours against the paper's stated directions",
+    }
 
 
 @pytest.fixture
 def fake_xue(monkeypatch):
-    """xue2024.run replaced by a stub that logs (as the real one does) and records its args."""
+    """The xue2024 package replaced by a module whose run logs (as the real one does)."""
     calls = []
 
     def run(scale, seeds, out_dir, overrides=()):
         logging.getLogger("mmcl.experiments.xue2024").info("progress line")
         calls.append((scale, seeds, out_dir, *overrides))
-        return {"claims": xue2024.merge_claims(FAKE_CLAIMS, []), "note": xue2024.NOTE}
+        return fake_result()
 
-    monkeypatch.setattr(xue2024, "run", run)
+    module = types.ModuleType("mmcl.experiments.xue2024", "Fake Xue et al. 2024.")
+    module.run = run
+    monkeypatch.setitem(sys.modules, "mmcl.experiments.xue2024", module)
     return calls
 
 
-def test_json_prints_only_the_claims(fake_xue, capsys, tmp_path):
-    argv = ["repro", "xue2024", "--scale", "tiny", "--seeds", "2", "--out", str(tmp_path)]
+def test_json_prints_claims_with_verdicts_and_checks_apart(fake_xue, capsys, tmp_path):
+    argv = ["repro", "xue2024", "--scale", "tiny", "--seeds", "3", "--out", str(tmp_path)]
     assert main([*argv, "--json"]) == 0
-    claims = json.loads(capsys.readouterr().out)  # the whole of stdout parses
-    assert [set(c) for c in claims] == [{"id", "statement", "paper", "ours", "held"}] * 2
-    assert [c["held"] for c in claims] == [True, False]
-    assert fake_xue == [("tiny", 2, tmp_path)]
+    document = json.loads(capsys.readouterr().out)  # the whole of stdout parses
+    assert (document["paper"], document["scale"]) == ("xue2024", "tiny")
+    claims = document["claims"]
+    assert [set(c) for c in claims] == [set(repro.CLAIM_KEYS)] * 2
+    assert [c["verdict"] for c in claims] == ["held", "inconclusive"]
+    assert all(c["n_seeds"] == 3 and len(c["interval"]) == 2 for c in claims)
+    assert [c["id"] for c in document["checks"]] == ["identity"]
+    assert fake_xue == [("tiny", 3, tmp_path)]
 
 
-def test_set_overrides_reach_papers_that_take_them(fake_xue, capsys, tmp_path):
+def test_set_overrides_reach_the_paper(fake_xue, tmp_path):
     argv = ["repro", "xue2024", "--out", str(tmp_path), "--json"]
     assert main([*argv, "--set", "data.format=coco", "--set", "data.path=c.json"]) == 0
     assert fake_xue == [("tiny", None, tmp_path, "data.format=coco", "data.path=c.json")]
-    assert main(["repro", "fang2022", "--set", "train.steps=3"]) == 2
-    assert "takes no --set" in capsys.readouterr().err
 
 
-def test_default_out_dir_names_paper_and_scale(fake_xue, capsys):
+def test_text_table_prints_verdicts_rules_checks_and_counts(fake_xue, capsys):
     assert main(["repro", "xue2024", "--scale", "small"]) == 0
     scale, seeds, out = fake_xue[0]
     assert (scale, seeds, str(out)) == ("small", None, "runs/repro_xue2024_small")
     text = capsys.readouterr().out
-    assert "C1/svd" in text and "NOT HELD" in text and "1/2 claims held" in text
-    assert xue2024.NOTE in text
+    assert "C1/svd" in text and "held (n=3)" in text and "inconclusive (n=3)" in text
+    assert "rules (fixed before the run)" in text and "+/-0.01" in text
+    assert "identity  pass" in text
+    assert "2 claims: 1 held, 0 not held, 1 inconclusive; 1/1 checks pass" in text
+    assert "stated directions" in text
 
 
 def test_table_cuts_long_cells_to_a_fixed_width():
-    long = {**FAKE_CLAIMS[0], "paper": "x" * 200, "ours": "y" * 200}
-    lines = repro.claims_text([long, FAKE_CLAIMS[1]], width=20).splitlines()
-    assert len({len(line.rstrip()) for line in (lines[0], lines[2])}) == 1
+    claims = fake_result()["claims"]
+    long = {**claims[0], "paper": "x" * 200, "ours": "y" * 200}
+    lines = repro.claims_text([long, claims[1]], width=20).splitlines()
+    assert lines[2].index("held (n=3)") == lines[0].index("verdict")  # columns stay aligned
     assert "~" in lines[2] and "x" * 21 not in lines[2]
+
+
+def test_a_paper_result_without_checks_is_refused(fake_xue, monkeypatch, tmp_path):
+    broken = types.ModuleType("mmcl.experiments.xue2024")
+    broken.run = lambda *args: {k: v for k, v in fake_result().items() if k != "checks"}
+    monkeypatch.setitem(sys.modules, "mmcl.experiments.xue2024", broken)
+    with pytest.raises(RuntimeError, match="no checks"):
+        registry.run_paper("xue2024", "tiny", None, tmp_path)
 
 
 def test_unknown_paper_suggests_the_nearest(capsys):
@@ -80,3 +104,9 @@ def test_unknown_paper_suggests_the_nearest(capsys):
 def test_bad_seed_count_is_an_error(fake_xue, capsys):
     assert main(["repro", "xue2024", "--seeds", "0"]) == 2
     assert "--seeds" in capsys.readouterr().err and fake_xue == []
+
+
+def test_every_paper_is_registered_with_a_citation():
+    assert registry.PAPERS.names() == ["fang2022", "mcl2024", "xue2024", "zhang2023"]
+    assert registry.seed_list(None, (0, 1, 2)) == (0, 1, 2)
+    assert registry.seed_list(4, (0,)) == (0, 1, 2, 3)

@@ -1,41 +1,28 @@
 """`mmcl repro PAPER --scale tiny|small|paper`: rerun a paper's experiments, print its claims.
 
-Each paper registers a run function `(scale, seeds, out_dir) -> {"claims": [...], ...}` in
-`PAPERS` (an optional "note" is printed under the text table). The claims table has one row per
-claim: the paper's stated figure or direction, ours, and whether it held (decided from the run's
-numbers). `--json` prints only the claims, as a JSON list of {id, statement, paper, ours, held};
-progress and logging go to stderr.
+Every claim is decided over several seeds by a rule fixed in the paper's package before the run,
+with a 95% interval that holds seed and test-sample variance (`mmcl.stats`), and gets one of three
+verdicts: held, not held or inconclusive. Exact identities and closed-form checks are listed apart,
+under checks, with their tolerance. `--json` prints {"paper", "scale", "claims", "checks"}, each
+claim with its verdict, interval, n_seeds and rule; progress and logging go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from mmcl.errors import MMCLError
-from mmcl.registry import Registry, unknown_name_message
+from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper
+from mmcl.stats import HELD, NOT_HELD, verdict_counts
 
 log = logging.getLogger("mmcl")
 
-SCALES = ("tiny", "small", "paper")
-CLAIM_KEYS = ("id", "statement", "paper", "ours", "held")
-RunFn = Callable[[str, "int | None", Path], dict[str, Any]]
-PAPERS: Registry[RunFn] = Registry("paper")
-
-
-@PAPERS.register("xue2024")
-def _xue2024(
-    scale: str, seeds: int | None, out_dir: Path, overrides: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Xue et al. 2024, robustness of multimodal contrastive learning (arXiv 2310.04971)."""
-    from mmcl.experiments import xue2024
-
-    return xue2024.run(scale, seeds, out_dir, overrides)
+CLAIM_KEYS = ("id", "statement", "paper", "ours", "verdict", "interval", "n_seeds", "rule")
+VERDICT_TEXT = {HELD: "held", NOT_HELD: "NOT HELD"}  # inconclusive prints as itself
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,91 +38,91 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds", type=int, default=None, help="number of seeds (0..N-1); default: the scale's own"
     )
     p.add_argument("--out", default=None, help="output folder (default runs/repro_PAPER_SCALE)")
-    p.add_argument("--json", action="store_true", help="print only the claims, as JSON")
+    p.add_argument("--json", action="store_true", help="print only claims and checks, as JSON")
     p.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="run-config override for the paper's training runs, repeatable (papers that take "
-        "them: xue2024, e.g. --set data.format=coco --set data.path=captions_train2017.json)",
+        help="run-config override for the paper's training runs, repeatable "
+        "(e.g. --set train.steps=500; xue2024 also reads real captions with "
+        "--set data.format=coco --set data.path=captions_train2017.json)",
     )
     p.set_defaults(func=run_repro)
 
 
-def paper_runner(name: str) -> RunFn:
-    """The registered run function, or an MMCLError naming the nearest paper."""
-    if name not in PAPERS:
-        raise MMCLError(unknown_name_message("paper", name, PAPERS.names()))
-    return PAPERS.get(name)
+def _cell(text: object, size: int) -> str:
+    text = str(text)
+    return (text if len(text) <= size else text[: size - 1] + "~").ljust(size)
 
 
 def claims_text(claims: Sequence[dict], width: int = 50) -> str:
-    """Fixed-width table: claim id, paper, ours, held (long cells are cut with '~')."""
-
-    def cell(text: str, size: int) -> str:
-        text = str(text)
-        return (text if len(text) <= size else text[: size - 1] + "~").ljust(size)
-
+    """Fixed-width table: claim id, paper, ours (with interval), verdict (long cells cut by '~')."""
     id_width = max([len("claim"), *(len(c["id"]) for c in claims)])
-    lines = [f"{cell('claim', id_width)}  {cell('paper', width)}  {cell('ours', width)}  held"]
-    lines.append("-" * len(lines[0]))
+    head = f"{_cell('claim', id_width)}  {_cell('paper', width)}  {_cell('ours', width)}  verdict"
+    lines = [head, "-" * len(head)]
     for c in claims:
-        held = "held" if c["held"] else "NOT HELD"
+        verdict = VERDICT_TEXT.get(c["verdict"], c["verdict"])
         lines.append(
-            f"{cell(c['id'], id_width)}  {cell(c['paper'], width)}  {cell(c['ours'], width)}  "
-            f"{held}"
+            f"{_cell(c['id'], id_width)}  {_cell(c['paper'], width)}  {_cell(c['ours'], width)}  "
+            f"{verdict} (n={c['n_seeds']})"
         )
     return "\n".join(lines)
 
 
+def checks_text(checks: Sequence[dict]) -> str:
+    """One line per check: id, pass/FAIL, |error| against its tolerance."""
+    if not checks:
+        return ""
+    id_width = max(len(c["id"]) for c in checks)
+    lines = ["checks (identities and closed forms, not findings):"]
+    for c in checks:
+        mark = "pass" if c["passed"] else "FAIL"
+        lines.append(
+            f"  {c['id'].ljust(id_width)}  {mark}  |error| {abs(c['error']):.2g} "
+            f"<= {c['tolerance']:.2g}"
+        )
+    return "\n".join(lines)
+
+
+def rules_text(claims: Sequence[dict]) -> str:
+    """The distinct rules, each printed once with the claims that use it."""
+    by_rule: dict[str, list[str]] = {}
+    for c in claims:
+        by_rule.setdefault(c["rule"], []).append(c["id"])
+    return "rules (fixed before the run):\n" + "\n".join(
+        f"  {', '.join(ids)}: {rule}" for rule, ids in by_rule.items()
+    )
+
+
 def run_repro(args: argparse.Namespace) -> int:
-    runner = paper_runner(args.paper)
+    paper_runner(args.paper)  # an unknown paper fails before anything runs
     if args.seeds is not None and args.seeds < 1:
         raise MMCLError(f"--seeds {args.seeds}: give a number of seeds >= 1")
     out = Path(args.out or f"runs/repro_{args.paper}_{args.scale}")
     log.info("repro %s at scale %s -> %s", args.paper, args.scale, out)
-    if args.overrides:
-        if "overrides" not in inspect.signature(runner).parameters:
-            raise MMCLError(f"mmcl repro {args.paper} takes no --set overrides")
-        result = runner(args.scale, args.seeds, out, overrides=args.overrides)
-    else:
-        result = runner(args.scale, args.seeds, out)
-    claims = result["claims"]
+    result = run_paper(args.paper, args.scale, args.seeds, out, args.overrides)
+    claims, checks = result["claims"], result["checks"]
     if args.json:
-        print(json.dumps([{k: c[k] for k in CLAIM_KEYS} for c in claims], indent=1))
+        document = {
+            "paper": args.paper,
+            "scale": args.scale,
+            "claims": [{k: c[k] for k in CLAIM_KEYS} for c in claims],
+            "checks": list(checks),
+        }
+        print(json.dumps(document, indent=1, default=float))
         return 0
     print(claims_text(claims))
+    print(f"\n{rules_text(claims)}")
+    if checks:
+        print(f"\n{checks_text(checks)}")
     if result.get("note"):
         print(f"\n{result['note']}")
-    held = sum(bool(c["held"]) for c in claims)
+    counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(claims).items())
+    passed = sum(bool(c["passed"]) for c in checks)
     print(
-        f"\n{held}/{len(claims)} claims held; results in {out / 'results.json'}, "
-        f"report {out / 'report.html'}"
+        f"\n{len(claims)} claims: {counts}; {passed}/{len(checks)} checks pass; results in "
+        f"{out / 'results.json'}, report {out / 'report.html'}"
     )
     return 0
-
-
-@PAPERS.register("mcl2024")
-def _mcl2024(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
-    """MCL, Zhang et al. 2024, multistage contrastive learning (arXiv 2402.11816)."""
-    from mmcl.experiments import mcl2024
-
-    return mcl2024.run(scale, seeds, out_dir)
-
-
-@PAPERS.register("fang2022")
-def _fang2022(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
-    """Fang et al. 2022, data determines distributional robustness in CLIP (arXiv 2205.01397)."""
-    from mmcl.experiments import fang2022
-
-    return fang2022.run(scale, seeds, out_dir)
-
-
-@PAPERS.register("zhang2023")
-def _zhang2023(scale: str, seeds: int | None, out_dir: Path) -> dict[str, Any]:
-    """Zhang, Wang & Wang 2023, generalization of multimodal contrastive learning (2306.04272)."""
-    from mmcl.experiments import zhang2023
-
-    return zhang2023.run(scale, seeds, out_dir)

@@ -38,12 +38,6 @@ def paper_runner(name: str) -> RunFn:
     return importlib.import_module(PAPERS.get(name)).run
 
 
-def paper_title(name: str) -> str:
-    """The first line of the paper package's docstring (its citation)."""
-    doc = importlib.import_module(PAPERS.get(name)).__doc__ or name
-    return doc.strip().splitlines()[0]
-
-
 def seed_list(seeds: int | None, default: Sequence[int]) -> tuple[int, ...]:
     """`--seeds N` -> (0, ..., N-1); None -> the scale's default seeds."""
     if seeds is None:
