@@ -1,0 +1,101 @@
+"""The package's import graph: experiments and the CLI sit on top, and the papers hold no cycles.
+
+Imports inside functions count: they are deferred, not absent. (The trainer <-> stage driver cycle
+in `mmcl.train` is known and left to its own issue; this test guards the experiment layer.)
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import mmcl
+
+PACKAGE_ROOT = Path(mmcl.__file__).parent
+TOP_LAYERS = ("mmcl.experiments", "mmcl.cli")
+
+
+def module_files() -> dict[str, Path]:
+    """Dotted module name -> file, packages named by their folder."""
+    modules = {}
+    for path in PACKAGE_ROOT.rglob("*.py"):
+        parts = ["mmcl", *path.relative_to(PACKAGE_ROOT).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def imported_names(name: str, path: Path) -> set[str]:
+    """Every mmcl name `name` imports, relative imports resolved, at any depth of the file."""
+    names = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {n for n in names if n == "mmcl" or n.startswith("mmcl.")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports (a name resolves to its longest module prefix)."""
+    modules = module_files()
+
+    def resolve(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    graph = {}
+    for name, path in modules.items():
+        targets = {resolve(t) for t in imported_names(name, path)}
+        graph[name] = {t for t in targets if t and t != name and not name.startswith(f"{t}.")}
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_lower_layers_never_import_experiments_or_the_cli():
+    graph = import_graph()
+    upward = [
+        (name, target)
+        for name, targets in graph.items()
+        if not name.startswith(TOP_LAYERS) and name != "mmcl.__main__"
+        for target in targets
+        if target.startswith(TOP_LAYERS)
+    ]
+    assert upward == []
+
+
+def test_experiments_import_no_cycles():
+    graph = import_graph()
+    cyclic = sorted(
+        name
+        for name in graph
+        if name.startswith("mmcl.experiments") and name in reachable(graph, name)
+    )
+    assert cyclic == []
+
+
+def test_the_graph_sees_imports_inside_functions(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from mmcl.stats import estimate\n    from . import io\n")
+    assert imported_names("mmcl.m", source) == {
+        "mmcl.stats",
+        "mmcl.stats.estimate",
+        "mmcl",
+        "mmcl.io",
+    }
