@@ -84,6 +84,9 @@ class ShapesConfig:
     spurious_strength: float = 0.9  # P(background = class's preferred) in train and `id`
     sketch_fraction: float = 0.0  # share of sketches in train and `id`
     heldout_colors: list[str] = field(default_factory=lambda: ["pink", "cyan"])
+    # Colours of train and every split but `unseen_colors`; None = all not held out. Fewer seen
+    # colours make a narrower world whose unseen colours stay those of a broader one.
+    seen_colors: list[str] | None = None
     # attribute -> P(caption mentions it); absent attributes are never mentioned. See captions.py.
     caption_probs: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CAPTION_PROBS))
     caption_preset: str | None = None  # "label" | "background" | "rich" | "full": replaces probs
@@ -117,6 +120,13 @@ class ShapesConfig:
                 f"world.heldout_colors = {self.heldout_colors} must name 1 to "
                 f"{len(render.COLORS) - 1} of: {', '.join(render.COLORS)}"
             )
+        if self.seen_colors is not None:
+            bad = [c for c in self.seen_colors if c not in render.COLORS or c in self.heldout_colors]
+            if bad or not self.seen_colors:
+                raise MMCLError(
+                    f"world.seen_colors = {self.seen_colors} must name 1 or more colours of "
+                    f"{', '.join(render.COLORS)} that are not in heldout_colors"
+                )
         if self.caption_preset is not None and self.caption_preset not in CAPTION_PRESETS:
             valid = ", ".join(CAPTION_PRESETS)
             raise MMCLError(f"world.caption_preset = {self.caption_preset!r}; valid: {valid}")
@@ -172,6 +182,8 @@ def sample_attributes(cfg: ShapesConfig, shift: Shift, n: int, rng: np.random.Ge
     """Attribute ids (N,) int64 for one split, following the training law except `shift`."""
     heldout = [ATTRIBUTE_VALUES["color"].index(c) for c in cfg.heldout_colors]
     seen = [i for i in range(len(render.COLORS)) if i not in heldout]
+    if cfg.seen_colors is not None:
+        seen = [ATTRIBUTE_VALUES["color"].index(c) for c in cfg.seen_colors]
     shape = rng.integers(0, len(render.SHAPES), n)
     sketch_p = 1.0 if shift.style == "sketch" else cfg.sketch_fraction
     return {
