@@ -13,8 +13,9 @@ import json
 import warnings
 
 from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
-from mmcl.experiments import fang_runs, fang_testbed
-from mmcl.experiments.fang_causes import check_baseline_spread
+from mmcl.experiments.fang2022 import runs as fang_runs
+from mmcl.experiments.fang2022 import testbed as fang_testbed
+from mmcl.experiments.fang2022.claims import check_baseline_spread
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

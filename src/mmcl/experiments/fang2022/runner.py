@@ -26,10 +26,11 @@ from mmcl import __version__
 from mmcl.errors import MMCLError
 from mmcl.eval.robustness import RobustnessConfig, RobustnessResult, to_document
 from mmcl.eval.tasks import write_results
-from mmcl.experiments import fang_causes, fang_testbed
-from mmcl.experiments.fang_causes import Comparison
-from mmcl.experiments.fang_runs import SHIFTS, ZEROSHOT, EvalSpec, RunSpec, collect
-from mmcl.experiments.fang_testbed import FangScale, schedule, world_overrides
+from mmcl.experiments.fang2022 import claims as fang_causes
+from mmcl.experiments.fang2022 import testbed as fang_testbed
+from mmcl.experiments.fang2022.claims import Comparison
+from mmcl.experiments.fang2022.runs import SHIFTS, ZEROSHOT, EvalSpec, RunSpec, collect
+from mmcl.experiments.fang2022.testbed import FangScale, schedule, world_overrides
 from mmcl.report.html import claims_html, write_report
 from mmcl.report.robustness_plot import html_section, save_scatter
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from mmcl.data.worlds.cache import default_cache_dir
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
-from mmcl.experiments.fang_runs import SHIFTS, RunSpec, Settings
+from mmcl.experiments.fang2022.runs import SHIFTS, RunSpec, Settings
 from mmcl.registry import unknown_name_message
 
 NARROW = {"spurious_strength": 0.2, "sketch_fraction": 0.0, "heldout_colors": ["pink", "cyan"]}
