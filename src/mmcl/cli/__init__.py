@@ -16,7 +16,17 @@ from mmcl.errors import MMCLError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mmcl.cli import data, demo, evaluate, report, repro, robustness, testbed, train
+    from mmcl.cli import (
+        data,
+        demo,
+        evaluate,
+        report,
+        repro,
+        robustness,
+        sweep,
+        testbed,
+        train,
+    )
 
     parser = argparse.ArgumentParser(
         prog="mmcl", description="A lab for contrastive representation learning (CLIP, SimCLR)."
@@ -24,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmcl {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, train, evaluate, data, report, robustness, repro, testbed):
+    for module in (demo, train, evaluate, sweep, data, report, robustness, repro, testbed):
         module.register(subparsers)
     return parser
 
