@@ -126,6 +126,7 @@ def test_reads_the_real_layout_and_scores_per_pattern(tmp_path):
         "Orientation/pair_accuracy": 0.0,
         "mean/pair_accuracy": 50.0,
     }
+    assert mmvp.model_pair_correct(model, pairs, tokenizer).tolist() == [True, True, False]
 
 
 def test_bad_folder_names_the_problem(tmp_path):

@@ -28,7 +28,7 @@ from mmcl.models import ModelConfig, Tokenizer
 from mmcl.models.multistage import MultiStageModel
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.stages import read_clusters, stage_dir
+from mmcl.train.stages import _resume_view, read_clusters, stage_config, stage_dir
 from mmcl.train.trainer import train
 
 TINY_MODEL = ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16)
@@ -317,3 +317,18 @@ def test_group_masked_clip_loss_under_two_processes_equals_one_process(tmp_path)
     # DDP averages parameter gradients over ranks: (1/W) sum_r grad_r == the global gradient.
     for name, grad in (("images", images.grad), ("texts", texts.grad)):
         assert torch.allclose(sum(r[name] for r in ranks) / 2, grad, atol=1e-6)
+
+
+def test_latest_only_is_ignored_on_resume_only_where_it_cannot_change_the_groups():
+    accumulated = _tiny_cfg([*MCL_RUN, "method.mcl.stages=3"], "a")
+    latest = _tiny_cfg([*MCL_RUN, "method.mcl.stages=3", "method.mcl.latest_only=true"], "a")
+    same = [
+        _resume_view(stage_config(accumulated, k), k) == _resume_view(stage_config(latest, k), k)
+        for k in (1, 2, 3)
+    ]
+    assert same == [True, True, False]  # stage 3 is the first with two earlier clusterings
+    initial = [*MCL_RUN, "method.mcl.initial_stage=true"]  # stage 0's clusters group stage 1
+    a0 = _tiny_cfg(initial, "a")
+    l0 = _tiny_cfg([*initial, "method.mcl.latest_only=true"], "a")
+    assert _resume_view(stage_config(a0, 1), 1) == _resume_view(stage_config(l0, 1), 1)
+    assert _resume_view(stage_config(a0, 2), 2) != _resume_view(stage_config(l0, 2), 2)

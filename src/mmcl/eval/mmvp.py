@@ -111,6 +111,22 @@ def _embed_texts(model: nn.Module, texts: list[str], tokenizer, batch_size: int)
     return torch.cat(out)
 
 
+def model_pair_correct(
+    model: nn.Module,
+    pairs: PairSet,
+    tokenizer: Callable[[list[str]], torch.Tensor],
+    scale: float = SCALE,
+    batch_size: int = 128,
+) -> torch.Tensor:
+    """(P,) bool: the model gets pair p right by the official rule (for paired comparisons)."""
+    if not getattr(model, "has_text", False):
+        raise MMCLError("the MMVP pair benchmark needs an image-text model (has_text is True)")
+    images = _embed_images(model, pairs.images, batch_size)  # (P, 2, D)
+    texts = [PREFIX + s for pair in pairs.statements for s in pair]
+    text_emb = _embed_texts(model, texts, tokenizer, batch_size).unflatten(0, (len(pairs), 2))
+    return pair_correct(images, text_emb, scale)
+
+
 def evaluate(
     model: nn.Module,
     pairs: PairSet,
@@ -119,12 +135,8 @@ def evaluate(
     batch_size: int = 128,
 ) -> dict[str, float]:
     """`{pattern}/pair_accuracy` (%) per pattern and `mean/pair_accuracy`, image-text models."""
-    if not getattr(model, "has_text", False):
-        raise MMCLError("the MMVP pair benchmark needs an image-text model (has_text is True)")
-    images = _embed_images(model, pairs.images, batch_size)  # (P, 2, D)
-    texts = [PREFIX + s for pair in pairs.statements for s in pair]
-    text_emb = _embed_texts(model, texts, tokenizer, batch_size).unflatten(0, (len(pairs), 2))
-    scores = pattern_scores(pair_correct(images, text_emb, scale), pairs.patterns)
+    correct = model_pair_correct(model, pairs, tokenizer, scale, batch_size)
+    scores = pattern_scores(correct, pairs.patterns)
     return {f"{name}/pair_accuracy": value for name, value in scores.items()}
 
 

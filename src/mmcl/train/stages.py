@@ -87,6 +87,19 @@ def initial_method(cfg: RunConfig, info: DataInfo, groups: np.ndarray | None = N
     return MCL(base, cfg.method.mcl.base, tensor)
 
 
+def _resume_view(scfg: RunConfig, k: int) -> dict:
+    """Stage k's config as compared on resume, without the settings stage k does not use.
+
+    `latest_only` changes only the groups of a stage with two or more earlier clusterings, so a
+    stage before that is the same stage either way: a `latest_only` ablation can start from a
+    copy of the stages it shares with the accumulated run.
+    """
+    if k - first_stage(scfg) < 2:
+        mcl = replace(scfg.method.mcl, latest_only=False)
+        scfg = replace(scfg, method=replace(scfg.method, mcl=mcl))
+    return to_dict(scfg)
+
+
 def _load_stage_weights(method: MCL, cfg: RunConfig, run_dir: Path, k: int) -> None:
     """Final weights of finished stage k into `method`; its config must match this run's."""
     path = ckpt.latest_checkpoint(stage_dir(run_dir, k) / "checkpoints")
@@ -95,8 +108,8 @@ def _load_stage_weights(method: MCL, cfg: RunConfig, run_dir: Path, k: int) -> N
     payload = ckpt.load_checkpoint(path)
     # Read through the current schema, so keys added to the config since (at their defaults)
     # do not make a finished stage unreadable; any value that differs still does.
-    saved = to_dict(from_dict(RunConfig, payload["config"]))
-    if saved != to_dict(stage_config(cfg, k)):
+    saved = from_dict(RunConfig, payload["config"])
+    if _resume_view(saved, k) != _resume_view(stage_config(cfg, k), k):
         raise MMCLError(
             f"{path} was written with a different config; resume with the run's own "
             f"{run_dir / 'config.yaml'} (mmcl train --resume {run_dir})"
