@@ -15,7 +15,7 @@ import warnings
 from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
 from mmcl.experiments.fang2022 import runs as fang_runs
 from mmcl.experiments.fang2022 import testbed as fang_testbed
-from mmcl.experiments.fang2022.claims import check_baseline_spread
+from mmcl.experiments.fang2022.testbed import check_baseline_spread
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

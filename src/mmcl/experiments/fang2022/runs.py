@@ -45,9 +45,10 @@ from mmcl.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when training or scoring changes, so old cached runs are not reused
+CACHE_VERSION = 2  # bump when training or scoring changes, so old cached runs are not reused
 ID_SPLIT = "id"
-SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")
+# The shifts every model is scored on: factors held out of both training worlds (`testbed`).
+SHIFTS = ("sketch", "unseen_colors")
 TRAIN_NOT_IN_KEY = (
     "progress",
     "log_every",
@@ -101,6 +102,7 @@ class Settings:
     root: Path  # cached runs
     eval_world: ShapesConfig  # the test sets every model is scored on
     common: tuple[str, ...] = ()  # overrides applied before each run's own
+    overrides: tuple[str, ...] = ()  # the user's `--set` overrides, applied after each run's own
     world_cache: str = ""  # rendered worlds; "" = mmcl's default cache
     probe_train_size: int = 2000
     jobs: int = 1  # parallel training processes
@@ -135,7 +137,7 @@ def key_payload(cfg: RunConfig) -> dict[str, Any]:
 
 def resolve(spec: RunSpec, settings: Settings) -> RunConfig:
     """The run's full config, named `fang-<key>` and placed in the cache root."""
-    overrides = [*settings.common, *spec.overrides, "train.progress=false"]
+    overrides = [*settings.common, *spec.overrides, *settings.overrides, "train.progress=false"]
     cfg = load_config(RunConfig, None, overrides)
     cfg.name, cfg.out_dir = f"fang-{_hash(key_payload(cfg))}", str(settings.root)
     cfg.data.cache_dir = settings.world_cache

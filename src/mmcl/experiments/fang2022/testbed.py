@@ -3,114 +3,88 @@ OOD accuracies trace the line that effective robustness is measured from (Taori 
 Fang et al. 2022 use imagenet-testbed's ImageNet models the same way).
 
 Worlds. The *narrow* world plays ImageNet: a mild spurious background (each class on its
-preferred background 20 % of the time instead of 10 %), photos only, eight of the ten colours.
-Every model of the study, whatever it was trained on, is scored on the narrow world's `id` split
-and its three shifts (background reversed, sketches, the two unseen colours). The *diverse*
-world (cause ii) has the same size and classes but more of everything the narrow one lacks:
-backgrounds independent of the class, a quarter sketches, one more colour (pink).
+preferred background 20 % of the time instead of 10 %), photos only, four colours (red, green,
+blue, yellow). The *diverse* world (cause ii) has the same size and classes and more of what the
+narrow one lacks: backgrounds independent of the class and eight colours (orange, purple, white
+and black added). Every model of the study, whatever it was trained on, is scored on the narrow
+world's `id` split and on two shifts that NEITHER world trains on (`SHIFTS` in `runs`): sketches
+(both worlds are all photos) and the colours pink and cyan (held out of both palettes). So the
+diverse world's extra variety never shows it a test shift's factor; the background shift
+(`spurious_reversed`) is left out because class-independent backgrounds would make it
+in-distribution for the diverse world. `shift_leaks` checks this on the configs.
 A spurious background much stronger than 20 % is avoided on purpose: at CPU sizes the small
 models then learn the background alone (ID accuracy = its strength, every shift at chance) and
 the testbed collapses to one point.
 
 The testbed varies width, architecture (the small CNN and timm's tiny `test_byobnet` and
-`test_vit`), training steps and training-set size; every model is trained once and cached
-(`mmcl.experiments.fang_runs`), so `mmcl testbed shapes` and `mmcl repro fang2022` share them.
+`test_vit`), training steps and training-set size; every model is trained once (seed 0) and
+cached (`runs`), so `mmcl testbed shapes` and `mmcl repro fang2022` share them.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from mmcl.data.worlds.cache import default_cache_dir
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
+from mmcl.eval.robustness import ModelPoint
 from mmcl.experiments.fang2022.runs import SHIFTS, RunSpec, Settings
-from mmcl.registry import unknown_name_message
+from mmcl.experiments.fang2022.scales import SCALES, FangScale, get_scale
 
-NARROW = {"spurious_strength": 0.2, "sketch_fraction": 0.0, "heldout_colors": ["pink", "cyan"]}
-DIVERSE = {"spurious_strength": 0.1, "sketch_fraction": 0.25, "heldout_colors": ["cyan"]}
+HELDOUT_COLORS = ["pink", "cyan"]  # the `unseen_colors` shift: in neither world's palette
+NARROW = {
+    "spurious_strength": 0.2,
+    "sketch_fraction": 0.0,
+    "heldout_colors": HELDOUT_COLORS,
+    "seen_colors": ["red", "green", "blue", "yellow"],
+}
+DIVERSE = {
+    "spurious_strength": 0.1,  # 10 backgrounds: 0.1 = independent of the class
+    "sketch_fraction": 0.0,
+    "heldout_colors": HELDOUT_COLORS,
+    "seen_colors": ["red", "green", "blue", "yellow", "orange", "purple", "white", "black"],
+}
 WORLDS = {"narrow": NARROW, "diverse": DIVERSE}
 BASELINE_GROUP = "baseline"  # the scatter greys this group
 BASELINE_TEXT = "testbed: cross-entropy models trained on the narrow world"
 
 
-@dataclass(frozen=True)
-class FangScale:
-    """Sizes of one scale. The reference run (width, steps, n_train) is what causes compare."""
-
-    n_train: int
-    n_test: int  # per test split
-    steps: int
-    width: int  # small_cnn width of the reference run
-    batch_size: int
-    testbed_widths: tuple[int, ...]
-    testbed_steps: tuple[int, ...]
-    testbed_sizes: tuple[int, ...]
-    testbed_archs: tuple[str, ...]  # timm towers trained at the reference steps and size
-    size_fractions: tuple[float, ...] = (1.0, 0.5, 0.25)  # cause (i)
-    bootstrap: int = 1000
-    jobs: int = 2  # parallel training processes
-    text: tuple[str, ...] = ("model.text_width=64", "model.text_layers=1", "model.embed_dim=64")
-    # CLIP's captions: the class always, style / size / position words sometimes. Captions that
-    # also name colour, texture and background (the world's default) make small CLIP models
-    # learn those first: after 300 steps ID accuracy 0.19 (background only) vs 0.45 with these.
-    caption_probs: str = "{style: 0.5, size: 0.3, position: 0.3}"
-
-    def common(self) -> tuple[str, ...]:
-        """Overrides every run shares: batch and text tower. The test-set size is not among
-        them: it belongs to the evaluation world, so changing it rescores but never retrains."""
-        return (f"train.batch_size={self.batch_size}", "eval.after_train=false", *self.text)
-
-
-SCALES = {
-    "tiny": FangScale(
-        n_train=4000, n_test=2000, steps=300, width=8, batch_size=128,
-        testbed_widths=(4, 8), testbed_steps=(100, 300), testbed_sizes=(1000, 4000),
-        testbed_archs=("test_byobnet", "test_vit"),
-    ),
-    "small": FangScale(
-        n_train=8000, n_test=4000, steps=800, width=16, batch_size=256,
-        testbed_widths=(4, 8, 16), testbed_steps=(200, 800), testbed_sizes=(2000, 8000),
-        testbed_archs=("test_byobnet", "test_vit", "test_vit3"),
-        size_fractions=(1.0, 0.5, 0.25, 0.125),
-    ),
-    "paper": FangScale(
-        n_train=40_000, n_test=10_000, steps=4000, width=32, batch_size=256,
-        testbed_widths=(8, 16, 32), testbed_steps=(500, 1500, 4000),
-        testbed_sizes=(5000, 20_000, 40_000), testbed_archs=("test_byobnet", "test_vit3"),
-        size_fractions=(1.0, 0.5, 0.25, 0.125), jobs=4,
-    ),
-}  # fmt: skip
-
-
-def get_scale(name: str) -> FangScale:
-    if name not in SCALES:
-        raise MMCLError(unknown_name_message("fang2022 scale", name, list(SCALES)))
-    return SCALES[name]
+def world_config(world: str, n_train: int, n_test: int = 1) -> ShapesConfig:
+    """The narrow or diverse world as a config."""
+    knobs = {k: list(v) if isinstance(v, list) else v for k, v in WORLDS[world].items()}
+    return ShapesConfig(n_train=n_train, n_test=n_test, **knobs)
 
 
 def world_overrides(world: str, n_train: int) -> tuple[str, ...]:
     """RunConfig overrides selecting the narrow or diverse world at a training-set size."""
     knobs = WORLDS[world]
-    colors = ",".join(knobs["heldout_colors"])
     return (
         f"data.shapes.n_train={n_train}",
         f"data.shapes.spurious_strength={knobs['spurious_strength']}",
         f"data.shapes.sketch_fraction={knobs['sketch_fraction']}",
-        f"data.shapes.heldout_colors=[{colors}]",
+        f"data.shapes.heldout_colors=[{','.join(knobs['heldout_colors'])}]",
+        f"data.shapes.seen_colors=[{','.join(knobs['seen_colors'])}]",
     )
 
 
 def eval_world(scale: FangScale) -> ShapesConfig:
     """The narrow world at the reference size: its `id` and shifts score every model."""
-    return ShapesConfig(n_train=scale.n_train, n_test=scale.n_test, **_copy(NARROW))
+    return world_config("narrow", scale.n_train, scale.n_test)
 
 
-def _copy(knobs: dict) -> dict:
-    return {k: list(v) if isinstance(v, list) else v for k, v in knobs.items()}
+def shift_leaks(train: ShapesConfig, evaluation: ShapesConfig) -> list[str]:
+    """The evaluation shifts' factors that a training world shows (none, by design)."""
+    leaks = []
+    if "sketch" in SHIFTS and train.sketch_fraction > 0:
+        leaks.append(f"sketches ({train.sketch_fraction:.0%} of training)")
+    if "unseen_colors" in SHIFTS:
+        palette = train.seen_colors or []
+        leaks += [f"colour {c}" for c in evaluation.heldout_colors if c in palette]
+    return leaks
 
 
 def schedule(steps: int) -> tuple[str, ...]:
@@ -146,10 +120,14 @@ def reference_ce(scale: FangScale, world: str = "narrow") -> RunSpec:
 
 
 def testbed_specs(scale: FangScale) -> list[RunSpec]:
-    """The grid: widths x steps x sizes of the small CNN, the timm towers at the reference
-    steps and size, and the reference run itself (cause iii's control), without repeats."""
-    grid = itertools.product(scale.testbed_widths, scale.testbed_steps, scale.testbed_sizes)
-    specs = [supervised_spec("small_cnn", w, s, n) for w, s, n in grid]
+    """The grid: widths x steps of the small CNN at n_train, the reference run at the other
+    sizes, the timm towers at the reference steps and size, and the reference run itself
+    (cause iii's control, seed 0), without repeats."""
+    grid = itertools.product(scale.testbed_widths, scale.testbed_steps)
+    specs = [supervised_spec("small_cnn", w, s, scale.n_train) for w, s in grid]
+    specs += [
+        supervised_spec("small_cnn", scale.width, scale.steps, n) for n in scale.testbed_sizes
+    ]
     specs += [
         supervised_spec(a, scale.width, scale.steps, scale.n_train) for a in scale.testbed_archs
     ]
@@ -157,19 +135,42 @@ def testbed_specs(scale: FangScale) -> list[RunSpec]:
     return list({s.name: s for s in specs}.values())
 
 
+def check_baseline_spread(points: Sequence[ModelPoint]) -> None:
+    """A line needs baseline models at different ID accuracies (scipy refuses identical x)."""
+    ids = {round(p.id_acc, 12) for p in points if p.baseline}
+    if len(ids) == 1:
+        raise MMCLError(
+            f"every baseline model has ID accuracy {100 * ids.pop():.1f} %, so no line can be "
+            "fitted: the testbed models learned nothing that tells them apart; use a larger "
+            "scale (more steps or data)"
+        )
+
+
 def settings(
-    scale: FangScale, cache: str | Path | None = None, jobs: int | None = None
+    scale: FangScale,
+    cache: str | Path | None = None,
+    jobs: int | None = None,
+    overrides: Sequence[str] = (),
 ) -> Settings:
     """Run settings: runs under `<cache>/fang2022`, worlds under `<cache>/worlds`; `jobs`
-    defaults to the scale's, at most one per CPU core."""
+    defaults to the scale's, at most one per CPU core; `overrides` (`--set`) go last."""
     root = Path(cache) if cache is not None else default_cache_dir()
     return Settings(
         root=root / "fang2022",
         eval_world=eval_world(scale),
         common=scale.common(),
+        overrides=tuple(overrides),
         world_cache=str(root),
         jobs=min(scale.jobs, os.cpu_count() or 1) if jobs is None else jobs,
     )
 
 
-__all__ = ["SCALES", "SHIFTS", "FangScale", "get_scale", "settings", "testbed_specs"]
+__all__ = [
+    "SCALES",
+    "SHIFTS",
+    "FangScale",
+    "check_baseline_spread",
+    "get_scale",
+    "settings",
+    "testbed_specs",
+]
