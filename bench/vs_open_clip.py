@@ -20,13 +20,15 @@ state only (the first `warmup` steps, with their one-off start-up costs, are dro
 resize the images to `--image-size` and build the tower for it (`--force-image-size` for
 open_clip), so the image FLOPs match; mmcl drops caption padding before its text tower (see
 `CausalTextTower`) while open_clip always runs 77 tokens, so their FLOPs per sample differ and
-both are printed. open_clip needs pandas for its CSV reader (`pip install pandas`).
+both are printed. open_clip's CSV reader needs pandas, which the `[bench]` extra installs
+(`pip install -e ".[bench]"`); without it the bench stops at once with that one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -316,8 +318,22 @@ def print_report(report: dict) -> None:
     print(f"mmcl loader alone: {report['loader_samples_per_s']:.0f} samples/s")
 
 
+def require_bench_extra() -> None:
+    """Stop with one line before any work if open_clip_train's CSV reader cannot import pandas.
+
+    The README's `pip install -e ".[test]"` does not install it, and open_clip_train would
+    otherwise fail minutes later, deep in its trainer, with `No module named 'pandas'`.
+    """
+    if importlib.util.find_spec("pandas") is None:
+        raise SystemExit(
+            "bench/vs_open_clip.py needs pandas for open_clip's CSV reader: "
+            'pip install -e ".[bench]"'
+        )
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    require_bench_extra()
     logging.basicConfig(level=logging.ERROR)  # open_clip warns of random init on every build
     folder = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mmcl_vs_open_clip_"))
     folder.mkdir(parents=True, exist_ok=True)
