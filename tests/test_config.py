@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from mmcl.config import apply_overrides, config_hash, load_config, save_config
+from mmcl.config import (
+    apply_overrides,
+    config_hash,
+    differing_keys,
+    load_config,
+    save_config,
+    to_dict,
+)
 from mmcl.errors import MMCLError
 from mmcl.train.config import RunConfig
 
@@ -77,3 +86,45 @@ def test_override_values_yaml_cannot_parse_stay_text():
     assert cfg.data.csv_separator == ","
     assert cfg.name == "[x"
     assert cfg.train.steps == 7
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("train=5", "'train' must be a section"),
+        ("model=[1]", "'model' must be a section"),
+        ("data.shapes=3", "'data.shapes' must be a section"),
+        ("train.lr=.nan", "'train.lr' = nan must be a finite number"),
+        ("data.max_bad_fraction=.nan", "'data.max_bad_fraction' = nan must be a finite number"),
+        ("train.lr=-.inf", "'train.lr' = -inf must be a finite number"),
+        ("model.text_width=0", "model.text_width"),
+        ("model.text_layers=0", "model.text_layers"),
+        ("model.text_heads=0", "model.text_heads"),
+        ("model.context_length=0", "model.context_length"),
+    ],
+)
+def test_malformed_values_are_errors_naming_the_key(override, named):
+    with pytest.raises(MMCLError, match=re.escape(named)):
+        load_config(RunConfig, None, [override])
+
+
+def test_value_where_a_section_belongs_in_a_file_names_the_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: 5\n")
+    with pytest.raises(MMCLError, match="'train' must be a section"):
+        load_config(RunConfig, path)
+
+
+def test_nested_section_errors_name_the_key_as_typed():
+    with pytest.raises(MMCLError, match=r"data\.shapes\.n_train = 0") as error:
+        load_config(RunConfig, None, ["data.shapes.n_train=0"])
+    assert "world.n_train" not in str(error.value)
+
+
+def test_differing_keys_names_each_changed_key():
+    old = load_config(RunConfig, None, ["train.steps=7"])
+    new = load_config(RunConfig, None, ["train.steps=9", "data.shapes.n_train=64"])
+    assert differing_keys(to_dict(old), to_dict(new)) == [
+        "data.shapes.n_train: 10000 -> 64",
+        "train.steps: 7 -> 9",
+    ]

@@ -11,6 +11,8 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -88,6 +90,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     if tp in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise MMCLError(f"config key {key!r} must be a number ({tp.__name__}), got {value!r}")
+        if not math.isfinite(value):
+            raise MMCLError(f"config key {key!r} = {value!r} must be a finite number")
         if tp is int and float(value) != int(value):
             raise MMCLError(f"config key {key!r} must be an integer, got {value!r}")
         return tp(value)
@@ -108,15 +112,44 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
         if name not in data:
             values[name] = getattr(defaults, name)
         elif dataclasses.is_dataclass(tp):
-            merged = {**to_dict(getattr(defaults, name)), **(data[name] or {})}
+            section = _section(prefix + name, data[name])
+            merged = {**to_dict(getattr(defaults, name)), **section}
             values[name] = _coerce(prefix + name, merged, tp)
         else:
             values[name] = _coerce(prefix + name, data[name], tp)
-    config = cls(**values)
-    validate = getattr(config, "validate", None)
-    if validate is not None:
-        validate()
+    try:
+        config = cls(**values)  # some sections validate in __post_init__
+        validate = getattr(config, "validate", None)
+        if validate is not None:
+            validate()
+    except MMCLError as error:
+        raise _keyed_as_typed(error, prefix, types_by_name) from None
     return config
+
+
+def _section(key: str, value: Any) -> dict[str, Any]:
+    """The mapping given for section `key` (empty when left blank), or an error naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MMCLError(
+            f"config key {key!r} must be a section (mapping of keys), got {value!r}; set one "
+            f"of its keys instead, e.g. {key}.<key>=value"
+        )
+    return value
+
+
+def _keyed_as_typed(error: MMCLError, prefix: str, fields: typing.Iterable[str]) -> MMCLError:
+    """`error` with the section's keys named by their full path (`prefix` + field).
+
+    A section's own `validate` may name its keys under another label (ShapesConfig says
+    `world.n_train`); the user typed `data.shapes.n_train`, so the message should say that.
+    """
+    if not prefix:
+        return error
+    names = "|".join(re.escape(name) for name in sorted(fields, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.])[A-Za-z_]\w*\.({names})\b")
+    return MMCLError(pattern.sub(lambda m: prefix + m.group(1), str(error)))
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -181,3 +214,18 @@ def config_hash(config: Any) -> str:
     """Short stable hash of a config, for caches and result records."""
     blob = json.dumps(to_dict(config), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def differing_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts, as `key: old -> new`.
+
+    So that a refused resume can say which edit of `config.yaml` made it differ.
+    """
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += differing_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changes

@@ -64,3 +64,19 @@ def test_attribute_probes_use_the_independent_split(tmp_path, tiny_overrides):
     probed = {r["attribute"] for r in records if r["metric"] == "accuracy"}
     assert {"shape", "background", "color"} <= probed
     assert {r["split"] for r in records} == {"balanced"}
+
+
+def test_overrides_may_follow_options(tmp_path, tiny_overrides):
+    config = tmp_path / "c.yaml"
+    config.write_text("name: tiny\n")
+    assert main(["train", str(config), "--no-eval", *tiny_overrides, "train.steps=3"]) == 0
+    run = tmp_path / "runs" / "tiny"
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_0000003.pt"
+    assert not (run / "results.json").exists()
+
+
+def test_unknown_option_is_still_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(tmp_path / "c.yaml"), "--no-evil", "train.steps=3"])
+    assert exit_.value.code == 2
+    assert "--no-evil" in capsys.readouterr().err

@@ -48,6 +48,10 @@ class ModelConfig:
         check_choice("model.text", self.text, TEXT_TOWERS.names())
         check_choice("model.projection", self.projection, HEAD_KINDS)
         check_range("model.width", self.width, 1)
+        check_range("model.text_width", self.text_width, 1)
+        check_range("model.text_layers", self.text_layers, 1)
+        check_range("model.text_heads", self.text_heads, 1)
+        check_range("model.context_length", self.context_length, 1)
         check_range("model.embed_dim", self.embed_dim, 1)
         check_range("model.init_temperature", self.init_temperature, 1e-3, 10)
 
