@@ -11,7 +11,7 @@ Two sources of the extra positive:
   every step from teacher features gathered across processes.
 - `neighbours=index`: the nearest neighbours in the whole training set, from an index built once
   before training (`mmcl.nn_index`), one drawn per step; the batches must come from
-  `PartnerViewDataset(mode="append")` (`mmcl.experiments.zhang_resampling.train_resampled`).
+  `PartnerViewDataset(mode="append")` (`mmcl.experiments.zhang2023.resampling.train_resampled`).
 
 The teacher is loaded on the first training step, so evaluating a finished run never needs it.
 """
@@ -84,7 +84,7 @@ class ResampledSimCLR(Method):
         if PARTNER_KEY not in batch.attributes:
             raise MMCLError(
                 "method.resampling.neighbours=index: the third view must be a dataset neighbour; "
-                "train with mmcl.experiments.zhang_resampling.train_resampled (it builds the "
+                "train with mmcl.experiments.zhang2023.resampling.train_resampled (it builds the "
                 "index and the PartnerViewDataset), not with plain `mmcl train`"
             )
         loss = neighbour_ntxent(z[:, 0], z[:, 1], z[:, 2], self.temperature)

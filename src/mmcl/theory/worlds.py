@@ -2,7 +2,7 @@
 
 Zhang, Wang & Wang (ICML 2023, arXiv 2306.04272) analyse multimodal contrastive learning on such a
 world: P_M is the adjacency of the bipartite image-text graph (shared/papers/zhang2023.md 1.1).
-Builders here make the worlds the checks of `mmcl.experiments.zhang_theory` need:
+Builders here make the worlds the checks of `mmcl.experiments.zhang2023.theory` need:
 
 - `class_structured_world`: C classes, within-class co-occurrence with a text-sharing knob (how
   many distinct same-class images a caption connects) and cross-class caption noise.
@@ -211,18 +211,27 @@ def from_attributes(
 
 
 def augmentation_worlds(
-    base: FiniteWorld, views_per_image: int, overlap: float, seed: int = 0
+    base: FiniteWorld,
+    views_per_image: int,
+    overlap: float,
+    seed: int = 0,
+    overlap_cross_class: float | None = None,
 ) -> tuple[FiniteWorld, FiniteWorld]:
     """(MMCL world, SSCL world) over the same views of `base`'s images (the naturals).
 
     Natural image x generates its own `views_per_image` views (random weights) with probability
     1 - overlap, else the views of other naturals x' in proportion to the caption-induced
     similarity A_V(x, x') of `base` (augmentations overlap where captions do, with the same label
-    noise, only more weakly). MMCL pairs a view with a caption of its natural (P_M = Aug @ base.P);
-    SSCL pairs a view with its natural only (P_S = Aug * p(x)), whose induced graph is the
-    augmentation graph A(v, v') = E_x[A(v|x) A(v'|x)].
+    noise, only more weakly). With `overlap_cross_class` = e given, the overlap instead goes to
+    the other naturals of x's class (uniformly) with probability 1 - e and to those of the other
+    classes with probability e: a label-noise knob of its own, so the SSCL world's labeling error
+    can be set to match the MMCL world's. MMCL pairs a view with a caption of its natural
+    (P_M = Aug @ base.P); SSCL pairs a view with its natural only (P_S = Aug * p(x)), whose
+    induced graph is the augmentation graph A(v, v') = E_x[A(v|x) A(v'|x)].
     """
     _check_probability("overlap", overlap)
+    if overlap_cross_class is not None:
+        _check_probability("overlap_cross_class", overlap_cross_class)
     if views_per_image < 1:
         raise MMCLError(f"augmentation_worlds: views_per_image must be >= 1, got {views_per_image}")
     rng = np.random.default_rng(seed)
@@ -231,7 +240,10 @@ def augmentation_worlds(
     view_weights = rng.uniform(0.5, 1.5, size=n * m)
     own = (owner[:, None] == np.arange(n)[None, :]) * view_weights[:, None]  # (n*m, n)
     own /= own.sum(axis=0, keepdims=True)  # column x: A(view | x) over x's own views
-    similar = (base.P / base.p_l[None, :]) @ base.P.T  # (n, n) caption-induced A_V
+    if overlap_cross_class is None:
+        similar = (base.P / base.p_l[None, :]) @ base.P.T  # (n, n) caption-induced A_V
+    else:
+        similar = _class_overlap(base.image_labels, overlap_cross_class)
     np.fill_diagonal(similar, 0.0)
     similar /= np.maximum(similar.sum(axis=0, keepdims=True), 1e-300)
     aug = (1.0 - overlap) * own + overlap * (own @ similar)  # (n*m, n) = A(view | x)
@@ -240,3 +252,14 @@ def augmentation_worlds(
     mmcl = FiniteWorld(aug @ base.P, labels, base.text_labels)
     sscl = FiniteWorld(aug * base.p_v[None, :], labels, base.image_labels.copy())
     return mmcl, sscl
+
+
+def _class_overlap(labels: np.ndarray, cross_class: float) -> np.ndarray:
+    """(n, n) column x: weight 1 - cross_class spread over x's other same-class naturals and
+    cross_class over the other classes' naturals (the diagonal is dropped by the caller)."""
+    same = (labels[:, None] == labels[None, :]).astype(float)
+    np.fill_diagonal(same, 0.0)
+    other = 1.0 - (labels[:, None] == labels[None, :])
+    same /= np.maximum(same.sum(axis=0, keepdims=True), 1e-300)
+    other /= np.maximum(other.sum(axis=0, keepdims=True), 1e-300)
+    return (1.0 - cross_class) * same + cross_class * other

@@ -1,4 +1,4 @@
-"""zhang2023 repro: pair statistics vs naive loops, claims computed from records, outputs."""
+"""zhang2023 runs: pair statistics vs naive loops, the grid's configs, outputs, end to end."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from mmcl.cli.repro import PAPERS
 from mmcl.config import load_config
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
-from mmcl.experiments import zhang2023, zhang_pairs
-from mmcl.experiments import zhang_resampling as zr
+from mmcl.experiments import zhang2023
+from mmcl.experiments.registry import PAPERS
+from mmcl.experiments.zhang2023 import checks, claims, grid, runner, scales
+from mmcl.experiments.zhang2023 import pairs as zhang_pairs
+from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.train.config import RunConfig
 
 SPLITS = ("id", "spurious_reversed", "sketch", "unseen_colors")
@@ -66,53 +68,6 @@ def test_pair_statistics_match_a_naive_count():
     assert full["text"]["any_nuisance_differs"] > 0.0
 
 
-def _records(accuracy: dict[str, float], seeds=(0, 1)) -> list[dict]:
-    """Probe records with the given id accuracy (points) per variant; shifts 20 points lower."""
-    out = []
-    for variant, acc in accuracy.items():
-        for seed in seeds:
-            for split in SPLITS:
-                value = (acc - (20 if split != "id" else 0) + seed) / 100
-                out.append({"task": "linear_probe", "variant": variant, "split": split,
-                            "seed": seed, "value": value, "model": variant,
-                            "index_seconds": 1.0, "train_seconds": 100.0})  # fmt: skip
-    return out
-
-
-PAPER_LIKE = {
-    "simclr": 60.0, "new_positive": 66.0, "drop_easy_negative": 61.0,
-    "drop_false_negative": 60.2, "drop_false_positive": 60.5,
-    "control_random_projection": 59.0, "control_label_oracle": 70.0, "index_new_positive": 64.0,
-}  # fmt: skip
-
-
-def test_claims_hold_for_paper_like_numbers_and_fail_otherwise():
-    records = _records(PAPER_LIKE)
-    for r in records:
-        if r["variant"] == "control_label_oracle":
-            r[zr.SAME_CLASS_METRIC] = 1.0
-    claims = zhang2023.resampling_claims(records)
-    held = {c["id"]: c["held"] for c in claims}
-    assert all(held.values()), held
-    assert "oracle 1.00" in claims[0]["ours"]
-    flipped = {**PAPER_LIKE, "new_positive": 60.5, "drop_easy_negative": 64.0,
-               "control_random_projection": 62.0}  # fmt: skip
-    held = {c["id"]: c["held"] for c in zhang2023.resampling_claims(_records(flipped))}
-    assert not held["new_positive_gain"] and not held["negative_side_small"]
-    assert not held["control_random_projection"] and held["control_label_oracle"]
-    table = zhang2023.probe_table(_records(PAPER_LIKE))
-    assert table["simclr"]["id"] == pytest.approx(60.5)  # the seed mean
-    assert zhang2023.shift_mean(table["simclr"]) == pytest.approx(40.5)
-
-
-def test_index_cost_claim_reads_the_timings():
-    records = _records(PAPER_LIKE)
-    for r in records:
-        r["index_seconds"] = 50.0 if r["variant"] == "index_new_positive" else 0.0
-    held = {c["id"]: c["held"] for c in zhang2023.resampling_claims(records)}
-    assert held["index_cost"] is False
-
-
 def test_variant_overrides_make_valid_configs(tmp_path):
     for name in zr.VARIANTS:
         overrides = [*zr.SCALES["tiny"].overrides(), *zr.variant_overrides(name, tmp_path)]
@@ -124,32 +79,60 @@ def test_variant_overrides_make_valid_configs(tmp_path):
                        ).method.resampling.teacher_path == str(tmp_path)  # fmt: skip
 
 
-def test_paper_scale_fails_fast_without_data(monkeypatch):
-    monkeypatch.delenv(zr.IMAGENET100_ENV, raising=False)
-    monkeypatch.delenv(zr.CLIP_WEIGHTS_ENV, raising=False)
-    with pytest.raises(MMCLError, match=zr.IMAGENET100_ENV):
-        zhang2023.run("paper", None, Path("unused"))
+def test_paper_scale_fails_fast_without_data(tmp_path):
+    with pytest.raises(MMCLError, match="data.path"):
+        zhang2023.run("paper", None, tmp_path)
+    given = ["data.path=/no/such", "data.val_path=/no/such", "method.resampling.teacher_path=x"]
+    with pytest.raises(MMCLError, match="does not exist"):
+        zhang2023.run("paper", None, tmp_path, given)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_paper_recipe_takes_the_paths_from_overrides(tmp_path):
+    given = [f"data.path={tmp_path}", f"data.val_path={tmp_path}",
+             f"method.resampling.teacher_path={tmp_path}"]  # fmt: skip
+    plan = scales.grid_plan(scales.resolve("paper"), None, tmp_path, given)
+    assert not set(plan.variants) & set(zr.WORLD_ONLY) and plan.teacher_steps is None
+    cfg = load_config(RunConfig, None, plan.overrides(plan.steps, "method.name=simclr"))
+    assert cfg.data.path == str(tmp_path) and cfg.train.steps == 50040
+
+
+def test_tiny_plan_has_three_seeds_and_user_overrides_last(tmp_path):
+    plan = scales.grid_plan(scales.resolve("tiny"), None, tmp_path, ["train.steps=7"])
+    assert len(plan.seeds) >= 3 and plan.runs()[-1] == claims.TEXT_RUN
+    cfg = load_config(RunConfig, None, plan.overrides(plan.steps, "method.name=simclr"))
+    assert cfg.train.steps == 7  # --set wins over the scale's schedule
+    assert scales.grid_plan(scales.resolve("small"), None, tmp_path).seeds == tuple(range(5))
+    assert scales.grid_plan(scales.resolve("tiny"), 4, tmp_path).seeds == (0, 1, 2, 3)
+
+
+def _fake_result(tmp_path: Path) -> dict:
+    pairs = [{**zhang_pairs.pair_statistics(_split(), 100, seed=s), "seed": s} for s in (0, 1)]
+    records = [{"model": v, "task": "linear_probe", "dataset": "shapes", "split": split,
+                "n_samples": 100, "metric": "accuracy", "value": 0.3 + 0.01 * seed,
+                "variant": v, "seed": seed}
+               for v in ("simclr", "new_positive") for seed in (0, 1, 2)
+               for split in SPLITS]  # fmt: skip
+    meta = runner.json_safe({"run": "t", "pairs": pairs, "bound": float("inf")})
+    return {"meta": meta, "records": records + runner.pair_records(pairs),
+            "claims": claims.pair_claims(pairs, records) + claims.resampling_claims(records),
+            "checks": [checks.CHECKS["identity"].result(0.0)], "note": "test note"}  # fmt: skip
 
 
 def test_outputs_are_written_from_records(tmp_path):
-    records = _records(PAPER_LIKE, seeds=(0,))
-    pairs = zhang_pairs.pair_statistics(_split(), 100)
-    claims = zhang2023.pair_claims(pairs, records) + zhang2023.resampling_claims(records)
-    meta = zhang2023.json_safe({"run": "t", "pairs": pairs, "bound": float("inf")})
-    result = {"meta": meta, "records": zhang2023.pair_records(pairs), "claims": claims,
-              "note": "test"}  # fmt: skip
-    result["records"] += [
-        {**r, "dataset": "shapes", "n_samples": 10, "metric": "accuracy"} for r in records
-    ]
-    zhang2023.write_outputs(tmp_path, result)
+    result = _fake_result(tmp_path)
+    runner.write_outputs(tmp_path, result)
     assert read_results(tmp_path / "results.json")["meta"]["bound"] == "inf"
-    assert json.loads((tmp_path / "claims.json").read_text())[0]["id"] == "pairs_consistency"
+    table = json.loads((tmp_path / "claims.json").read_text())
+    assert table["claims"][0]["id"] == "pairs_diversity" and table["checks"][0]["passed"]
     page = (tmp_path / "report.html").read_text()
     assert "new_positive_gain" in page and "data:image/png;base64" in page
+    assert "test note" in page and "identity" in page
 
 
-def test_registered_in_repro():
+def test_registered_with_its_citation():
     assert "zhang2023" in PAPERS
+    assert zhang2023.__doc__.startswith("Zhang, Wang & Wang")
 
 
 def _tiny_cfg(tiny_overrides: list[str], name: str, *extra: str) -> RunConfig:
@@ -175,19 +158,26 @@ def load_split_labels(cfg: RunConfig) -> torch.Tensor:
     return load_split(cfg.data, "train").labels
 
 
+def test_grid_trains_and_probes_one_seed(tiny_overrides, tmp_path):
+    """The grid's two phases in this process: teacher, pair statistics, two runs."""
+    plan = grid.GridPlan(tuple(_tiny_args(tiny_overrides)), (0,), tmp_path,
+                         ("simclr", "new_positive"), teacher_steps=2, n_pairs=50,
+                         jobs=1)  # fmt: skip
+    records, pairs = grid.run_grid(plan)
+    assert pairs[0]["seed"] == 0 and pairs[0]["n_pairs"] == 50
+    assert {r["variant"] for r in records} == {"simclr", "new_positive", claims.TEXT_RUN}
+    assert all(0.0 <= r["value"] <= 1.0 for r in records)
+
+
 @pytest.mark.slow
-def test_clip_teacher_text_pairs_and_probe_end_to_end(tiny_overrides, tmp_path):
-    """A CLIP teacher run, the in-batch and index variants reading it, text positives."""
+def test_clip_teacher_index_variant_end_to_end(tiny_overrides, tmp_path):
+    """A CLIP teacher run and the index variant reading it."""
     teacher = _tiny_cfg(tiny_overrides, "teacher", "method.name=clip")
     zr.train(teacher, tmp_path / "teacher")
-    records = []
-    for name in ("new_positive", "index_new_positive"):
-        cfg = _tiny_cfg(tiny_overrides, name, *zr.variant_overrides(name, tmp_path / "teacher"))
-        records += zr.probe_records(zr.train_resampled(cfg, tmp_path / name), {"variant": name})
-    scale = zr.SCALES["tiny"]
-    records += zhang_pairs.text_positive_records(scale, 0, tmp_path, _tiny_args(tiny_overrides))
-    assert {r["variant"] for r in records} == {"new_positive", "index_new_positive",
-                                               zhang_pairs.TEXT_RUN}  # fmt: skip
+    name = "index_new_positive"
+    cfg = _tiny_cfg(tiny_overrides, name, *zr.variant_overrides(name, tmp_path / "teacher"))
+    records = zr.probe_records(zr.train_resampled(cfg, tmp_path / name), {"variant": name})
+    assert {r["variant"] for r in records} == {name}
     assert all(0.0 <= r["value"] <= 1.0 for r in records)
 
 

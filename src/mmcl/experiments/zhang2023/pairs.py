@@ -1,17 +1,19 @@
 """MMCL's text-induced positive pairs vs SSCL's augmentation pairs on the shapes world.
 
 Zhang, Wang & Wang (ICML 2023) read MMCL as SSCL on pseudo-positive image pairs that share a
-text (spec /work/shared/papers/zhang2023.md 1.3-1.4): such pairs should keep the class (small
+text (spec zhang2023.md in the shared specs, 1.3-1.4): such pairs should keep the class (small
 labeling error alpha) while differing in everything the text does not pin down (diversity, a
 better-connected graph), where two augmentations of one image share every attribute.
 
 Here a text-induced pair is (image, another image with the identical caption), drawn as the
 theory does: an anchor uniformly, then a partner uniformly among the images with its caption
-(itself when the caption is unique). An augmentation pair is (image, the same image). For both we
-measure on the world's ground-truth attributes:
-- semantic consistency: P[same class];
-- diversity: P[attribute differs] for each nuisance attribute and for any of them;
-- pixel diversity: mean squared distance between the two augmented views (what the encoder sees).
+(itself when the caption is unique). An augmentation pair is (image, the same image), seen as two
+independently augmented views. For both we measure on the world's ground-truth attributes:
+- semantic consistency: P[same class] (1 for both here: the captions always name the shape);
+- diversity: P[attribute differs] for each nuisance attribute and for any of them (0 for
+  augmentation pairs by construction);
+- pixel diversity: mean squared distance between the two augmented views (what the encoder
+  sees) and its standard error over pairs: the one figure that can go either way.
 Then SimCLR is trained with text-induced positives (views [aug(i), aug(partner(i))]) and compared
 with augmentation positives by linear probe (`text_positive_records`).
 """
@@ -28,14 +30,14 @@ import torch
 from mmcl.data.augment import ViewAugment
 from mmcl.data.world_dataset import normalize
 from mmcl.data.worlds.base import WorldSplit
-from mmcl.experiments import zhang_resampling as zr
+from mmcl.experiments.zhang2023 import resampling as zr
+from mmcl.experiments.zhang2023.claims import TEXT_RUN
 from mmcl.methods.partner_views import PartnerViewDataset
-from mmcl.train.data import load_split
 from mmcl.train.trainer import Trainer
 
 NUISANCE = ("background", "color", "texture", "size", "position")
 MAX_PARTNERS = 512  # candidates kept per image (a random subset of a larger caption group)
-TEXT_RUN = "text_positives"
+MAX_VIEW_PAIRS = 1024  # pairs whose views are rendered for the pixel distance
 
 
 def caption_partners(
@@ -90,13 +92,24 @@ def attribute_statistics(split: WorldSplit, first: np.ndarray, second: np.ndarra
     }
 
 
-def view_distance(split: WorldSplit, first: np.ndarray, second: np.ndarray, seed: int) -> float:
-    """Mean squared pixel distance between aug(first) and aug(second) (normalized views)."""
+def view_distance(
+    split: WorldSplit, first: np.ndarray, second: np.ndarray, seed: int
+) -> tuple[float, float]:
+    """Mean squared pixel distance between aug(first) and aug(second) (normalized views, each
+    drawn independently), and its standard error over the pairs."""
     augment = ViewAugment(split.image_size)
     g = torch.Generator().manual_seed(seed)
     a = normalize(augment(split.images[torch.from_numpy(first)], g))  # (n, 3, S, S)
     b = normalize(augment(split.images[torch.from_numpy(second)], g))
-    return float(((a - b) ** 2).mean())
+    per_pair = ((a - b) ** 2).flatten(1).mean(dim=1).double()  # (n,)
+    return float(per_pair.mean()), float(per_pair.std() / len(per_pair) ** 0.5)
+
+
+def _kind_statistics(split: WorldSplit, pairs: tuple[np.ndarray, np.ndarray], seed: int) -> dict:
+    first, second = (ids[:MAX_VIEW_PAIRS] for ids in pairs)
+    distance, se = view_distance(split, first, second, seed)
+    return {**attribute_statistics(split, *pairs), "pixel_distance": distance,
+            "pixel_distance_se": se}  # fmt: skip
 
 
 def pair_statistics(split: WorldSplit, n_pairs: int, seed: int = 0) -> dict:
@@ -104,19 +117,13 @@ def pair_statistics(split: WorldSplit, n_pairs: int, seed: int = 0) -> dict:
     partners = caption_partners(split.captions, seed=seed)
     text = sample_text_pairs(partners, n_pairs, seed)
     aug_anchor = np.random.default_rng(seed + 1).integers(0, len(split), n_pairs)
-    aug = (aug_anchor, aug_anchor)
-    n_views = min(n_pairs, 1024)
     return {
+        "seed": seed,
         "n_pairs": n_pairs,
         "n_captions": len(set(split.captions)),
-        "text": {
-            **attribute_statistics(split, *text),
-            "pixel_distance": view_distance(split, text[0][:n_views], text[1][:n_views], seed),
-        },
-        "augmentation": {
-            **attribute_statistics(split, *aug),
-            "pixel_distance": view_distance(split, aug[0][:n_views], aug[1][:n_views], seed),
-        },
+        "n_classes": len(split.class_names),
+        "text": _kind_statistics(split, text, seed),
+        "augmentation": _kind_statistics(split, (aug_anchor, aug_anchor), seed),
     }
 
 
@@ -127,16 +134,8 @@ def text_partner_dataset(trainer: Trainer) -> PartnerViewDataset:
     return PartnerViewDataset(split, partners, "replace", trainer.cfg.method.augment)
 
 
-def text_positive_records(
-    scale: zr.ResamplingScale, seed: int, folder: Path, base: list[str]
-) -> list[dict]:
+def text_positive_records(seed: int, folder: Path, overrides: list[str]) -> list[dict]:
     """Train SimCLR with text-induced positives on the grid's world; probe records."""
-    cfg = zr.run_config(TEXT_RUN, seed, folder, [*base, "method.name=simclr"])
+    cfg = zr.run_config(TEXT_RUN, seed, folder, [*overrides, "method.name=simclr"])
     run = zr.train_resampled(cfg, folder / TEXT_RUN, dataset_factory=text_partner_dataset)
     return zr.probe_records(run, {"variant": TEXT_RUN, "seed": seed})
-
-
-def world_pair_statistics(scale_overrides: Sequence[str], seed: int, n_pairs: int) -> dict:
-    """`pair_statistics` on the train split of the grid's world (same overrides as training)."""
-    cfg = zr.run_config("pairs", seed, Path("."), list(scale_overrides))
-    return pair_statistics(load_split(cfg.data, "train"), n_pairs, seed)

@@ -1,9 +1,10 @@
-"""The zhang2023 report page: claims, pair statistics, and a bar plot of the resampling grid.
+"""The zhang2023 report page: claims, checks, pair statistics, and a bar plot of the grid.
 
 One HTML file (`mmcl.report.html.write_report`) whose shift table reads seed-mean linear-probe
-records (one row per variant); extra sections: the claims table, the pair statistics, and a bar
-plot of probe accuracy per variant, in distribution and averaged over the shifts (PNG beside the
-page, embedded as a data URI).
+records (one row per variant); extra sections: the claims and checks tables, the note (with
+plain SimCLR's accuracy against chance), the pair statistics (seed means), and a bar plot of
+probe accuracy per variant, in distribution and averaged over the shifts (PNG beside the page,
+embedded as a data URI).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmcl.experiments import zhang2023, zhang_resampling
+from mmcl.experiments.zhang2023 import claims
+from mmcl.experiments.zhang2023.resampling import VARIANTS
 from mmcl.io import atomic_write
-from mmcl.report.html import claims_html, write_report
+from mmcl.report.html import checks_html, claims_html, write_report
 from mmcl.report.plots import png_data_uri
 
 PLOT_NAME = "zhang2023_resampling.png"
@@ -26,7 +29,7 @@ PLOT_NAME = "zhang2023_resampling.png"
 
 def variant_order(table: dict[str, dict[str, float]]) -> list[str]:
     """Baseline first, then the grid's order, then any other run (text positives)."""
-    known = [v for v in zhang_resampling.VARIANTS if v in table]
+    known = [v for v in VARIANTS if v in table]
     return known + sorted(v for v in table if v not in known)
 
 
@@ -45,16 +48,19 @@ def bar_plot(table: dict[str, dict[str, float]], path: Path) -> Path:
     fig = Figure(figsize=(max(6.0, 1.1 * len(variants)), 3.8))
     ax = fig.add_subplot()
     xs = range(len(variants))
-    ids = [table[v].get(zhang2023.ID_SPLIT, math.nan) for v in variants]
-    shifts = [zhang2023.shift_mean(table[v]) for v in variants]
+    ids = [table[v].get(claims.ID_SPLIT, math.nan) for v in variants]
+    shifts = [claims.shift_mean(table[v]) for v in variants]
     ax.bar([x - 0.2 for x in xs], ids, width=0.4, label="in distribution (id)")
     ax.bar([x + 0.2 for x in xs], shifts, width=0.4, label="mean over shifts", hatch="//")
-    if zhang_resampling.BASELINE in table:
-        base = variants.index(zhang_resampling.BASELINE)
+    if claims.BASELINE in table:
+        base = variants.index(claims.BASELINE)
         ax.axhline(ids[base], color="C0", linestyle=":", linewidth=1)
         ax.axhline(shifts[base], color="C1", linestyle=":", linewidth=1)
     ax.set_xticks(list(xs), [v.replace("_", "\n") for v in variants], fontsize=7)
-    ax.set(ylabel="linear probe accuracy (%)", title="SimCLR vs CLIP-guided resampling (shapes)")
+    ax.set(
+        ylabel="linear probe accuracy (%, seed mean)",
+        title="SimCLR vs CLIP-guided resampling (shapes)",
+    )
     ax.legend(fontsize=8)
     FigureCanvasAgg(fig)
     fig.tight_layout()
@@ -62,33 +68,38 @@ def bar_plot(table: dict[str, dict[str, float]], path: Path) -> Path:
     return path
 
 
-def _pairs_html(pairs: dict | None) -> str:
+def _pairs_html(pairs: list[dict] | None) -> str:
+    """Seed means of the pair statistics, one row per kind of pair."""
     if not pairs:
         return ""
     names = ["same_class", "distinct_image", "any_nuisance_differs", "pixel_distance"]
-    attrs = list(pairs["text"]["differs"])
+    attrs = list(pairs[0]["text"]["differs"])
     head = "".join(f"<th>{html.escape(n)}</th>" for n in [*names, *attrs])
     rows = ""
     for kind in ("text", "augmentation"):
-        s = pairs[kind]
-        cells = [s[n] for n in names] + [s["differs"][a] for a in attrs]
+        cells = [np.mean([p[kind][n] for p in pairs]) for n in names]
+        cells += [np.mean([p[kind]["differs"][a] for p in pairs]) for a in attrs]
         rows += f"<tr><td class='text'>{kind}</td>" + "".join(f"<td>{v:.3f}</td>" for v in cells)
         rows += "</tr>"
     return (
-        f"<h2>Positive pairs ({pairs['n_pairs']} per kind, {pairs['n_captions']} distinct "
-        f"captions)</h2><p>Attribute columns: share of pairs whose attribute differs.</p>"
+        f"<h2>Positive pairs ({pairs[0]['n_pairs']} per kind and seed, {len(pairs)} seeds)</h2>"
+        "<p>Seed means. Attribute columns: share of pairs whose attribute differs.</p>"
         f"<table><tr><th>pairs</th>{head}</tr>{rows}</table>"
     )
 
 
 def write_zhang_report(out_dir: Path, result: dict[str, Any]) -> Path:
-    """report.html in `out_dir` from `zhang2023.run`'s result."""
-    table = zhang2023.probe_table(result["records"])
-    sections = [claims_html(result["claims"]), _pairs_html(result["meta"].get("pairs"))]
+    """report.html in `out_dir` from `runner.run`'s result."""
+    table = claims.probe_table(result["records"])
+    sections = [
+        claims_html(result["claims"]),
+        checks_html(result["checks"]),
+        f"<p>{html.escape(result.get('note', ''))}</p>",
+        _pairs_html(result["meta"].get("pairs")),
+    ]
     if table:
         plot = bar_plot(table, out_dir / PLOT_NAME)
         alt = "linear probe accuracy per resampling variant"
         sections.append(f"<h2>Resampling grid</h2><img alt='{alt}' src='{png_data_uri(plot)}'/>")
-    sections.append(f"<p>{html.escape(result.get('note', ''))}</p>")
     summary = {"meta": result["meta"], "records": summary_records(table)}
     return write_report(out_dir, summary, "zhang2023 reproduction", sections)

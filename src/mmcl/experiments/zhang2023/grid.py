@@ -1,0 +1,89 @@
+"""The zhang2023 training grid: per seed a CLIP teacher, then every variant, side by side.
+
+Two phases, each `plan.jobs` single-threaded processes at a time (`mmcl.processes`): first one
+job per seed that trains the teacher, renders the seed's world into the disk cache and measures
+the pair statistics; then one job per (seed, variant), all reading that seed's teacher and world.
+A seed is one world (`data.shapes.seed`) and one training seed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmcl.experiments.zhang2023 import pairs
+from mmcl.experiments.zhang2023 import resampling as zr
+from mmcl.experiments.zhang2023.claims import TEXT_RUN
+from mmcl.processes import map_in_processes
+from mmcl.threads import torch_threads
+from mmcl.train.data import load_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """What to train: `base` (the scale's or the paper recipe's overrides), then each run's own
+    steps and method, then `user` (`mmcl repro --set`), so the user's values win."""
+
+    base: tuple[str, ...]
+    seeds: tuple[int, ...]
+    out_dir: Path
+    variants: tuple[str, ...]
+    user: tuple[str, ...] = ()
+    steps: int | None = None  # None: the base's own schedule (paper recipe)
+    teacher_steps: int | None = None  # None: no teacher to train (an open_clip checkpoint)
+    n_pairs: int = 0  # > 0: pair statistics and the text-positive SimCLR run (worlds only)
+    jobs: int = 2
+
+    def folder(self, seed: int) -> Path:
+        return self.out_dir / f"seed{seed}"
+
+    def overrides(self, steps: int | None, *method: str) -> list[str]:
+        schedule = zr.step_overrides(steps) if steps else []
+        return [*self.base, *schedule, *method, *self.user]
+
+    def runs(self) -> list[str]:
+        return [*self.variants, *([TEXT_RUN] if self.n_pairs else [])]
+
+
+def prepare_seed(plan: GridPlan, seed: int) -> dict | None:
+    """One seed's teacher, its world in the cache, and its pair statistics (None without)."""
+    folder = plan.folder(seed)
+    with torch_threads(1):
+        if plan.teacher_steps:
+            zr.train_teacher(seed, folder, plan.overrides(plan.teacher_steps, "method.name=clip"))
+        if not plan.n_pairs:
+            return None
+        cfg = zr.run_config("pairs", seed, folder, plan.overrides(plan.steps))
+        for split in cfg.eval.splits:
+            load_split(cfg.data, split)
+        return pairs.pair_statistics(load_split(cfg.data, "train"), plan.n_pairs, seed)
+
+
+def train_one(plan: GridPlan, name: str, seed: int) -> list[dict]:
+    """Train and probe one run of the grid; its records."""
+    folder = plan.folder(seed)
+    with torch_threads(1):
+        if name == TEXT_RUN:
+            return pairs.text_positive_records(seed, folder, plan.overrides(plan.steps))
+        teacher = folder / zr.TEACHER_RUN if plan.teacher_steps else None
+        method = zr.variant_overrides(name, teacher)
+        return zr.train_variant(name, seed, folder, plan.overrides(plan.steps, *method))
+
+
+def run_grid(plan: GridPlan) -> tuple[list[dict], list[dict]]:
+    """(probe records of every run, per-seed pair statistics) of the plan."""
+    prepared = map_in_processes(prepare_seed, [(plan, seed) for seed in plan.seeds], plan.jobs,
+                                _progress("teacher/world", len(plan.seeds)))  # fmt: skip
+    calls = [(plan, name, seed) for seed in plan.seeds for name in plan.runs()]
+    results = map_in_processes(train_one, calls, plan.jobs, _progress("run", len(calls)))
+    return [r for records in results for r in records], [p for p in prepared if p]
+
+
+def _progress(what: str, total: int):
+    def done(k: int, index: int, result: object) -> None:
+        log.info("zhang2023: %s %d/%d done", what, k, total)
+
+    return done

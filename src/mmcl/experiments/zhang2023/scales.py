@@ -1,0 +1,58 @@
+"""zhang2023's scales: theory world sizes, the training grid, seeds and processes per scale.
+
+`tiny` and `small` train on the shapes world (a CPU stand-in); `paper` is spec 2.3's
+ImageNet-100 / ResNet-18 recipe, whose data and CLIP checkpoint come from `--set` values
+(`resampling.paper_overrides`). The theory part of `paper` runs at the `small` world sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmcl.errors import MMCLError
+from mmcl.experiments.registry import seed_list
+from mmcl.experiments.zhang2023 import resampling as zr
+from mmcl.experiments.zhang2023 import theory
+from mmcl.experiments.zhang2023.grid import GridPlan
+from mmcl.registry import unknown_name_message
+
+
+@dataclass(frozen=True)
+class ZhangScale:
+    """One scale: `grid` None means the paper recipe (no world, no teacher training)."""
+
+    theory: theory.TheoryScale
+    grid: zr.ResamplingScale | None
+    seeds: tuple[int, ...]
+    n_pairs: int  # pairs per kind for the pair statistics (0: none, and no text positives)
+    jobs: int = 2  # training processes side by side, one torch thread each
+
+
+SCALES: dict[str, ZhangScale] = {
+    "tiny": ZhangScale(theory.SCALES["tiny"], zr.SCALES["tiny"], (0, 1, 2), 4000),
+    "small": ZhangScale(theory.SCALES["small"], zr.SCALES["small"], (0, 1, 2, 3, 4), 20_000),
+    "paper": ZhangScale(theory.SCALES["small"], None, (0, 1, 2), 0, jobs=1),
+}
+
+
+def resolve(name: str) -> ZhangScale:
+    if name not in SCALES:
+        raise MMCLError(unknown_name_message("zhang2023 scale", name, SCALES))
+    return SCALES[name]
+
+
+def grid_plan(
+    scale: ZhangScale, seeds: int | None, out_dir: Path, overrides: Sequence[str] = ()
+) -> GridPlan:
+    """The training grid of a scale; the paper recipe fails fast without its data paths."""
+    chosen = seed_list(seeds, scale.seeds)
+    folder = out_dir / "runs"
+    if scale.grid is None:
+        variants = tuple(v for v in zr.VARIANTS if v not in zr.WORLD_ONLY)
+        base = tuple(zr.paper_overrides(overrides))
+        return GridPlan(base, chosen, folder, variants, jobs=scale.jobs)
+    g = scale.grid
+    return GridPlan(tuple(g.overrides()), chosen, folder, tuple(zr.VARIANTS), tuple(overrides),
+                    g.steps, g.teacher_steps, scale.n_pairs, scale.jobs)  # fmt: skip
