@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmcl.experiments.zhang2023 import claims
+from mmcl.experiments.zhang2023 import claims, probes
 from mmcl.stats import HELD, INCONCLUSIVE, NOT_HELD
 
 CLEAR, REVERSE, NOISE = "clear", "reverse", "noise"
@@ -76,7 +76,7 @@ def _records(a: str, b: str, effects: list[float], n_test: int = 10**6) -> list[
     return out
 
 
-RESAMPLING_PAIRS = {name: pair[:2] for name, pair in claims._PAIRS_OF.items()}
+RESAMPLING_PAIRS = {name: pair[:2] for name, pair in claims.COMPARISONS.items()}
 
 
 @pytest.mark.parametrize("case", [CLEAR, REVERSE, NOISE])
@@ -128,7 +128,7 @@ def _pairs(effects: list[float]) -> list[dict]:
 @pytest.mark.parametrize("case", [CLEAR, REVERSE, NOISE])
 def test_pair_claims(case):
     effects = THEORY_EFFECTS[case]
-    records = _records(claims.TEXT_RUN, claims.BASELINE, ACCURACY_EFFECTS[case])
+    records = _records(probes.TEXT_RUN, probes.BASELINE, ACCURACY_EFFECTS[case])
     rows = {r["id"]: r for r in claims.pair_claims(_pairs(effects), records)}
     assert set(rows) == set(claims.PAIRS)
     assert {r["verdict"] for r in rows.values()} == {EXPECTED[case]}
@@ -139,12 +139,12 @@ def test_learnability_reads_simclr_against_chance():
     near_chance = _records("new_positive", "simclr", [0.0, 0.0, 0.0], n_test=400)
     for r in near_chance:
         r["value"] = 0.11 + 0.01 * r["seed"]
-    assert "not clearly above chance" in claims.learnability(near_chance, 10)
+    assert "not clearly above chance" in probes.learnability(near_chance, 10)
     learned = _records("new_positive", "simclr", [0.0, 0.0, 0.0])
-    assert "it is above chance" in claims.learnability(learned, 10)
+    assert "it is above chance" in probes.learnability(learned, 10)
 
 
 def test_probe_table_is_the_seed_mean():
-    table = claims.probe_table(_records("new_positive", "simclr", [1.0, 2.0, 3.0]))
+    table = probes.probe_table(_records("new_positive", "simclr", [1.0, 2.0, 3.0]))
     assert table["new_positive"]["id"] == pytest.approx(42.0)
-    assert claims.shift_mean(table["simclr"]) == pytest.approx(40.0)
+    assert probes.shift_mean(table["simclr"]) == pytest.approx(40.0)

@@ -15,7 +15,7 @@ from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
 from mmcl.experiments import zhang2023
 from mmcl.experiments.registry import PAPERS
-from mmcl.experiments.zhang2023 import checks, claims, grid, runner, scales
+from mmcl.experiments.zhang2023 import checks, claims, grid, probes, runner, scales
 from mmcl.experiments.zhang2023 import pairs as zhang_pairs
 from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.train.config import RunConfig
@@ -99,7 +99,7 @@ def test_paper_recipe_takes_the_paths_from_overrides(tmp_path):
 
 def test_tiny_plan_has_three_seeds_and_user_overrides_last(tmp_path):
     plan = scales.grid_plan(scales.resolve("tiny"), None, tmp_path, ["train.steps=7"])
-    assert len(plan.seeds) >= 3 and plan.runs()[-1] == claims.TEXT_RUN
+    assert len(plan.seeds) >= 3 and plan.runs()[-1] == probes.TEXT_RUN
     cfg = load_config(RunConfig, None, plan.overrides(plan.steps, "method.name=simclr"))
     assert cfg.train.steps == 7  # --set wins over the scale's schedule
     assert scales.grid_plan(scales.resolve("small"), None, tmp_path).seeds == tuple(range(5))
@@ -165,7 +165,7 @@ def test_grid_trains_and_probes_one_seed(tiny_overrides, tmp_path):
                          jobs=1)  # fmt: skip
     records, pairs = grid.run_grid(plan)
     assert pairs[0]["seed"] == 0 and pairs[0]["n_pairs"] == 50
-    assert {r["variant"] for r in records} == {"simclr", "new_positive", claims.TEXT_RUN}
+    assert {r["variant"] for r in records} == {"simclr", "new_positive", probes.TEXT_RUN}
     assert all(0.0 <= r["value"] <= 1.0 for r in records)
 
 

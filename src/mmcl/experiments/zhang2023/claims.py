@@ -4,7 +4,7 @@ Every claim is a `mmcl.stats.Claim` fixed here, before any run; each decision fu
 per-seed results (theory direction records, pair statistics, linear-probe records) and returns
 `Claim.decide` rows, so tests can feed it fabricated numbers. A seed is one independent random
 world (theory) or one world + training run (pairs, resampling). Accuracies are in points, with
-the binomial test-sample standard error of each probe (`stats.accuracy_se`) in the interval.
+the binomial test-sample standard error of each probe (`probes`) in the interval.
 
 Removed claims (issue 13), with why:
 - `pairs_consistency` (text pairs keep the class as often as augmentation pairs): the shapes
@@ -24,23 +24,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmcl.experiments.zhang2023.probes import (
+    BASELINE,
+    TEXT_RUN,
+    accuracy_difference,
+    has,
+    probe_cells,
+    same_class_rate,
+    splits_of,
+)
 from mmcl.stats import (
     Claim,
     Equivalent,
-    Estimate,
     Falls,
     Greater,
     Rises,
-    accuracy_se,
     difference,
     estimate,
     slope_estimate,
 )
 
-ID_SPLIT = "id"
-BASELINE = "simclr"
-TEXT_RUN = "text_positives"
-SAME_CLASS_METRIC = "new_positive_same_class"  # logged by resampled_simclr
 NEGATIVE_SIDE = ("drop_easy_negative", "drop_false_negative", "drop_false_positive")
 # Spec 5.6: the positive-side change dominates and the negative-side ones give <= ~1 point, so
 # "well ahead" means a gain beyond that 1-point band.
@@ -215,65 +218,8 @@ def _sweep_detail(records: Sequence[dict], knob: str) -> str:
     return f"{knob} {levels} -> probe error (seed means) " + ", ".join(f"{e:.3f}" for e in errors)
 
 
-# ---- probe records ----------------------------------------------------------------------------
-def probe_cells(records: Sequence[dict]) -> dict[tuple[str, int, str], tuple[float, float]]:
-    """{(variant, seed, split): (accuracy, test-sample se)} in points, from probe records."""
-    cells = {}
-    for r in records:
-        if r.get("task") == "linear_probe" and "variant" in r:
-            se = float(accuracy_se(r["value"], r["n_samples"]))
-            cells[(r["variant"], r["seed"], r["split"])] = (100.0 * r["value"], 100.0 * se)
-    return cells
-
-
-def _seeds(cells: dict, variant: str) -> list[int]:
-    return sorted({seed for (v, seed, _) in cells if v == variant})
-
-
-def _splits(cells: dict, variant: str) -> list[str]:
-    return sorted({split for (v, _, split) in cells if v == variant})
-
-
-def _id_split(cells: dict, variant: str) -> str:
-    """`id` on the worlds; the only split (e.g. `val`) on real data."""
-    splits = _splits(cells, variant)
-    return ID_SPLIT if ID_SPLIT in splits else splits[0]
-
-
-def _accuracy(cells: dict, variant: str, seed: int, shifted: bool) -> tuple[float, float]:
-    """One seed's id accuracy, or its mean over the shifted splits, with the test se."""
-    if not shifted:
-        return cells[(variant, seed, _id_split(cells, variant))]
-    values = [cells[(variant, seed, s)] for s in _splits(cells, variant) if s != ID_SPLIT]
-    se = math.sqrt(sum(se**2 for _, se in values)) / len(values)
-    return float(np.mean([acc for acc, _ in values])), se
-
-
-def accuracy_difference(
-    cells: dict, a: str, b: str, shifted: bool = False
-) -> tuple[Estimate, tuple[float, float]]:
-    """Estimate of acc(a) - acc(b) paired by seed, and the two seed-mean accuracies."""
-    seeds = [s for s in _seeds(cells, a) if s in _seeds(cells, b)]
-    xa = [_accuracy(cells, a, s, shifted) for s in seeds]
-    xb = [_accuracy(cells, b, s, shifted) for s in seeds]
-    est = difference([x for x, _ in xa], [x for x, _ in xb],
-                     [se for _, se in xa], [se for _, se in xb])  # fmt: skip
-    return est, (float(np.mean([x for x, _ in xa])), float(np.mean([x for x, _ in xb])))
-
-
-def _has(cells: dict, *variants: str) -> bool:
-    return all(_seeds(cells, v) for v in variants)
-
-
 def _means(a: str, b: str, means: tuple[float, float]) -> str:
     return f"{a} {means[0]:.1f}, {b} {means[1]:.1f} (seed means, %)"
-
-
-def same_class_rate(records: Sequence[dict], variant: str) -> float | None:
-    """Seed mean of the logged share of same-class new positives of a variant (None if absent)."""
-    values = [r[SAME_CLASS_METRIC] for r in records
-              if r.get("variant") == variant and SAME_CLASS_METRIC in r]  # fmt: skip
-    return float(np.mean(values)) if values else None
 
 
 def _teacher_note(records: Sequence[dict]) -> str:
@@ -286,7 +232,8 @@ def _teacher_note(records: Sequence[dict]) -> str:
 
 
 # ---- resampling -------------------------------------------------------------------------------
-_PAIRS_OF = {
+# claim id -> (variant A, variant B, over the shifts?): each claim's figure is acc(A) - acc(B).
+COMPARISONS = {
     "new_positive_gain": ("new_positive", BASELINE, False),
     **{f"{name}_small": (name, BASELINE, False) for name in NEGATIVE_SIDE},
     "new_positive_shift": ("new_positive", BASELINE, True),
@@ -300,10 +247,10 @@ def resampling_claims(records: Sequence[dict]) -> list[dict]:
     """Spec 5.5-5.6: each variant against SimCLR (or its control), over seeds."""
     cells = probe_cells(records)
     rows = []
-    for name, (a, b, shifted) in _PAIRS_OF.items():
-        if not _has(cells, a, b):
+    for name, (a, b, shifted) in COMPARISONS.items():
+        if not has(cells, a, b):
             continue
-        if shifted and len(_splits(cells, a)) < 2:
+        if shifted and len(splits_of(cells, a)) < 2:
             continue
         est, means = accuracy_difference(cells, a, b, shifted)
         detail = _means(a, b, means) + (_teacher_note(records) if name == "new_positive_gain"
@@ -345,45 +292,7 @@ def pair_claims(pairs: Sequence[dict], records: Sequence[dict]) -> list[dict]:
         )
         rows.append(PAIRS["pairs_diversity"].decide(est, 4, detail))
     cells = probe_cells(records)
-    if _has(cells, TEXT_RUN, BASELINE):
+    if has(cells, TEXT_RUN, BASELINE):
         est, means = accuracy_difference(cells, TEXT_RUN, BASELINE)
         rows.append(PAIRS["pairs_probe"].decide(est, 2, _means(TEXT_RUN, BASELINE, means)))
     return rows
-
-
-# ---- learnability and seed-mean tables --------------------------------------------------------
-def learnability(records: Sequence[dict], n_classes: int) -> str:
-    """Plain SimCLR's id probe accuracy against chance, with its 95% interval (a note, not a
-    claim: resampling verdicts mean little while SimCLR sits at chance)."""
-    cells = probe_cells(records)
-    if not _has(cells, BASELINE):
-        return ""
-    values = [_accuracy(cells, BASELINE, s, False) for s in _seeds(cells, BASELINE)]
-    chance = 100.0 / n_classes
-    est = estimate([acc - chance for acc, _ in values], [se for _, se in values])
-    above = est.low is not None and est.low > 0
-    return (
-        f"Learnability: plain SimCLR's id probe accuracy is {chance + est.mean:.1f}% against "
-        f"chance {chance:.1f}% (difference {est.text(1)} points over {est.n_seeds} seed(s)); "
-        + ("it is above chance." if above else "it is not clearly above chance, so the "
-           "resampling verdicts here say little about the method (see the world-calibration "
-           "issue).")
-    )  # fmt: skip
-
-
-def probe_table(records: Sequence[dict]) -> dict[str, dict[str, float]]:
-    """{variant: {split: accuracy in points, seed mean}} of the linear-probe records."""
-    cells = probe_cells(records)
-    grouped: dict[tuple[str, str], list[float]] = {}
-    for (variant, _, split), (acc, _) in cells.items():
-        grouped.setdefault((variant, split), []).append(acc)
-    table: dict[str, dict[str, float]] = {}
-    for (variant, split), values in grouped.items():
-        table.setdefault(variant, {})[split] = float(np.mean(values))
-    return table
-
-
-def shift_mean(row: dict[str, float]) -> float:
-    """Mean accuracy over the non-id splits (nan when the row has none)."""
-    shifts = [v for s, v in row.items() if s != ID_SPLIT]
-    return float(np.mean(shifts)) if shifts else float("nan")

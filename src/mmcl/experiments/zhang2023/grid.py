@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mmcl.experiments.zhang2023 import pairs
 from mmcl.experiments.zhang2023 import resampling as zr
-from mmcl.experiments.zhang2023.claims import TEXT_RUN
+from mmcl.experiments.zhang2023.probes import TEXT_RUN
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train.data import load_split

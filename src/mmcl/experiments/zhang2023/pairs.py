@@ -31,7 +31,7 @@ from mmcl.data.augment import ViewAugment
 from mmcl.data.world_dataset import normalize
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.experiments.zhang2023 import resampling as zr
-from mmcl.experiments.zhang2023.claims import TEXT_RUN
+from mmcl.experiments.zhang2023.probes import TEXT_RUN
 from mmcl.methods.partner_views import PartnerViewDataset
 from mmcl.train.trainer import Trainer
 

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmcl.experiments.zhang2023 import claims
+from mmcl.experiments.zhang2023 import probes
 from mmcl.experiments.zhang2023.resampling import VARIANTS
 from mmcl.io import atomic_write
 from mmcl.report.html import checks_html, claims_html, write_report
@@ -48,12 +48,12 @@ def bar_plot(table: dict[str, dict[str, float]], path: Path) -> Path:
     fig = Figure(figsize=(max(6.0, 1.1 * len(variants)), 3.8))
     ax = fig.add_subplot()
     xs = range(len(variants))
-    ids = [table[v].get(claims.ID_SPLIT, math.nan) for v in variants]
-    shifts = [claims.shift_mean(table[v]) for v in variants]
+    ids = [table[v].get(probes.ID_SPLIT, math.nan) for v in variants]
+    shifts = [probes.shift_mean(table[v]) for v in variants]
     ax.bar([x - 0.2 for x in xs], ids, width=0.4, label="in distribution (id)")
     ax.bar([x + 0.2 for x in xs], shifts, width=0.4, label="mean over shifts", hatch="//")
-    if claims.BASELINE in table:
-        base = variants.index(claims.BASELINE)
+    if probes.BASELINE in table:
+        base = variants.index(probes.BASELINE)
         ax.axhline(ids[base], color="C0", linestyle=":", linewidth=1)
         ax.axhline(shifts[base], color="C1", linestyle=":", linewidth=1)
     ax.set_xticks(list(xs), [v.replace("_", "\n") for v in variants], fontsize=7)
@@ -90,7 +90,7 @@ def _pairs_html(pairs: list[dict] | None) -> str:
 
 def write_zhang_report(out_dir: Path, result: dict[str, Any]) -> Path:
     """report.html in `out_dir` from `runner.run`'s result."""
-    table = claims.probe_table(result["records"])
+    table = probes.probe_table(result["records"])
     sections = [
         claims_html(result["claims"]),
         checks_html(result["checks"]),

@@ -31,7 +31,7 @@ from mmcl.data.world_dataset import normalize
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.run import evaluate_method
-from mmcl.experiments.zhang2023.claims import BASELINE, SAME_CLASS_METRIC
+from mmcl.experiments.zhang2023.probes import BASELINE, SAME_CLASS_METRIC
 from mmcl.methods.base import Method
 from mmcl.methods.partner_views import PartnerViewDataset
 from mmcl.methods.resampled_simclr import ResampledSimCLR

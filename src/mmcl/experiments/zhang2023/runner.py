@@ -26,7 +26,7 @@ from typing import Any
 
 from mmcl import __version__
 from mmcl.eval.tasks import make_record, write_results
-from mmcl.experiments.zhang2023 import checks, claims, report, scales, theory
+from mmcl.experiments.zhang2023 import checks, claims, probes, report, scales, theory
 from mmcl.experiments.zhang2023.grid import run_grid
 from mmcl.io import atomic_write_text
 
@@ -59,7 +59,7 @@ def run(
     )
     note = NOTE
     if pairs:
-        note += " " + claims.learnability(records, pairs[0]["n_classes"])
+        note += " " + probes.learnability(records, pairs[0]["n_classes"])
     meta = json_safe(
         {
             "mmcl_version": __version__,
