@@ -112,6 +112,8 @@ class RecordDataset(Dataset):
     def load(self, index: int) -> tuple[torch.Tensor, str]:
         """(3, S, S) uint8 image and its caption for this epoch ("" for image-only methods)."""
         record = self.records.records[index]
+        if record.error:
+            raise BadSample(record.error)
         caption = ""
         if self.encoder.needs_text:
             caption = choose_caption(record.captions, mix(self.seed, self.epoch, index))
@@ -162,7 +164,7 @@ def records_to_split(
     images, kept, bad = [], [], []
     for record in records.records[:limit]:
         try:
-            images.append(decode_image(record.image, image_size))
+            images.append(_checked_image(record, image_size))
             kept.append(record)
         except BadSample as error:
             bad.append(BadEvent(record.source, str(error)))
@@ -180,6 +182,17 @@ def records_to_split(
         prompt_templates=list(prompt_templates),
         description=f"{records.name}",
     )
+
+
+def _checked_image(record: Record, image_size: int) -> torch.Tensor:
+    """The record's decoded image, once its row and first caption are known to be usable."""
+    if record.error:
+        raise BadSample(record.error)
+    try:
+        _first_caption(record).encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes kept as surrogates by the reader
+        raise BadSample("caption is not valid UTF-8") from None
+    return decode_image(record.image, image_size)
 
 
 def _first_caption(record: Record) -> str:

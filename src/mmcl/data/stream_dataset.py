@@ -154,10 +154,7 @@ class ShardStream(IterableDataset):
         caption = ""
         if self.encoder.needs_text:
             caption = choose_caption(sample.captions(), mix(self.seed, self.epoch, sample.position))
-        try:
-            label = sample.label()
-        except ValueError:
-            raise BadSample("class label is not an integer") from None
+        label = sample.label()
         return decode_image(sample.image_bytes(), self.encoder.image_size), caption, label
 
     def _encode(self, raw: list[RawSample], events: list[BadEvent], view_seed: int) -> LoadedBatch:
@@ -193,7 +190,7 @@ def first_samples(
             try:
                 decoded = decode_image(item.image_bytes(), image_size)
                 caption, label = next(iter(item.captions()), ""), item.label()
-            except (BadSample, ValueError) as error:
+            except BadSample as error:
                 events.append(BadEvent(item.source, str(error)))
                 continue
             images.append(decoded)

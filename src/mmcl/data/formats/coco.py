@@ -16,6 +16,8 @@ from mmcl.data.formats.readers import READERS, ReaderOptions
 from mmcl.data.formats.records import Record, RecordSet
 from mmcl.errors import MMCLError
 
+ID_TYPES = (int, str)  # COCO's ids are integers; some exports write them as strings
+
 
 def find_captions_json(path: Path) -> Path:
     """`path` itself, or the one `captions_*.json` in it or in its `annotations/`."""
@@ -42,24 +44,37 @@ def image_folder(json_path: Path, image_root: str) -> Path:
 
 
 def _load(json_path: Path) -> dict:
+    """The parsed file, checked to be an object whose 'images' and 'annotations' are lists."""
     text = json_path.read_text(encoding="utf-8", errors="surrogateescape")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise MMCLError(f"{json_path} is not valid JSON ({error})") from None
+    shape = (
+        "a COCO captions file is a JSON object with 'images' ([{id, file_name}]) and "
+        "'annotations' ([{image_id, caption}])"
+    )
+    if not isinstance(data, dict):
+        raise MMCLError(f"{json_path} holds {type(data).__name__} {str(data)[:40]}, not {shape}")
     missing = [k for k in ("images", "annotations") if k not in data]
-    if missing or not isinstance(data, dict):
-        raise MMCLError(
-            f"{json_path}: missing key(s) {missing}: a COCO captions file has 'images' "
-            f"([{{id, file_name}}]) and 'annotations' ([{{image_id, caption}}])"
-        )
+    if missing:
+        raise MMCLError(f"{json_path}: missing key(s) {missing}: {shape}")
+    for key in ("images", "annotations"):
+        if not isinstance(data[key], list):
+            got = "null" if data[key] is None else type(data[key]).__name__
+            raise MMCLError(f"{json_path}: {key!r} is {got}, not a list: {shape}")
     return data
 
 
-def _field(json_path: Path, where: str, item: dict, key: str):
+def _field(json_path: Path, where: str, item: dict, key: str, kinds: tuple[type, ...]):
+    """`item[key]`, or an error naming the item when it is missing or of the wrong type."""
     if not isinstance(item, dict) or key not in item:
         raise MMCLError(f"{json_path}: {where} has no {key!r} (expected a COCO captions file)")
-    return item[key]
+    value = item[key]
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        names = " or ".join(kind.__name__ for kind in kinds)
+        raise MMCLError(f"{json_path}: {where}[{key!r}] is {value!r}, expected {names}")
+    return value
 
 
 @READERS.register("coco")
@@ -70,13 +85,14 @@ def read_coco(path: Path, options: ReaderOptions) -> RecordSet:
     folder = image_folder(json_path, options.image_root)
     captions: dict[int, list[str]] = {}
     for i, annotation in enumerate(data["annotations"]):
-        image_id = _field(json_path, f"annotations[{i}]", annotation, "image_id")
-        text = _field(json_path, f"annotations[{i}]", annotation, "caption")
-        captions.setdefault(image_id, []).append(str(text).strip())
+        image_id = _field(json_path, f"annotations[{i}]", annotation, "image_id", ID_TYPES)
+        text = annotation.get("caption")
+        if isinstance(text, str):  # a null or non-text caption is no caption (counted later)
+            captions.setdefault(image_id, []).append(text.strip())
     records = []
     for i, image in enumerate(data["images"]):
-        image_id = _field(json_path, f"images[{i}]", image, "id")
-        file_name = _field(json_path, f"images[{i}]", image, "file_name")
+        image_id = _field(json_path, f"images[{i}]", image, "id", ID_TYPES)
+        file_name = _field(json_path, f"images[{i}]", image, "file_name", (str,))
         records.append(
             Record(
                 image=str(folder / file_name),

@@ -2,18 +2,40 @@
 
 Column names and the separator are configurable (open_clip's `--csv-img-key`,
 `--csv-caption-key`, `--csv-separator`); relative image paths are resolved against the CSV's
-folder. The file is read with `surrogateescape`, so a row with non-UTF-8 bytes still parses and
-its caption is rejected later as one bad sample naming its line, instead of failing the file.
+folder. The file is read as `utf-8-sig` (Excel's BOM) with `surrogateescape`, so a row with
+non-UTF-8 bytes still parses and its caption is rejected later as one bad sample naming its line.
+
+No row is lost silently. A row with more or fewer fields than the header (an unquoted comma in
+a caption) becomes a `Record` with `error` set, one bad sample naming its line. Quotes are parsed
+strictly: a quote that is never closed, or one closed only lines later so that the lines wholly
+inside it would each have made a row, is reported on the line where it opened, and parsing
+resumes on the next line, so the rows it swallowed are read. Every physical line is thus
+accounted for: a row, a bad row, or a line break quoted inside a field. Fields may be longer
+than csv's 128 KiB default.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mmcl.data.formats.readers import READERS, ReaderOptions
 from mmcl.data.formats.records import Record, RecordSet
 from mmcl.errors import MMCLError
+
+FIELD_SIZE_LIMIT = 2**31 - 1  # csv's limit is a C long; 128 KiB by default
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parsed row: its fields, or `problem` when it cannot be used, and its first line."""
+
+    line: int
+    fields: list[str]
+    problem: str = ""
 
 
 def _check_columns(path: Path, header: list[str] | None, options: ReaderOptions) -> None:
@@ -33,30 +55,96 @@ def _check_columns(path: Path, header: list[str] | None, options: ReaderOptions)
         )
 
 
+def _looks_like_rows(lines: list[str], separator: str, width: int) -> int:
+    """How many of `lines`, parsed alone, have exactly `width` fields (rows a quote swallowed)."""
+    parsed = csv.reader(lines, delimiter=separator)
+    return sum(1 for fields in parsed if len(fields) == width)
+
+
+def _parse(lines: list[str], separator: str) -> Iterator[Row]:
+    """Rows of `lines` (the file split at line ends), strictly quoted; see the module doc.
+
+    The first non-blank row is the header. Blank lines are skipped, as csv.DictReader does.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_SIZE_LIMIT))
+    start, width = 0, 0
+    while start < len(lines):
+        reader = csv.reader(lines[start:], delimiter=separator, strict=True)
+        first = start
+        try:
+            for fields in reader:
+                end = start + reader.line_num  # lines[first:end] hold this row
+                inside = lines[first + 1 : end - 1]  # lines wholly inside a quoted field
+                if fields and width and inside and _looks_like_rows(inside, separator, width):
+                    yield Row(first + 1, [], _swallowed(first + 1, end))
+                    start = first + 1
+                    break
+                if fields:
+                    width = width or len(fields)
+                    yield Row(first + 1, fields)
+                first = end
+            else:
+                return
+        except csv.Error as error:
+            yield Row(first + 1, [], f"a quote opened on this line is not closed ({error})")
+            start = first + 1
+
+
+def _swallowed(line: int, end: int) -> str:
+    return (
+        f"a quote opened on this line closes only on line {end}, swallowing the rows between; "
+        'close it, or double a quote inside a quoted field ("")'
+    )
+
+
+def _rows(path: Path, separator: str) -> tuple[list[str], list[Row]]:
+    """The header and the data rows, fields checked against the header's count."""
+    text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")
+    rows = _parse(list(io.StringIO(text, newline="")), separator)
+    header = next(rows, None)
+    if header is None or header.problem:
+        return [], []
+    checked = []
+    for row in rows:
+        if not row.problem and len(row.fields) != len(header.fields):
+            sep = "tab" if separator == "\t" else repr(separator)
+            problem = (
+                f"row has {len(row.fields)} fields, the header has {len(header.fields)} "
+                f"(an unquoted {sep} in a field? quote that field)"
+            )
+            row = Row(row.line, [], problem)
+        checked.append(row)
+    return header.fields, checked
+
+
 @READERS.register("csv")
 def read_csv(path: Path, options: ReaderOptions) -> RecordSet:
-    """One `Record` per data row; `source` is `file:line`."""
+    """One `Record` per data row (bad rows included, with `error`); `source` is `file:line`."""
     if path.is_dir():
         raise MMCLError(f"data.path={path} is a folder; data.format=csv needs the CSV/TSV file")
-    rows: list[tuple[str, str, str, int]] = []
-    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        reader = csv.DictReader(handle, delimiter=options.csv_separator)
-        _check_columns(path, reader.fieldnames, options)
-        for row in reader:
-            label = (row.get(options.csv_label_key) or "") if options.csv_label_key else ""
-            image = row.get(options.csv_img_key) or ""
-            rows.append((image, row.get(options.csv_caption_key) or "", label, reader.line_num))
+    header, rows = _rows(path, options.csv_separator)
+    _check_columns(path, header, options)
     if not rows:
         raise MMCLError(f"{path} has a header but no rows: expected one row per image")
-    class_names = sorted({label for *_, label, _ in rows if label})
+    columns = {name: i for i, name in enumerate(header)}
+    image_col, caption_col = columns[options.csv_img_key], columns[options.csv_caption_key]
+    label_col = columns.get(options.csv_label_key) if options.csv_label_key else None
+    labels = [row.fields[label_col] if label_col is not None and row.fields else "" for row in rows]
+    class_names = sorted({label for label in labels if label})
     label_ids = {name: i for i, name in enumerate(class_names)}
-    records = [
-        Record(
-            image=str(path.parent / image) if image else "",
-            captions=(caption,),
-            label=label_ids.get(label, -1),
-            source=f"{path.name}:{line}",
+    records = []
+    for row, label in zip(rows, labels, strict=True):
+        source = f"{path.name}:{row.line}"
+        if row.problem:
+            records.append(Record(image="", source=source, error=row.problem))
+            continue
+        image = row.fields[image_col]
+        records.append(
+            Record(
+                image=str(path.parent / image) if image else "",
+                captions=(row.fields[caption_col],),
+                label=label_ids.get(label, -1),
+                source=source,
+            )
         )
-        for image, caption, label, line in rows
-    ]
     return RecordSet(records, class_names, name=str(path))

@@ -33,19 +33,51 @@ def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     return image
 
 
-def decode_image(source: str | os.PathLike | bytes, size: int) -> torch.Tensor:
-    """A file path or encoded bytes -> (3, size, size) uint8; raises `BadSample` on failure."""
+def _wide_to_8_bit(image: Image.Image) -> Image.Image:
+    """16-bit (I;16*) or 32-bit integer (I) grey -> L by keeping the high byte, as Pillow does
+    for 16-bit RGB PNGs; Pillow's own convert clips these at 255 (a white image). Float (F)
+    images in [0, 1] are scaled to 0..255, others clipped."""
+    array = np.asarray(image)
+    if image.mode == "F":
+        scale = 255.0 if float(array.max(initial=0.0)) <= 1.0 else 1.0
+        return Image.fromarray(np.clip(array * scale, 0, 255).round().astype(np.uint8))
+    array = array.astype(np.int64)
+    shift = 8 if array.max(initial=0) > 255 or image.mode.startswith("I;16") else 0
+    return Image.fromarray(np.clip(array >> shift, 0, 255).astype(np.uint8))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB: wide grey scaled to 8 bits, transparency composited on white.
+
+    `convert("RGB")` alone turns 16-bit PNGs white and shows whatever colour transparent
+    pixels happen to hold (often black); white is what a viewer shows, as img2dataset does.
+    """
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        image = _wide_to_8_bit(image)
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return image.convert("RGB")
+
+
+def open_rgb(source: str | os.PathLike | bytes) -> Image.Image:
+    """A file path or encoded bytes -> fully decoded RGB image; raises `BadSample` on failure."""
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(handle) as image:
                 image.load()  # decode now: truncated data fails here, not later
-                rgb = resize_center_crop(image.convert("RGB"), size)
+                return to_rgb(image)
     except FileNotFoundError:
         raise BadSample("image file is missing") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning) as error:
         raise BadSample(f"image cannot be decoded ({type(error).__name__}: {error})") from None
+
+
+def decode_image(source: str | os.PathLike | bytes, size: int) -> torch.Tensor:
+    """A file path or encoded bytes -> (3, size, size) uint8; raises `BadSample` on failure."""
+    rgb = resize_center_crop(open_rgb(source), size)
     array = np.asarray(rgb, dtype=np.uint8)  # (S, S, 3)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (3, S, S)
 

@@ -77,51 +77,88 @@ class RawSample:
     def image_bytes(self) -> bytes:
         return next(self.files[ext] for ext in IMAGE_EXTS if ext in self.files)
 
+    def meta(self) -> dict:
+        """The json member as an object ({} without one); raises `BadSample` naming the flaw."""
+        if "json" not in self.files:
+            return {}
+        try:
+            meta = json.loads(self.files["json"].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadSample("json member is not valid UTF-8") from None
+        except json.JSONDecodeError as error:
+            raise BadSample(f"json member cannot be read ({error})") from None
+        if not isinstance(meta, dict):
+            kind = "null" if meta is None else type(meta).__name__
+            raise BadSample(f'json member is a {kind}, not an object ({{"caption": ...}})')
+        return meta
+
     def captions(self) -> tuple[str, ...]:
         """Caption(s) from txt or json; raises `BadSample` on non-UTF-8 bytes or bad JSON."""
-        try:
-            if "txt" in self.files:
+        if "txt" in self.files:
+            try:
                 return (self.files["txt"].decode("utf-8"),)
-            if "json" in self.files:
-                meta = json.loads(self.files["json"].decode("utf-8"))
-                value = next((meta[k] for k in CAPTION_JSON_KEYS if k in meta), "")
-                return tuple(value) if isinstance(value, list) else (str(value),)
-        except UnicodeDecodeError:
-            raise BadSample("caption is not valid UTF-8") from None
-        except (json.JSONDecodeError, TypeError) as error:
-            raise BadSample(f"json member cannot be read ({error})") from None
-        return ()
+            except UnicodeDecodeError:
+                raise BadSample("caption is not valid UTF-8") from None
+        meta = self.meta()
+        value = next((meta[k] for k in CAPTION_JSON_KEYS if k in meta), None)
+        if value is None:
+            return ()
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str) for v in values):
+            raise BadSample(f"json caption is {value!r}, expected text or a list of texts")
+        return tuple(values)
 
     def label(self) -> int:
+        """The class from cls or json "label" (-1 without either); `BadSample` if not an int."""
         if "cls" in self.files:
-            return int(self.files["cls"].decode("ascii").strip())
-        if "json" in self.files:
-            return int(json.loads(self.files["json"]).get("label", -1))
-        return -1
+            text = self.files["cls"].decode("ascii", errors="replace").strip()
+            try:
+                return int(text)
+            except ValueError:
+                raise BadSample(f"cls member {text[:20]!r} is not an integer class") from None
+        meta = self.meta()
+        if "label" not in meta:
+            return -1
+        value = meta["label"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadSample(f"json 'label' is {json.dumps(value)[:20]}, expected an integer class")
+        return value
 
 
 def _has_image(exts: set[str]) -> bool:
     return any(ext in exts for ext in IMAGE_EXTS)
 
 
+def _is_truncation(error: tarfile.ReadError) -> bool:
+    """Whether tarfile's error means the file ends early (rather than is not a tar at all)."""
+    return str(error) in ("empty file", "truncated header", "unexpected end of data")
+
+
 def count_samples(path: str) -> int:
-    """Samples (keys with an image) that `iter_samples` will yield, from tar headers only."""
-    size, count, key, exts = os.path.getsize(path), 0, None, set()
+    """Samples (keys with an image) that `iter_samples` will yield, from tar headers only.
+
+    In a truncated shard the sample being read where the file ends is lost (it may miss its
+    caption or class), so it is not counted; `iter_samples` reports it instead.
+    """
+    size, count, key, exts, data_end = os.path.getsize(path), 0, None, set(), 0
     try:
         with tarfile.open(path, "r:") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
                 name_key, ext = split_name(member.name)
-                if member.offset_data + member.size > size:  # truncated inside this member:
-                    return count + (name_key != key and _has_image(exts))  # its sample is lost
                 if name_key != key:
                     count += _has_image(exts)
                     key, exts = name_key, set()
+                if member.offset_data + member.size > size:  # truncated inside this member
+                    return count
                 exts.add(ext)
+                data_end = member.offset_data + member.size
     except tarfile.ReadError as error:
-        raise MMCLError(f"{path} is not a readable tar file ({error})") from None
-    return count + _has_image(exts)
+        if not _is_truncation(error):
+            raise MMCLError(f"{path} is not a readable tar file ({error})") from None
+        return count  # cut inside a header
+    return count if _missing_end_marker(path, data_end) else count + _has_image(exts)
 
 
 def _missing_end_marker(path: str, data_end: int) -> bool:
@@ -132,7 +169,11 @@ def _missing_end_marker(path: str, data_end: int) -> bool:
 
 
 def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
-    """Stream a shard's samples in order; bad groups and truncation come as `BadEvent`s."""
+    """Stream a shard's samples in order; bad groups and truncation come as `BadEvent`s.
+
+    Where a truncated shard ends, the sample being read is reported as truncated rather than
+    yielded: its caption or class may be what was cut off.
+    """
     name = Path(path).name
     current: RawSample | None = None
     position, data_end = 0, 0
@@ -149,6 +190,10 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
             kinds = "/".join(IMAGE_EXTS)
             yield BadEvent(sample.source, f"no image member (expected .{kinds})")
 
+    def truncated(why: str) -> BadEvent:
+        where = current.source if current is not None else f"{name}:<start>"
+        return BadEvent(where, f"shard is truncated ({why}); this sample and the rest are lost")
+
     try:
         with tarfile.open(path, "r|") as tar:
             for member in tar:
@@ -161,10 +206,9 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
                 current.files[ext] = tar.extractfile(member).read()
                 data_end = member.offset_data + member.size
     except (tarfile.ReadError, EOFError) as error:
-        where = current.source if current is not None else f"{name}:<start>"
-        yield BadEvent(where, f"shard is truncated ({error}); the rest of it is skipped")
+        yield truncated(str(error))
+        return
+    if _missing_end_marker(path, data_end):
+        yield truncated("no end-of-archive marker")
         return
     yield from finish(current)
-    if _missing_end_marker(path, data_end):
-        where = current.source if current is not None else f"{name}:<start>"
-        yield BadEvent(where, "shard is truncated (no end-of-archive marker after this sample)")
