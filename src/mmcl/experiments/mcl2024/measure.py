@@ -1,0 +1,163 @@
+"""mcl2024 trainings and measurements of one seed, as two jobs that can run side by side.
+
+`simclr_job` trains the SimCLR runs that share stage models (MCL, its latest_only stage 3, the
+random-batch control) and measures their probes and cluster NMIs; `clip_job` trains the
+equal-width SimCLR baseline and MCL around CLIP and measures the probes and the MMVP-style pairs.
+Each returns plain per-seed numbers (JSON-ready): merged, they are the raw input of `claims`.
+
+Probes: one linear probe per attribute on backbone features, fitted on the first half of the
+world's independent `balanced` split and scored on the second half (`n_probe_test` samples).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import normalized_mutual_info_score
+
+from mmcl.data.world_dataset import WorldDataset
+from mmcl.data.worlds import WorldSplit
+from mmcl.eval import attributes as attribute_probes
+from mmcl.eval import mmvp
+from mmcl.eval.features import FeatureSet, concatenate_features, extract_features
+from mmcl.experiments.mcl2024.scales import Scale, run_configs
+from mmcl.models.multistage import MultiStageModel
+from mmcl.models.tokenizer import Tokenizer
+from mmcl.threads import torch_threads
+from mmcl.train.config import RunConfig
+from mmcl.train.data import load_split
+from mmcl.train.stages import read_clusters, stage_dir, stage_models
+from mmcl.train.trainer import train
+
+log = logging.getLogger(__name__)
+
+PROBED = ("color", "shape", "texture", "size", "position")
+SHARED_STAGES = (1, 2)  # stages the latest_only run takes from the accumulated one
+
+
+def seed_dir(out_dir: Path, seed: int) -> Path:
+    return Path(out_dir) / f"seed_{seed}"
+
+
+def split_features(model: torch.nn.Module, split: WorldSplit, batch_size: int = 500) -> FeatureSet:
+    """Backbone features of every sample of `split`, in order (the probes' input)."""
+    dataset = WorldDataset(split)
+    chunks = [
+        list(range(i, min(i + batch_size, len(split)))) for i in range(0, len(split), batch_size)
+    ]
+    return extract_features(model, (dataset.__getitems__(c) for c in chunks), kind="backbone")
+
+
+def probe_accuracies(features: FeatureSet) -> dict[str, float]:
+    """{attribute: accuracy} from a probe fitted on the first half, scored on the second."""
+    first = torch.arange(len(features)) < len(features) // 2
+    metrics = attribute_probes.evaluate(features.subset(first), features.subset(~first))
+    return {a: metrics[f"{a}/accuracy"] for a in PROBED if f"{a}/accuracy" in metrics}
+
+
+def cluster_nmi(split: WorldSplit, labels: np.ndarray) -> dict[str, float]:
+    """NMI between cluster labels of the train split and each attribute."""
+    return {
+        a: float(normalized_mutual_info_score(split.attributes[a].numpy(), labels)) for a in PROBED
+    }
+
+
+def _train_latest_only(cfg: RunConfig, accumulated: Path, run_dir: Path) -> None:
+    """The latest_only run: stages 1-2 copied from the accumulated run, stage 3 onwards trained."""
+    for k in SHARED_STAGES:
+        target = stage_dir(run_dir, k)
+        if not target.is_dir():
+            shutil.copytree(stage_dir(accumulated, k), target, symlinks=True)
+    train(cfg, run_dir, resume=True)
+
+
+def _simclr_probes(
+    cfgs: dict[str, RunConfig], folder: Path, control: torch.nn.Module, data: WorldSplit
+) -> dict[str, dict[str, float]]:
+    """Probes of every stage, latest_only's stage 3, the concatenations and the control's."""
+    stages = stage_models(cfgs["simclr-mcl"], folder / "simclr-mcl")
+    latest = stage_models(cfgs["simclr-mcl-latest"], folder / "simclr-mcl-latest")
+    features = [split_features(m, data) for m in stages]
+    probes = {f"stage{k + 1}": probe_accuracies(f) for k, f in enumerate(features)}
+    probes["stage3_latest_only"] = probe_accuracies(split_features(latest[2], data))
+    probes["concat"] = probe_accuracies(concatenate_features(features))
+    probes["concat_2"] = probe_accuracies(concatenate_features(features[:2]))
+    probes["control_concat"] = probe_accuracies(
+        concatenate_features([features[0], split_features(control, data)])
+    )
+    return probes
+
+
+def _nmis(cfgs: dict[str, RunConfig], folder: Path) -> dict[str, dict[str, float]]:
+    """NMI of every stage's clusters (and latest_only's stage 3) with every attribute."""
+    cfg = cfgs["simclr-mcl"]
+    split = load_split(cfg.data, "train")
+    nmi = {
+        f"stage{k}_clusters": cluster_nmi(split, read_clusters(folder / "simclr-mcl", k))
+        for k in range(1, cfg.method.mcl.stages + 1)
+    }
+    nmi["stage3_latest_only_clusters"] = cluster_nmi(
+        split, read_clusters(folder / "simclr-mcl-latest", 3)
+    )
+    return nmi
+
+
+def simclr_job(
+    sc: Scale, seed: int, out_dir: Path, overrides: tuple[str, ...], threads: int
+) -> dict[str, Any]:
+    """Train MCL-SimCLR, its latest_only stage 3 and the control; their probes and NMIs."""
+    folder = seed_dir(out_dir, seed)
+    cfgs = run_configs(sc, seed, folder, overrides)
+    with torch_threads(threads):
+        train(cfgs["simclr-mcl"], folder / "simclr-mcl", resume=True)
+        _train_latest_only(
+            cfgs["simclr-mcl-latest"], folder / "simclr-mcl", folder / "simclr-mcl-latest"
+        )
+        control = train(cfgs["simclr-control"], folder / "simclr-control", resume=True)[0]
+        data = load_split(cfgs["simclr-mcl"].data, "balanced")
+        probes = _simclr_probes(cfgs, folder, control.model, data)
+        nmi = _nmis(cfgs, folder)
+    return {"seed": seed, "n_probe_test": len(data) - len(data) // 2, "probes": probes, "nmi": nmi}
+
+
+def _mmvp(cfg: RunConfig, folder: Path, n_pairs: int) -> dict[str, Any]:
+    """Per-pair correctness (bool lists per attribute) of CLIP, MCL-CLIP and CLIP twice."""
+    stages = stage_models(cfg, folder / "clip-mcl")
+    pairs = mmvp.world_pairs(cfg.data.shapes, n_pairs, seed=cfg.data.shapes.seed + 1)
+    tokenizer = Tokenizer(cfg.model.context_length)
+    normalize = cfg.method.mcl.normalize_per_stage
+    models = {
+        "clip": stages[0],
+        "mcl_clip": MultiStageModel(stages, normalize),
+        "clip_twice": MultiStageModel([stages[0], stages[0]], normalize),
+    }
+    patterns = np.asarray(pairs.patterns)
+    out: dict[str, Any] = {}
+    for name, model in models.items():
+        correct = mmvp.model_pair_correct(model, pairs, tokenizer).numpy()
+        out[name] = {a: correct[patterns == a].tolist() for a in dict.fromkeys(pairs.patterns)}
+    return out
+
+
+def clip_job(
+    sc: Scale, seed: int, out_dir: Path, overrides: tuple[str, ...], threads: int
+) -> dict[str, Any]:
+    """Train the equal-width SimCLR and MCL-CLIP; their probes and the MMVP-style pairs."""
+    folder = seed_dir(out_dir, seed)
+    cfgs = run_configs(sc, seed, folder, overrides)
+    with torch_threads(threads):
+        wide = train(cfgs["simclr-wide"], folder / "simclr-wide", resume=True)[0]
+        train(cfgs["clip-mcl"], folder / "clip-mcl", resume=True)
+        data = load_split(cfgs["simclr-wide"].data, "balanced")
+        clip = stage_models(cfgs["clip-mcl"], folder / "clip-mcl")[0]
+        probes = {
+            "wide": probe_accuracies(split_features(wide.model, data)),
+            "clip": probe_accuracies(split_features(clip, data)),
+        }
+        pairs = _mmvp(cfgs["clip-mcl"], folder, sc.mmvp_pairs)
+    return {"seed": seed, "probes": probes, "mmvp": pairs}

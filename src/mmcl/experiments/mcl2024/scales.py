@@ -1,0 +1,123 @@
+"""mcl2024 scales (world size, per-stage budgets, seeds) and the training runs of one seed.
+
+Every seed trains, on its own `shapes` world (world seed = training seed):
+- `simclr-mcl`: MCL around SimCLR, `stages` stages with accumulated groups (mmcl's default);
+- `simclr-mcl-latest`: the same run with the reference code's `latest_only` groups. Stages 1-2
+  are the same stages either way (their groups come from at most one clustering), so the run
+  starts from a copy of them and trains stage 3 only (spec item 6);
+- `simclr-control`: an ordinary second SimCLR run on random batches (seed + 1, as MCL's stage 2),
+  concatenated with stage 1 (spec item 5, control A);
+- `simclr-wide`: one SimCLR model of twice the width, so its backbone has as many features as
+  stages 1-2 concatenated (features = 8 x width): the equal-width baseline;
+- `clip-mcl`: MCL around CLIP (2 stages) on captions naming every attribute; its stage 1 is
+  the CLIP baseline of the MMVP-style comparison (spec item 9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmcl.config import load_config
+from mmcl.errors import MMCLError
+from mmcl.registry import unknown_name_message
+from mmcl.train.config import RunConfig
+
+CLIP_STAGES = 2  # CLIP baseline (stage 1) and one MCL stage: what the MMVP claims compare
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale's budgets; `steps` and `clip_steps` are per stage, `mmvp_pairs` per attribute."""
+
+    n_train: int
+    n_test: int  # the balanced split: half fits the probes, half scores them
+    steps: int
+    width: int
+    batch_size: int
+    stages: int  # SimCLR MCL stages: >= 3, stage 3 is where latest_only differs (S6)
+    clip_steps: int
+    mmvp_pairs: int
+    seeds: tuple[int, ...]
+    jobs: int = 2  # trainings side by side (one torch thread each)
+
+    def __post_init__(self) -> None:
+        if self.stages < 3:
+            raise MMCLError("mcl2024 needs >= 3 SimCLR stages: S6 compares their stage 3")
+
+    def overrides(self) -> list[str]:
+        """The world and model every run of this scale shares."""
+        return [
+            "data.shapes.canvas=grey",
+            "data.shapes.spurious_strength=0.1",  # = 1/10 backgrounds: independent (unused)
+            "data.shapes.caption_preset=full",
+            f"data.shapes.n_train={self.n_train}",
+            f"data.shapes.n_test={self.n_test}",
+            f"model.width={self.width}",
+            "model.text_width=64",
+            "model.embed_dim=64",
+            f"train.batch_size={self.batch_size}",
+            "train.progress=false",
+            "method.augment=weak_color",
+            "method.temperature=0.5",
+            "method.mcl.clusters=10",
+        ]
+
+
+SCALES = {
+    "tiny": Scale(n_train=3000, n_test=2000, steps=80, width=8, batch_size=128, stages=3,
+                  clip_steps=80, mmvp_pairs=30, seeds=(0, 1, 2)),
+    "small": Scale(n_train=10_000, n_test=2000, steps=600, width=16, batch_size=256, stages=3,
+                   clip_steps=600, mmvp_pairs=60, seeds=(0, 1, 2, 3, 4)),
+    "paper": Scale(n_train=40_000, n_test=4000, steps=3000, width=32, batch_size=512, stages=3,
+                   clip_steps=3000, mmvp_pairs=150, seeds=(0, 1, 2, 3, 4)),
+}  # fmt: skip
+
+RUNS = ("simclr-mcl", "simclr-mcl-latest", "simclr-control", "simclr-wide", "clip-mcl")
+
+
+def get_scale(name: str) -> Scale:
+    if name not in SCALES:
+        raise MMCLError(unknown_name_message("mcl2024 scale", name, list(SCALES)))
+    return SCALES[name]
+
+
+def _config(sc: Scale, name: str, seed: int, out_dir: Path, extra: Sequence[str]) -> RunConfig:
+    own = [f"name={name}", f"out_dir={out_dir}", f"data.shapes.seed={seed}", f"train.seed={seed}"]
+    return load_config(RunConfig, None, [*sc.overrides(), *own, *extra])
+
+
+def _budget(steps: int) -> list[str]:
+    return [
+        f"train.steps={steps}",
+        f"train.checkpoint_every={steps}",
+        f"train.warmup_steps={max(1, steps // 10)}",
+    ]
+
+
+def run_configs(
+    sc: Scale, seed: int, out_dir: Path, overrides: Sequence[str] = ()
+) -> dict[str, RunConfig]:
+    """The five runs of one seed (see the module docstring); `overrides` go to every run."""
+    user = list(overrides)
+    mcl = ["method.name=mcl", f"method.mcl.stages={sc.stages}", *_budget(sc.steps)]
+    simclr = ["method.name=simclr", *_budget(sc.steps)]
+    base = _config(sc, "simclr", seed, out_dir, [*simclr, *user])
+    # Twice the (possibly overridden) width: as many backbone features as two stages side by side.
+    wide = f"model.width={2 * base.model.width}"
+    clip = ["method.name=mcl", "method.mcl.base=clip", f"method.mcl.stages={CLIP_STAGES}",
+            *_budget(sc.clip_steps)]  # fmt: skip
+    return {
+        "simclr-mcl": _config(sc, "simclr-mcl", seed, out_dir, [*mcl, *user]),
+        # The same name as the accumulated run: its first two stages are a copy of that run's.
+        "simclr-mcl-latest": _config(
+            sc, "simclr-mcl", seed, out_dir, [*mcl, *user, "method.mcl.latest_only=true"]
+        ),
+        # MCL's stage 2 trains under seed + 1 (mmcl.train.stages); so does the control.
+        "simclr-control": _config(
+            sc, "simclr-control", seed, out_dir, [*simclr, f"train.seed={seed + 1}", *user]
+        ),
+        "simclr-wide": _config(sc, "simclr-wide", seed, out_dir, [*simclr, *user, wide]),
+        "clip-mcl": _config(sc, "clip-mcl", seed, out_dir, [*clip, *user]),
+    }
