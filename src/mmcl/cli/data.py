@@ -1,8 +1,11 @@
-"""`mmcl data make WORLD --out DIR --format F` and `mmcl data inspect WORLD|PATH`.
+"""`mmcl data make WORLD`, `mmcl data inspect WORLD|PATH` and `mmcl data check PATH`.
 
 `make` writes built-in world splits to disk as CSV, COCO captions, ImageFolder or webdataset
 shards, so every reader can be run end to end on known data. `inspect` writes a PNG grid of
-samples with their captions and prints statistics, for a world or any dataset on disk.
+samples with their captions and prints statistics, for a world or any dataset on disk. `check`
+reads every sample of a dataset once and reports the bad ones, before a long job trains on it.
+A dataset path's format is inferred from the path (`mmcl.data.formats.detect`); `--format`
+overrides it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 from mmcl.config import load_config
-from mmcl.train.config import DATA_FORMATS, DataConfig
+from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format
+from mmcl.train.config import DataConfig
+
+WORLDS = ("shapes",)
 
 MAKE_FORMATS = ("csv", "coco", "imagefolder", "webdataset")
 
@@ -39,12 +45,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("world", help="built-in world name (shapes), or a dataset path")
     inspect.add_argument("overrides", nargs="*", help="data config overrides, e.g. shapes.seed=1")
     inspect.add_argument(
-        "--format", default="world", choices=DATA_FORMATS, help="how to read a dataset path"
+        "--format",
+        default=None,
+        choices=("world", *FORMAT_CHOICES),
+        help="how to read a dataset path (default: inferred from it)",
     )
     inspect.add_argument("--split", default="train", help="world split to show (train, id, ...)")
     inspect.add_argument("--n", type=int, default=16, help="number of samples")
     inspect.add_argument("--out", default=None, help="PNG path (default NAME_SPLIT.png)")
     inspect.set_defaults(func=run_inspect)
+
+    check = actions.add_parser(
+        "check",
+        help="read every sample once and report bad ones, before a long job",
+        description="e.g. `mmcl data check data/train.csv`: counts, bad samples by source "
+        "(file:line, shard:key) and reason, caption lengths, class coverage, image sizes; "
+        "exits non-zero when the bad samples exceed data.max_bad_fraction, as training would",
+    )
+    check.add_argument("path", help="CSV/TSV file, COCO captions JSON, shards, or class folders")
+    check.add_argument(
+        "overrides", nargs="*", help="data config overrides, e.g. csv_caption_key=caption"
+    )
+    check.add_argument(
+        "--format", default=None, choices=FORMAT_CHOICES, help="default: inferred from the path"
+    )
+    check.add_argument("--workers", type=int, default=4, help="threads decoding images")
+    check.add_argument("--show", type=int, default=20, help="bad samples listed one per line")
+    check.set_defaults(func=run_check)
 
 
 def run_make(args: argparse.Namespace) -> int:
@@ -67,12 +94,14 @@ def run_inspect(args: argparse.Namespace) -> int:
     from mmcl.data.inspect import write_sample_grid
     from mmcl.train.data import load_split, preview_split
 
-    if args.format == "world":
+    fmt = args.format
+    if fmt is None and args.world in WORLDS and not Path(args.world).exists():
+        fmt = "world"
+    if fmt == "world":
         cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])
         split, name = load_split(cfg, args.split), f"{args.world}/{args.split}"
     else:
-        overrides = [f"format={args.format}", f"path={args.world}", *args.overrides]
-        cfg = load_config(DataConfig, None, overrides)
+        cfg = dataset_config(args.world, fmt, args.overrides)
         bad = BadDataLog(max_fraction=1.0, what=args.world)
         split, name = preview_split(cfg, args.n, bad), args.world
         if bad.bad:
@@ -88,4 +117,24 @@ def run_inspect(args: argparse.Namespace) -> int:
     for caption in split.captions[:5]:
         print(f"  {caption}")
     print(f"wrote {out}")
+    return 0
+
+
+def dataset_config(path: str, fmt: str | None, overrides: list[str]) -> DataConfig:
+    """The data config reading `path`, in `fmt` or the format inferred from the path."""
+    implied: list[str] = []
+    if fmt is None:
+        fmt, implied = infer_format(path)
+    return load_config(DataConfig, None, [*implied, f"format={fmt}", f"path={path}", *overrides])
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from mmcl.data.check import check_dataset
+    from mmcl.train.data import reader_options
+
+    cfg = dataset_config(args.path, args.format, args.overrides)
+    report = check_dataset(cfg.format, cfg.path, reader_options(cfg), max(1, args.workers))
+    print("\n".join(report.lines(cfg.image_size, max(0, args.show))))
+    report.tally(cfg.max_bad_fraction).check()  # past the limit: an MMCLError, exit status 2
+    print(f"ok: bad samples within data.max_bad_fraction={cfg.max_bad_fraction:g}")
     return 0

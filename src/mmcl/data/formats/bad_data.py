@@ -51,15 +51,19 @@ class BadDataLog:
 
     def record(self, delivered: int, events: Iterable[BadEvent]) -> None:
         """Add one batch: `delivered` good samples plus the bad ones met while filling it."""
+        self.add(delivered, events)
+        self.check()
+
+    def add(self, delivered: int, events: Iterable[BadEvent], announce: bool = True) -> None:
+        """Count without judging; `announce` logs each new bad source (a report prints its own)."""
         events = list(events)
         self.seen += delivered + len(events)
         for event in events:
             self.bad += 1
-            if event.source not in self.by_source:
+            if announce and event.source not in self.by_source:
                 log.warning("skipping bad sample %s: %s", event.source, event.reason)
             self.by_source[event.source] += 1
             self.reasons[event.source] = event.reason
-        self.check()
 
     def check(self) -> None:
         if self.bad <= self.budget():
