@@ -1,21 +1,25 @@
-"""Closed-form predictions for Xue et al. 2024 on the vector data model (mmcl.data.synthetic).
+"""Closed forms for the linear MMCL learners of Xue et al. 2024 on the vector data model.
 
-RECON: the paper's body was not read (see /work/shared/papers/xue2024.md). What is here is the
-standard linear-encoder analysis the spec points to (Nakada et al. 2023; the same group's ICML
-2023 work), not the paper's theorems:
+RECON: the paper's body was not read (xue2024.md in the shared specs, section 2c). The paper's
+exact loss is unknown; the spec names two linearized losses from this literature, which are
+*different models with different predictions*. With G = W_T^T W_I (d_T, d_I) and
+s_ij = <W_I x_I,i, W_T x_T,j> = x_T,j^T G x_I,i:
 
-- `cross_covariance`: S = (1/n) sum_i x_T,i x_I,i^T - 1/(n(n-1)) sum_{i != j} x_T,i x_I,j^T,
-  i.e. the unbiased centred image-text cross-covariance n/(n-1) (C - mean_T mean_I^T) (or the raw
-  C = (1/n) sum_i x_T,i x_I,i^T with `centered=False`).
-- `svd_proxy`: its top-r SVD, standing in for W_T^T W_I of a linear MMCL model (spec 2c).
-- `linearized_minimizer`: for the loss with *linear* negatives,
-  L = -(1/n) sum_i s_ii + 1/(n(n-1)) sum_{i != j} s_ij + (rho/2) ||W_T^T W_I||_F^2, which equals
-  -<G, S> + (rho/2)||G||^2 in G = W_T^T W_I, so by Eckart-Young every rank-r minimizer is
-  G* = SVD_r(S) / rho exactly.
-- `population_cross_moment` and `predicted_core_alignment`: the latent-space population version
-  of S for the binary task, giving the predicted |cos| between the top learned image direction
-  and the core direction (claim C2): the core entry is E[z_c^2] = 1 + sigma_c^2, the spurious
-  one (1 + sigma_s^2) * P(annotated), and the core-spurious coupling E[y a] = 2p - 1.
+- Linear negatives (Nakada et al. 2023):
+  L_lin = -(1/n) sum_i s_ii + 1/(n(n-1)) sum_{i != j} s_ij + (rho/2) ||G||_F^2
+        = -<G, S_c> + (rho/2) ||G||_F^2,
+  S_c the unbiased centred cross-covariance (`cross_covariance`). By Eckart-Young every rank-r
+  minimizer is SVD_r(S_c) / rho (`linear_negatives_minimizer`). Zero-shot reads G^T t_k, and at
+  full rank that is S_c^T t_k / rho: only the caption's core coordinate enters, so annotating
+  other details cannot change it (the model predicts *no* C3/C4 effect).
+- Squared negatives (spectral form, HaoChen et al. 2021):
+  L_sq = -(1/n) sum_i s_ii + 1/(2n(n-1)) sum_{i != j} s_ij^2 + (rho/2) ||G||_F^2,
+  whose population form -<G, S> + (1/2) tr(G^T C_T G C_I) + (rho/2) ||G||^2 (S the raw
+  cross-moment, C_T, C_I the raw second moments) is minimised at full rank by the G that solves
+  C_T G C_I + rho G = S (`squared_negatives_minimizer`, solved in the eigenbases of C_T and C_I).
+  The finite-sample loss differs from the population form by O(1/n) (the i = j terms).
+- `zero_shot_core_alignment`: the population |cos| between the linear model's zero-shot image
+  direction G^T (t_1 - t_0) and the core direction, for claim C2.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class SVDProxy:
 
     @property
     def product(self) -> np.ndarray:
-        """G (d_T, d_I), the stand-in for W_T^T W_I."""
+        """G (d_T, d_I)."""
         return (self.u * self.s) @ self.v.T
 
     def encoders(self) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +52,7 @@ class SVDProxy:
 
 
 def cross_covariance(x_image: np.ndarray, x_text: np.ndarray, centered: bool = True) -> np.ndarray:
-    """(n, d_I), (n, d_T) -> (d_T, d_I); centred = the linear-negatives loss's S (see module)."""
+    """(n, d_I), (n, d_T) -> (d_T, d_I); centred = the linear-negatives loss's S_c (see module)."""
     n = len(x_image)
     raw = x_text.T @ x_image / n  # (d_T, d_I)
     if not centered:
@@ -61,7 +65,7 @@ def cross_covariance(x_image: np.ndarray, x_text: np.ndarray, centered: bool = T
 def svd_proxy(
     x_image: np.ndarray, x_text: np.ndarray, rank: int, centered: bool = True
 ) -> SVDProxy:
-    """Top-`rank` SVD of the image-text cross-covariance (spec 2c's CPU proxy for MMCL)."""
+    """Top-`rank` SVD of the image-text cross-covariance."""
     cov = cross_covariance(x_image, x_text, centered)  # (d_T, d_I)
     if not 1 <= rank <= min(cov.shape):
         raise MMCLError(f"svd_proxy: rank must be in [1, {min(cov.shape)}], got {rank}")
@@ -69,13 +73,32 @@ def svd_proxy(
     return SVDProxy(u=u[:, :rank], s=s[:rank], v=vt[:rank].T)
 
 
-def linearized_minimizer(
-    x_image: np.ndarray, x_text: np.ndarray, rank: int, rho: float
-) -> np.ndarray:
-    """G* = SVD_r(S) / rho (d_T, d_I): the exact minimizer of the linear-negatives loss."""
+def _check_rho(rho: float, name: str) -> None:
     if rho <= 0:
-        raise MMCLError(f"linearized_minimizer: rho must be > 0 (the loss is unbounded), got {rho}")
-    return svd_proxy(x_image, x_text, rank, centered=True).product / rho
+        raise MMCLError(f"{name}: rho must be > 0 (the loss is unbounded below), got {rho}")
+
+
+def linear_negatives_minimizer(
+    x_image: np.ndarray, x_text: np.ndarray, rank: int, rho: float
+) -> SVDProxy:
+    """SVD_r(S_c) / rho: the exact rank-r minimizer of the linear-negatives loss."""
+    _check_rho(rho, "linear_negatives_minimizer")
+    proxy = svd_proxy(x_image, x_text, rank, centered=True)
+    return SVDProxy(proxy.u, proxy.s / rho, proxy.v)
+
+
+def squared_negatives_minimizer(x_image: np.ndarray, x_text: np.ndarray, rho: float) -> np.ndarray:
+    """G (d_T, d_I) solving C_T G C_I + rho G = S: the full-rank squared-negatives minimizer.
+
+    In the eigenbases C_T = U_T diag(a) U_T^T, C_I = U_I diag(b) U_I^T the equation decouples:
+    (U_T^T G U_I)_kl (a_k b_l + rho) = (U_T^T S U_I)_kl.
+    """
+    _check_rho(rho, "squared_negatives_minimizer")
+    n = len(x_image)
+    s = x_text.T @ x_image / n  # (d_T, d_I)
+    a, u_t = np.linalg.eigh(x_text.T @ x_text / n)  # (d_T,), (d_T, d_T)
+    b, u_i = np.linalg.eigh(x_image.T @ x_image / n)  # (d_I,), (d_I, d_I)
+    return u_t @ ((u_t.T @ s @ u_i) / (np.outer(a, b) + rho)) @ u_i.T
 
 
 def population_cross_moment(cfg: XueConfig) -> np.ndarray:
@@ -93,7 +116,11 @@ def population_cross_moment(cfg: XueConfig) -> np.ndarray:
     return moment
 
 
-def predicted_core_alignment(cfg: XueConfig) -> float:
-    """|cos| between the top right singular vector of the population moment and e_core (C2)."""
-    _, _, vt = np.linalg.svd(population_cross_moment(cfg))
-    return float(abs(vt[0, 0]))
+def zero_shot_core_alignment(cfg: XueConfig) -> float:
+    """Linear negatives, full rank: |cos(G^T (t_1 - t_0), e_core)| in latent coordinates (C2).
+
+    G^T e_core,T is the text-core row of the population moment: (1 + sigma_c^2) on the core,
+    2p - 1 on the spurious coordinate and nothing else, whatever the captions annotate.
+    """
+    row = population_cross_moment(cfg)[0]  # (k,)
+    return float(abs(row[0]) / np.linalg.norm(row))

@@ -8,6 +8,7 @@ MMCL vs supervised bars (vectors at p_train = 0.95; images per shift). Points ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +16,27 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmcl.experiments import xue_images
+from mmcl.experiments.xue2024.claims import BASELINE, clip_presets
+from mmcl.experiments.xue2024.images import split_accuracy
 from mmcl.io import atomic_write
-from mmcl.report.html import claims_html, write_report
+from mmcl.report.html import checks_html, claims_html, write_report
 from mmcl.report.plots import png_data_uri
 
-LEARNER_ORDER = ("svd", "linearized", "infonce", "sl")
+MODEL_ORDER = ("linear", "squared", "infonce", "sl")
 
 
 CLAIMS_PREAMBLE = (
-    "Figures are ours against the paper's stated directions (the spec is a reconstruction; the "
-    "paper's figures are unknown). With several seeds: mean ± std, held decided on the mean."
+    "The figures are ours, set against the paper's stated directions: the spec is a "
+    "reconstruction and the paper's own figures are unknown. Each row: the mean over seeds with "
+    "its 95% interval (seed and test-sample variance) and the rule fixed before the run."
 )
 
 
-def _means(rows: Sequence[dict], learner: str, key: str = "ood_acc") -> tuple[list, list]:
-    """(sweep values in order, seed-mean of `key`) for one learner of one vector sweep."""
+def _means(rows: Sequence[dict], model: str, key: str = "ood_acc") -> tuple[list, list]:
+    """(sweep values in order, seed-mean of `key`) for one model of one vector sweep."""
     table: dict = {}
     for r in rows:
-        if r["learner"] == learner:
+        if r["model"] == model:
             table.setdefault(r["value"], []).append(r[key])
     return list(table), [float(np.mean(v)) for v in table.values()]
 
@@ -48,7 +51,7 @@ def _save(fig: Figure, path: Path) -> Path:
 def _sweep_figure(rows: Sequence[dict], xlabel: str, title: str) -> Figure:
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot()
-    for learner in LEARNER_ORDER:
+    for learner in MODEL_ORDER:
         xs, ys = _means(rows, learner)
         if xs:
             style = "--" if learner == "sl" else "-"
@@ -61,9 +64,9 @@ def _sweep_figure(rows: Sequence[dict], xlabel: str, title: str) -> Figure:
 def _preset_figure(records: Sequence[dict]) -> Figure:
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot()
-    presets = xue_images.clip_presets(records)
-    per_preset = [xue_images.split_accuracy(records, "clip", p) for p in presets]
-    sl = xue_images.split_accuracy(records, xue_images.BASELINE, "labels")
+    presets = clip_presets(records)
+    per_preset = [split_accuracy(records, "clip", p) for p in presets]
+    sl = split_accuracy(records, BASELINE, "labels")
     for i, split in enumerate(sorted(per_preset[0])):
         color = f"C{i}"
         ax.plot(presets, [acc[split] for acc in per_preset], marker="o", color=color, label=split)
@@ -82,13 +85,13 @@ def _preset_figure(records: Sequence[dict]) -> Figure:
 def _bars_figure(vector: dict[str, list[dict]], records: Sequence[dict]) -> Figure:
     fig = Figure(figsize=(10, 3.6))
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    learners = [name for name in LEARNER_ORDER if _means(vector["c1"], name)[0]]
+    learners = [name for name in MODEL_ORDER if _means(vector["c1"], name)[0]]
     ood = [_means(vector["c1"], name)[1][0] for name in learners]
     left.bar(learners, ood, color=["C0"] * (len(learners) - 1) + ["C3"])
     left.set(ylabel="OOD accuracy", title="vectors: p_train 0.95, flipped test", ylim=(0, 1.02))
-    richest = xue_images.clip_presets(records)[-1]
-    clip = xue_images.split_accuracy(records, "clip", richest)
-    sl = xue_images.split_accuracy(records, xue_images.BASELINE, "labels")
+    richest = clip_presets(records)[-1]
+    clip = split_accuracy(records, "clip", richest)
+    sl = split_accuracy(records, BASELINE, "labels")
     splits, width = sorted(clip), 0.4
     x = np.arange(len(splits))
     right.bar(x - width / 2, [clip[s] for s in splits], width, label=f"CLIP ({richest})")
@@ -124,7 +127,12 @@ def write_xue_report(out_dir: Path, result: dict[str, Any]) -> Path:
         "images_vs_caption_preset": _preset_figure(records),
         "mmcl_vs_supervised": _bars_figure(vector, records),
     }
-    sections = [claims_html(result["claims"], CLAIMS_PREAMBLE), "<h2>Plots</h2>"]
+    sections = [
+        claims_html(result["claims"], CLAIMS_PREAMBLE),
+        f"<p>{escape(result['note'])}</p>",
+        checks_html(result["checks"]),
+        "<h2>Plots</h2>",
+    ]
     for name, fig in figures.items():
         path = _save(fig, out_dir / "plots" / f"{name}.png")
         sections.append(f"<img alt='{name}' src='{png_data_uri(path)}'/>")

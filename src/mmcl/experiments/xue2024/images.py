@@ -1,0 +1,157 @@
+"""Xue et al. 2024 on images: caption richness and CLIP vs supervised, on shapes or real captions.
+
+The small-scale counterpart of the paper's MSCOCO / Conceptual Captions experiment (xue2024.md
+in the shared specs, item C6): on the `shapes` world, CLIP is trained with captions of
+increasing richness (`caption_preset` label -> background -> rich = background + colour +
+texture) and a supervised baseline is trained on the same images (class labels) for the same
+steps with the same image tower. CLIP is scored zero-shot, the baseline with its own head, on every
+split: `id` and the shifts (spurious background reversed, sketches, unseen colours).
+
+Captions come from their own random stream (`mmcl.data.worlds.shapes.split_rngs`), so every
+preset of one seed sees exactly the same images. "Under shift" means the mean accuracy over the
+non-`id` splits; per-split values are kept in the records. The claims are in `claims`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mmcl.config import load_config
+from mmcl.eval.run import evaluate_method
+from mmcl.experiments.xue2024.claims import BASELINE
+from mmcl.experiments.xue2024.scales import image_scale
+from mmcl.processes import map_in_processes
+from mmcl.threads import torch_threads
+from mmcl.train.config import RunConfig
+from mmcl.train.trainer import train
+
+log = logging.getLogger(__name__)
+
+PRESETS = ("label", "background", "rich")  # increasing caption richness (worlds)
+EDITS = ("label", "no_details", "full")  # the same on captions read from files (COCO, CC, CSV)
+
+
+def on_files(overrides: Sequence[str]) -> bool:
+    """Whether the overrides point training at files (data.format other than world)."""
+    formats = [o.split("=", 1)[1] for o in overrides if o.startswith("data.format=")]
+    return bool(formats) and formats[-1] != "world"
+
+
+def caption_setting(overrides: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The config key that sets caption richness and its values, poorest first.
+
+    Worlds render captions from a preset; real captions (COCO, CC) are edited instead: details
+    removed, or the class label alone, as the paper's "label" series.
+    """
+    if on_files(overrides):
+        return "data.caption_edit", EDITS
+    return "data.shapes.caption_preset", PRESETS
+
+
+def run_config(
+    method: str,
+    preset: str | None,
+    seed: int,
+    out_dir: Path,
+    overrides: Sequence[str],
+) -> RunConfig:
+    """One run's config: the shared overrides plus method, caption richness, seeds and name."""
+    name = method if preset is None else f"{method}-{preset}"
+    own = [
+        f"name={name}",
+        f"out_dir={out_dir}",
+        f"method.name={method}",
+        f"data.shapes.seed={seed}",
+        f"train.seed={seed}",
+        "train.progress=false",
+    ]
+    if preset is not None:
+        own.append(f"{caption_setting(overrides)[0]}={preset}")
+    return load_config(RunConfig, None, [*overrides, *own])
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    """One training run of the sweep and how its records are scored and tagged."""
+
+    cfg: RunConfig
+    run_dir: Path
+    task: str  # zeroshot (CLIP) or classifier (the supervised head)
+    tags: dict
+
+
+def _train_and_score(run: ImageRun, threads: int) -> list[dict]:
+    cfg = run.cfg
+    log.info(
+        "xue images: training %s (seed %d, %d steps)", cfg.name, cfg.train.seed, cfg.train.steps
+    )
+    with torch_threads(threads):
+        method, _ = train(cfg, run.run_dir)
+        records = evaluate_method(cfg, method, [run.task])
+    return [{**r, "experiment": "images", **run.tags} for r in records]
+
+
+def run_images(
+    scale: str,
+    seeds: Sequence[int] | None,
+    out_dir: str | Path,
+    overrides: Sequence[str] = (),
+    presets: Sequence[str] | None = None,
+) -> list[dict]:
+    """Train CLIP per caption richness and the supervised baseline per seed; flat records.
+
+    Each record is an `mmcl.eval.tasks` record plus `experiment`, `preset` ("labels" for the
+    baseline), `learner` ("clip" or "supervised") and `seed`. `overrides` go after the scale's;
+    with `data.format=coco` (or csv, ...) and `data.path`, `data.val_path`, `data.val_shifts`
+    the sweep runs on real captions, edited from label-only to full (`EDITS`), and the
+    supervised baseline runs only where the data has class labels (`data.csv_label_key`,
+    ImageFolder); the paper's own real-data baseline is the label-only caption series.
+    Runs train `jobs` at a time; records come back in run order whatever finishes first.
+    """
+    sc, out_dir = image_scale(scale), Path(out_dir)
+    base = [*sc.overrides(), *overrides]
+    presets = presets or caption_setting(overrides)[1]
+    baseline = not on_files(overrides) or any(
+        o.startswith(("data.csv_label_key=", "data.format=imagefolder")) for o in overrides
+    )
+    runs = [
+        run
+        for seed in (sc.seeds if seeds is None else seeds)
+        for run in _seed_runs(seed, out_dir / f"seed{seed}", base, presets, baseline)
+    ]
+
+    def done(k: int, index: int, _records: list[dict]) -> None:
+        log.info("xue images: %d/%d done (%s)", k, len(runs), runs[index].run_dir)
+
+    log.info("xue images: %d runs, %d at a time", len(runs), sc.jobs)
+    per_run = map_in_processes(_train_and_score, [(run, sc.threads) for run in runs], sc.jobs, done)
+    return [r for records in per_run for r in records]
+
+
+def _seed_runs(
+    seed: int, folder: Path, base: list[str], presets: Sequence[str], baseline: bool
+) -> list[ImageRun]:
+    runs = []
+    for preset in presets:
+        cfg = run_config("clip", preset, seed, folder, base)
+        tags = {"preset": preset, "learner": "clip", "seed": seed}
+        runs.append(ImageRun(cfg, folder / cfg.name, "zeroshot", tags))
+    if baseline:
+        cfg = run_config(BASELINE, None, seed, folder, base)
+        tags = {"preset": "labels", "learner": BASELINE, "seed": seed}
+        runs.append(ImageRun(cfg, folder / cfg.name, "classifier", tags))
+    return runs
+
+
+def split_accuracy(records: Sequence[dict], learner: str, preset: str) -> dict[str, float]:
+    """{split: accuracy averaged over seeds} for one run kind."""
+    by_split: dict[str, list[float]] = {}
+    for r in records:
+        if r.get("experiment") == "images" and (r["learner"], r["preset"]) == (learner, preset):
+            by_split.setdefault(r["split"], []).append(r["value"])
+    return {s: float(np.mean(v)) for s, v in by_split.items()}

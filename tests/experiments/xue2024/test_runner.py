@@ -1,0 +1,103 @@
+"""xue2024 repro: the image sweep runs through the real trainer, and `run` writes a readable
+results.json, claims.json (claims and checks) and a report with its plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from mmcl.data.worlds.shapes import ShapesConfig
+from mmcl.eval.tasks import read_results
+from mmcl.experiments import xue2024
+from mmcl.experiments.xue2024 import images as xue_images
+from mmcl.experiments.xue2024 import scales
+from mmcl.experiments.xue2024.claims import image_claims, paper_column
+from mmcl.train.data import load_split
+
+SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")
+MICRO = [
+    "data.shapes.n_train=256",
+    "data.shapes.n_test=64",
+    "train.steps=4",
+    "train.warmup_steps=1",
+    "train.batch_size=64",
+    "train.checkpoint_every=4",
+    "model.width=4",
+    "model.text_width=32",
+    "model.text_layers=1",
+    "model.text_heads=2",
+    "model.embed_dim=16",
+]
+
+
+def test_paper_column_states_direction_and_unknown_figure():
+    assert "unknown" in paper_column("C4/squared") and "richer" in paper_column("C4/squared")
+    assert "supervised" in paper_column("IMG-C1")
+    assert "all > class0 > none" in paper_column("C3-order-a/infonce")
+
+
+def test_image_sweep_end_to_end_on_one_rendered_world(tmp_path, world_cache):
+    overrides = [*MICRO, f"data.cache_dir={world_cache}"]
+    records = xue_images.run_images("tiny", [0], tmp_path, overrides, presets=("label", "rich"))
+    runs = {(r["learner"], r["preset"]): set() for r in records}
+    for r in records:
+        runs[(r["learner"], r["preset"])].add((r["task"], r["split"]))
+    every = {"id", *SHIFTS}
+    assert runs == {
+        ("clip", "label"): {("zeroshot", s) for s in every},
+        ("clip", "rich"): {("zeroshot", s) for s in every},
+        ("supervised", "labels"): {("classifier", s) for s in every},
+    }
+    # the presets differ only in captions: same images, richer text
+    label, rich = (
+        load_split(xue_images.run_config("clip", p, 0, tmp_path, overrides).data, "train")
+        for p in ("label", "rich")
+    )
+    assert (label.images == rich.images).all()
+    assert sum(map(len, rich.captions)) > sum(map(len, label.captions))
+    assert {c["id"] for c in image_claims(records)} == {"IMG-C1", "IMG-C4"}
+
+
+def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch):
+    micro_vec = scales.VectorScale(
+        n=200, n_test=200, steps=10, sl_steps=10, check_steps=10, seeds=(0, 1), jobs=1
+    )
+    monkeypatch.setitem(scales.VECTOR_SCALES, "tiny", micro_vec)
+    micro_img = scales.ImageScale(
+        256, 64, 4, 4, 64, (0,), (*MICRO, f"data.cache_dir={world_cache}")
+    )
+    monkeypatch.setitem(scales.IMAGE_SCALES, "tiny", micro_img)
+    result = xue2024.run("tiny", None, tmp_path)
+    assert set(result) >= {"meta", "records", "claims", "checks", "note"}
+    loaded = read_results(tmp_path / "results.json")
+    assert len(loaded["records"]) == len(result["records"])
+    assert {r["dataset"] for r in loaded["records"]} == {"xue_vector", "shapes"}
+    saved = json.loads((tmp_path / "claims.json").read_text())
+    ids = {c["id"].split("/")[0] for c in saved["claims"]}
+    assert {"C1", "C2-prototype", "C3", "C4", "C8", "IMG-C1", "IMG-C4"} <= ids
+    assert {c["id"] for c in saved["checks"]} >= {"sgd-squared", "linear-full-rank-flat"}
+    n_seeds = {c["id"]: c["n_seeds"] for c in saved["claims"]}
+    assert n_seeds["C8"] == 2 and n_seeds["IMG-C4"] == 1  # each sweep's own scale seeds
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5  # 4 plots + the shift-table chart
+    assert "sgd-squared" in page and "reconstruction" in page
+    assert ShapesConfig().n_train != 256  # the micro scale did not leak into the defaults
+
+
+def test_parallel_runs_give_the_sequential_records_in_run_order(tmp_path, world_cache, monkeypatch):
+    micro = scales.ImageScale(
+        256, 64, 4, 4, 64, (0,), (*MICRO, f"data.cache_dir={world_cache}"), jobs=1
+    )
+    records = {}
+    for jobs in (1, 2):
+        scale = dataclasses.replace(micro, jobs=jobs)
+        monkeypatch.setitem(scales.IMAGE_SCALES, "tiny", scale)
+        out = tmp_path / f"jobs{jobs}"
+        runs = xue_images.run_images("tiny", [0], out, presets=("label", "rich"))
+        keys = ("learner", "preset", "split", "metric", "value")
+        records[jobs] = [tuple(r[k] for k in keys) for r in runs]
+    assert records[1] == records[2]
+    per_run = len(records[2]) // 3
+    assert [r[:2] for r in records[2][::per_run]] == [
+        ("clip", "label"), ("clip", "rich"), ("supervised", "labels")
+    ]  # fmt: skip
