@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from mmcl.config import check_choice, check_range
 from mmcl.data.caption_edits import DETAIL_KINDS
 from mmcl.data.formats.class_subsets import SUBSET_TABLES
+from mmcl.data.formats.detect import infer_format
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 from mmcl.methods.base import MethodConfig
@@ -20,12 +21,14 @@ EVAL_TASK_NAMES = (
 
 
 DATA_FORMATS = ("world", "csv", "coco", "webdataset", "imagefolder", "imagenet_captions")
+AUTO = "auto"  # data.format / data.val_format: inferred from the path, and saved resolved
 SEPARATOR_ALIASES = {"\\t": "\t", "tab": "\t", "comma": ","}  # `\t` as typed in a shell
 
 
 @dataclass
 class DataConfig:
-    format: str = "world"  # world | csv | coco | webdataset | imagefolder | imagenet_captions
+    # world | csv | coco | webdataset | imagefolder | imagenet_captions | auto (from data.path)
+    format: str = "world"
     world: str = "shapes"  # built-in world to train and evaluate on (format=world)
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
     cache_dir: str = ""  # rendered worlds; default $MMCL_CACHE or ~/.cache/mmcl
@@ -51,7 +54,7 @@ class DataConfig:
     caption_edit_kinds: list[str] = field(default_factory=lambda: list(DETAIL_KINDS))
     shuffle_buffer: int = 1000  # webdataset: samples held for shuffling, per worker
     val_path: str = ""  # evaluation split (same kinds as path); "" = no test split
-    val_format: str = ""  # format of val_path; "" = same as format
+    val_format: str = ""  # format of val_path; "" = same as format; auto = from val_path
     # Shifted test sets scored beside val, name -> path in val's format (e.g. imagenet_r:
     # /data/imagenet-r); a name that is a class subset (imagenet_r, imagenet_a, objectnet)
     # reads only those classes, and zero-shot then chooses among the classes a split holds.
@@ -60,9 +63,22 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         self.csv_separator = SEPARATOR_ALIASES.get(self.csv_separator, self.csv_separator)
+        if self.format == AUTO:
+            self.format = self._inferred("data.path", self.path)
+        if self.val_format == AUTO:
+            self.val_format = self._inferred("data.val_path", self.val_path)
+
+    def _inferred(self, key: str, path: str) -> str:
+        """The format of `path` (a TSV also sets a tab separator, unless one was chosen)."""
+        if not path:
+            raise MMCLError(f"data.format=auto needs {key} (the format is inferred from it)")
+        fmt, implied = infer_format(path)
+        if "csv_separator=tab" in implied and self.csv_separator == ",":
+            self.csv_separator = "\t"
+        return fmt
 
     def validate(self) -> None:
-        check_choice("data.format", self.format, DATA_FORMATS)
+        check_choice("data.format", self.format, (*DATA_FORMATS, AUTO))
         check_choice("data.world", self.world, ("shapes",))
         check_range("data.num_workers", self.num_workers, 0, 64)
         check_range("data.image_size", self.image_size, 8, 1024)
@@ -78,7 +94,7 @@ class DataConfig:
                 "data.shapes.caption_preset"
             )
         if self.val_format:
-            check_choice("data.val_format", self.val_format, DATA_FORMATS)
+            check_choice("data.val_format", self.val_format, (*DATA_FORMATS, AUTO))
         if self.val_shifts and not self.val_path:
             raise MMCLError("data.val_shifts needs data.val_path (the in-distribution test set)")
         for name in self.val_shifts:

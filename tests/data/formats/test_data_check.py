@@ -8,8 +8,10 @@ import shutil
 import pytest
 
 from mmcl.cli import main
+from mmcl.config import load_config
 from mmcl.data.formats.detect import infer_format
 from mmcl.errors import MMCLError
+from mmcl.train.config import DataConfig
 
 from .conftest import N_TEST, N_TRAIN
 
@@ -104,3 +106,13 @@ def test_format_is_inferred_from_the_path(tmp_path, written):
         infer_format(str(tmp_path / "notes.txt"))
     with pytest.raises(MMCLError, match="nope.csv does not exist"):
         infer_format(str(tmp_path / "nope.csv"))
+
+
+def test_config_format_auto_is_inferred_and_saved_resolved(tmp_path, written):
+    rows = (written / "csv" / "train.csv").read_text().replace(",", "\t")
+    (tmp_path / "v.tsv").write_text(rows)
+    overrides = ["format=auto", f"path={written / 'coco'}", "val_format=auto"]
+    cfg = load_config(DataConfig, None, [*overrides, f"val_path={tmp_path / 'v.tsv'}"])
+    assert (cfg.format, cfg.val_format, cfg.csv_separator) == ("coco", "csv", "\t")
+    with pytest.raises(MMCLError, match="data.format=auto needs data.path"):
+        load_config(DataConfig, None, ["format=auto"])
