@@ -247,3 +247,10 @@ def test_csv_caption_with_quoted_line_breaks_is_one_good_row(tmp_path):
     assert len(records) == 4 and not _bad(records)
     assert records.records[0].captions == ("first line, with a comma\nsecond\nthird, and, more",)
     assert records.records[1].source == "t.csv:5"
+
+
+def test_csv_text_after_a_closing_quote_is_read_as_pandas_reads_it(tmp_path):
+    rows = [*_rows(3), 'a.png,"Mona Lisa" by Leonardo,class1', 'a.png,12" record,class2']
+    records = read_records("csv", _write_csv(tmp_path, rows))
+    assert len(records) == 5 and not _bad(records)
+    assert [r.captions[0] for r in records.records[3:]] == ["Mona Lisa by Leonardo", '12" record']

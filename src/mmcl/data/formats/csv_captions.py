@@ -9,7 +9,8 @@ No row is lost silently. A row with more or fewer fields than the header (an unq
 a caption) becomes a `Record` with `error` set, one bad sample naming its line. Quotes are parsed
 strictly: a quote that is never closed, or one closed only lines later so that the lines wholly
 inside it would each have made a row, is reported on the line where it opened, and parsing
-resumes on the next line, so the rows it swallowed are read. Every physical line is thus
+resumes on the next line, so the rows it swallowed are read (text after a closing quote on the
+same line, `"Mona Lisa" by Leonardo`, is read as pandas reads it). Every physical line is thus
 accounted for: a row, a bad row, or a line break quoted inside a field. Fields may be longer
 than csv's 128 KiB default.
 """
@@ -55,10 +56,9 @@ def _check_columns(path: Path, header: list[str] | None, options: ReaderOptions)
         )
 
 
-def _looks_like_rows(lines: list[str], separator: str, width: int) -> int:
-    """How many of `lines`, parsed alone, have exactly `width` fields (rows a quote swallowed)."""
-    parsed = csv.reader(lines, delimiter=separator)
-    return sum(1 for fields in parsed if len(fields) == width)
+def _looks_like_rows(lines: list[str], separator: str, width: int) -> bool:
+    """Whether any of `lines`, parsed alone, has exactly `width` fields (a swallowed row)."""
+    return any(len(fields) == width for fields in csv.reader(lines, delimiter=separator))
 
 
 def _parse(lines: list[str], separator: str) -> Iterator[Row]:
@@ -76,7 +76,7 @@ def _parse(lines: list[str], separator: str) -> Iterator[Row]:
                 end = start + reader.line_num  # lines[first:end] hold this row
                 inside = lines[first + 1 : end - 1]  # lines wholly inside a quoted field
                 if fields and width and inside and _looks_like_rows(inside, separator, width):
-                    yield Row(first + 1, [], _swallowed(first + 1, end))
+                    yield Row(first + 1, [], _swallowed(end))
                     start = first + 1
                     break
                 if fields:
@@ -86,14 +86,38 @@ def _parse(lines: list[str], separator: str) -> Iterator[Row]:
             else:
                 return
         except csv.Error as error:
-            yield Row(first + 1, [], f"a quote opened on this line is not closed ({error})")
+            yield _lenient(lines[first], first + 1, separator, width) or Row(
+                first + 1, [], _malformed(str(error))
+            )
             start = first + 1
 
 
-def _swallowed(line: int, end: int) -> str:
+def _lenient(line: str, number: int, separator: str, width: int) -> Row | None:
+    """`line` read as pandas reads it, if that gives a whole row on this line alone.
+
+    `"Mona Lisa" by Leonardo` (text after a closing quote) is kept as one field, as pandas
+    and open_clip read it; a quote left open at the line's end is not.
+    """
+    fields = next(csv.reader([line], delimiter=separator), [])
+    if width and len(fields) == width and not any("\n" in f or "\r" in f for f in fields):
+        return Row(number, fields)
+    return None
+
+
+def _swallowed(end: int) -> str:
     return (
         f"a quote opened on this line closes only on line {end}, swallowing the rows between; "
         'close it, or double a quote inside a quoted field ("")'
+    )
+
+
+def _malformed(error: str) -> str:
+    """csv's complaint as a fix: "unexpected end of data" is a quote never closed."""
+    if "end of data" in error:
+        return f"a quote opened on this line is never closed ({error}); close it"
+    return (
+        f"malformed quotes on this line ({error}): a quoted field must end at its closing "
+        'quote; double a quote inside it ("") or do not quote the field'
     )
 
 
