@@ -55,3 +55,11 @@ def test_label_edit_that_leaves_nothing_names_the_data():
 def test_bad_caption_edit_settings_name_the_key(overrides, named):
     with pytest.raises(MMCLError, match=named):
         _config(*overrides).validate()
+
+
+def test_a_row_the_reader_could_not_parse_stays_a_bad_sample_after_the_edit():
+    bad = Record("", source="t.csv:7", error="row has 4 fields, the header has 3")
+    records = RecordSet([*RECORDS.records, bad], name="t.csv")
+    edited = edited_records(records, _config("caption_edit=label"))
+    assert [r.source for r in edited.records] == ["a", "t.csv:7"]
+    assert edited.records[-1].error == bad.error

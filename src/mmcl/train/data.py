@@ -83,12 +83,16 @@ def edited_records(records: RecordSet, cfg: DataConfig) -> RecordSet:
     """`data.caption_edit` applied to every record's captions (Xue et al.'s caption ablation).
 
     `label` keeps the class the caption names, from the data's class names or else COCO's 80
-    categories; records left with no caption are dropped, and how many is logged.
+    categories; records left with no caption are dropped, and how many is logged. Rows the
+    reader could not parse (`Record.error`) stay, so that they still count as bad samples.
     """
     edit = CaptionEdit(cfg.caption_edit, tuple(cfg.caption_edit_kinds))
     names = records.class_names or coco_categories()
     kept = []
     for record in records.records:
+        if record.error:
+            kept.append(record)
+            continue
         captions = edit_captions(record.captions, edit, names)
         if captions:
             kept.append(dataclasses.replace(record, captions=tuple(captions)))
