@@ -42,8 +42,9 @@ def summary_records(table: dict[str, dict[str, float]]) -> list[dict]:
     ]  # fmt: skip
 
 
-def bar_plot(table: dict[str, dict[str, float]], path: Path) -> Path:
-    """Grouped bars: id and mean-over-shifts probe accuracy per variant; SimCLR's as lines."""
+def bar_plot(table: dict[str, dict[str, float]], path: Path, chance: float | None = None) -> Path:
+    """Grouped bars: id and mean-over-shifts probe accuracy per variant; SimCLR's as lines, and
+    chance (points) as a grey line when given."""
     variants = variant_order(table)
     fig = Figure(figsize=(max(6.0, 1.1 * len(variants)), 3.8))
     ax = fig.add_subplot()
@@ -56,6 +57,8 @@ def bar_plot(table: dict[str, dict[str, float]], path: Path) -> Path:
         base = variants.index(probes.BASELINE)
         ax.axhline(ids[base], color="C0", linestyle=":", linewidth=1)
         ax.axhline(shifts[base], color="C1", linestyle=":", linewidth=1)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(list(xs), [v.replace("_", "\n") for v in variants], fontsize=7)
     ax.set(
         ylabel="linear probe accuracy (%, seed mean)",
@@ -98,7 +101,9 @@ def write_zhang_report(out_dir: Path, result: dict[str, Any]) -> Path:
         _pairs_html(result["meta"].get("pairs")),
     ]
     if table:
-        plot = bar_plot(table, out_dir / PLOT_NAME)
+        pairs = result["meta"].get("pairs")
+        chance = 100.0 / pairs[0]["n_classes"] if pairs else None
+        plot = bar_plot(table, out_dir / PLOT_NAME, chance)
         alt = "linear probe accuracy per resampling variant"
         sections.append(f"<h2>Resampling grid</h2><img alt='{alt}' src='{png_data_uri(plot)}'/>")
     summary = {"meta": result["meta"], "records": summary_records(table)}
