@@ -11,6 +11,7 @@ run for its bad samples.
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,9 @@ from mmcl.data.formats.records import Record
 from mmcl.data.formats.webdataset_shards import RawSample, iter_samples, shard_paths
 from mmcl.data.record_dataset import choose_caption
 
+log = logging.getLogger(__name__)
 CHUNK = 64  # samples per task handed to a thread
+PROGRESS_EVERY = 10_000  # samples between progress lines
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Outcome:
     source: str
     error: str = ""
     size: tuple[int, int] = (0, 0)  # image width, height
-    captions: tuple[str, ...] = ()
+    caption_words: tuple[int, ...] = ()  # words in each caption (the texts are not kept)
     label: int = -1
 
 
@@ -47,10 +50,10 @@ class CheckReport:
 
     def bad(self) -> list[BadEvent]:
         """Bad samples in read order; without a caption counts as bad when others have one."""
-        has_captions = any(o.captions for o in self.outcomes)
+        has_captions = any(o.caption_words for o in self.outcomes)
         events = []
         for o in self.outcomes:
-            reason = o.error or ("empty caption" if has_captions and not o.captions else "")
+            reason = o.error or ("empty caption" if has_captions and not o.caption_words else "")
             if reason:
                 events.append(BadEvent(o.source, reason))
         return events
@@ -89,10 +92,10 @@ def _reason_kind(reason: str) -> str:
 
 
 def _caption_lines(outcomes: list[Outcome]) -> list[str]:
-    words = [len(c.split()) for o in outcomes for c in o.captions]
+    words = [n for o in outcomes for n in o.caption_words]
     if not words:
         return ["captions: none"]
-    per_image = statistics.mean(len(o.captions) for o in outcomes)
+    per_image = statistics.mean(len(o.caption_words) for o in outcomes)
     return [
         f"captions: {per_image:.1f} per image, {min(words)} to {max(words)} words "
         f"(mean {statistics.mean(words):.1f}, median {statistics.median(words):g})"
@@ -137,7 +140,8 @@ def _checked(source: str, load: Callable[[], tuple[object, tuple[str, ...], int]
         image, captions, label = load()
         if captions:
             choose_caption(captions, 0)  # empty or non-UTF-8 captions fail as in training
-        return Outcome(source, size=image.size, captions=captions, label=label)
+        words = tuple(len(c.split()) for c in captions)
+        return Outcome(source, size=image.size, caption_words=words, label=label)
     except BadSample as error:
         return Outcome(source, error=str(error))
 
@@ -171,13 +175,24 @@ def _in_threads(tasks: Iterable, work: Callable, workers: int) -> Iterator:
         yield from pool.map(work, tasks)
 
 
+def _gathered(chunks: Iterable[list[Outcome]], what: str) -> list[Outcome]:
+    """All outcomes, with a progress line now and then (a large dataset takes minutes)."""
+    outcomes: list[Outcome] = []
+    for chunk in chunks:
+        before = len(outcomes)
+        outcomes += chunk
+        if len(outcomes) // PROGRESS_EVERY > before // PROGRESS_EVERY:
+            log.info("%s: %d samples read", what, len(outcomes))
+    return outcomes
+
+
 def check_dataset(fmt: str, path: str, options: ReaderOptions, workers: int = 4) -> CheckReport:
     """Read every sample of `path` once (schema errors raise `MMCLError` as in training)."""
     if fmt == "webdataset":
         chunks = _in_threads(shard_paths(path), _shard_outcomes, workers)
-        return CheckReport(path, fmt, [o for chunk in chunks for o in chunk])
+        return CheckReport(path, fmt, _gathered(chunks, path))
     records = read_records(fmt, path, options)
-    chunks = [records.records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
-    done = _in_threads(chunks, lambda chunk: [_record_outcome(r) for r in chunk], workers)
-    outcomes = [o for chunk in done for o in chunk]
+    parts = [records.records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
+    chunks = _in_threads(parts, lambda part: [_record_outcome(r) for r in part], workers)
+    outcomes = _gathered(chunks, records.name)
     return CheckReport(records.name, fmt, outcomes, list(records.class_names))
