@@ -112,7 +112,7 @@ def _class_lines(outcomes: list[Outcome], class_names: list[str]) -> list[str]:
     most = max(counts, key=lambda k: (counts[k], -k))
     line = (
         f"classes: {len(names) - len(empty)} of {len(names)} have samples (fewest: "
-        f"{names[fewest]} {counts[fewest]}, most: {names[most]} {counts[most]})"
+        f"{names[fewest]!r} with {counts[fewest]}, most: {names[most]!r} with {counts[most]})"
     )
     if empty:
         line += f"; none for {', '.join(empty[:10])}" + (" ..." if len(empty) > 10 else "")
