@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mmcl.config import load_config
 from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format
+from mmcl.errors import MMCLError
 from mmcl.train.config import DataConfig
 
 WORLDS = ("shapes",)
@@ -95,7 +96,12 @@ def run_inspect(args: argparse.Namespace) -> int:
     from mmcl.train.data import load_split, preview_split
 
     fmt = args.format
-    if fmt is None and args.world in WORLDS and not Path(args.world).exists():
+    if fmt is None and not Path(args.world).exists() and "{" not in args.world:
+        if args.world not in WORLDS:
+            raise MMCLError(
+                f"{args.world!r} is neither a built-in world ({', '.join(WORLDS)}) nor an "
+                "existing dataset path"
+            )
         fmt = "world"
     if fmt == "world":
         cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])

@@ -116,3 +116,9 @@ def test_config_format_auto_is_inferred_and_saved_resolved(tmp_path, written):
     assert (cfg.format, cfg.val_format, cfg.csv_separator) == ("coco", "csv", "\t")
     with pytest.raises(MMCLError, match="data.format=auto needs data.path"):
         load_config(DataConfig, None, ["format=auto"])
+
+
+def test_inspect_of_neither_world_nor_path_names_both(tmp_path, capsys):
+    assert main(["data", "inspect", str(tmp_path / "shapez")]) == 2
+    err = capsys.readouterr().err
+    assert "shapez" in err and "built-in world (shapes)" in err and "path" in err
