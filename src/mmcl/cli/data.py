@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from mmcl.config import load_config
-from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format
+from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format, is_pattern
 from mmcl.errors import MMCLError
 from mmcl.train.config import DataConfig
 
@@ -96,7 +96,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from mmcl.train.data import load_split, preview_split
 
     fmt = args.format
-    if fmt is None and not Path(args.world).exists() and "{" not in args.world:
+    if fmt is None and not Path(args.world).exists() and not is_pattern(args.world):
         if args.world not in WORLDS:
             raise MMCLError(
                 f"{args.world!r} is neither a built-in world ({', '.join(WORLDS)}) nor an "

@@ -18,7 +18,7 @@ FORMAT_CHOICES = ("csv", "coco", "webdataset", "imagefolder", "imagenet_captions
 
 def infer_format(path: str) -> tuple[str, list[str]]:
     """(format, the `data.*` overrides it implies) for `path`; raises naming the path if unsure."""
-    if "::" in path or "{" in path or path.lower().endswith(".tar"):
+    if is_pattern(path) or path.lower().endswith(".tar"):
         return "webdataset", []
     where = Path(path)
     if not where.exists():
@@ -37,6 +37,11 @@ def infer_format(path: str) -> tuple[str, list[str]]:
         "captions_*.json, .tar shards or a folder of class folders; give --format "
         f"({', '.join(FORMAT_CHOICES)})"
     )
+
+
+def is_pattern(path: str) -> bool:
+    """Whether `path` names several shards (a brace pattern or a `::`-joined list)."""
+    return "::" in path or "{" in path
 
 
 def _json_format(path: Path) -> str:
