@@ -54,9 +54,10 @@ NOTE = (
     "before the logit). ΔER intervals: training-seed spread (every cause model retrained per "
     "seed), binomial test-sample error of ID and OOD accuracy (delta method through the line) "
     "and the line's bootstrap spread at the two points. 'Does not explain the robustness' = "
-    "ΔER within ±1/3 of F2's ΔER (equivalence); without a held F2 those claims are "
-    "inconclusive. The paper's own figures were not retrieved (spec): its column states the "
-    "finding."
+    "the whole ΔER interval within ±1/3 of F2's ΔER (equivalence: a cause must add little "
+    "compared with what the distribution adds, measured in the same run on the same line); "
+    "without a held F2 there is nothing to compare with and those claims are inconclusive. "
+    "The paper's own figures were not retrieved (spec): its column states the finding."
 )
 HELDOUT_CHECK = Check(
     "C1-shifts-held-out",
