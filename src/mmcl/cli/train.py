@@ -50,19 +50,21 @@ def run_train(args: argparse.Namespace) -> int:
     from mmcl.cli.report import write_run_report
     from mmcl.eval.run import evaluate_method, results_meta
     from mmcl.eval.tasks import write_results
+    from mmcl.train.run_folder import locked_run_folder
     from mmcl.train.trainer import teardown_runtime, train
 
     cfg, run_dir = resolve_config(args)
-    method, runtime = train(cfg, run_dir, resume=bool(args.resume))
-    if runtime.is_main and cfg.eval.after_train and not args.no_eval:
-        records = evaluate_method(
-            cfg,
-            method,
-            progress=lambda m: log.info("eval: %s", m),
-            feature_dir=run_dir / "features",  # `mmcl evaluate` on this run reuses them
-        )
-        write_results(run_dir / "results.json", results_meta(cfg, run_dir), records)
-        write_run_report(run_dir, title=f"mmcl run {cfg.name}")
-        log.info("wrote %s", run_dir / "results.json")
+    with locked_run_folder(run_dir):  # held through the evaluation, which writes there too
+        method, runtime = train(cfg, run_dir, resume=bool(args.resume))
+        if runtime.is_main and cfg.eval.after_train and not args.no_eval:
+            records = evaluate_method(
+                cfg,
+                method,
+                progress=lambda m: log.info("eval: %s", m),
+                feature_dir=run_dir / "features",  # `mmcl evaluate` on this run reuses them
+            )
+            write_results(run_dir / "results.json", results_meta(cfg, run_dir), records)
+            write_run_report(run_dir, title=f"mmcl run {cfg.name}")
+            log.info("wrote %s", run_dir / "results.json")
     teardown_runtime()
     return 0

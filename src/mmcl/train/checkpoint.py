@@ -2,12 +2,19 @@
 
 A checkpoint is written to a temporary file and renamed into place, and the pointer is updated
 only after that, so a kill at any moment (SIGKILL included) leaves the previous checkpoint
-intact and `latest` naming a complete file.
+intact and `latest` naming a complete file. Ctrl-C during a write lets the write finish first.
+A resume takes `latest` and falls back to the newest readable `step_*.pt` when `latest` is
+missing or names a missing or corrupt file (a truncated copy, a disk that filled up).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,8 @@ import torch
 
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 LATEST = "latest"
 
@@ -49,25 +58,119 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_checkpoint(folder: Path, payload: dict[str, Any], step: int, keep: int) -> Path:
-    """Write `step_<7-digit step>.pt` atomically, point `latest` at it, prune old ones."""
+    """Write `step_<7-digit step>.pt` atomically, point `latest` at it, prune old ones.
+
+    Pruning keeps the `keep` newest checkpoints up to `step` and drops any of later steps: those
+    belong to a timeline this run abandoned (it resumed from an earlier one) and would otherwise
+    outlive the checkpoints it writes now.
+    """
     path = folder / f"step_{step:07d}.pt"
-    atomic_write(path, lambda handle: torch.save(payload, handle))
-    atomic_write_text(folder / LATEST, path.name + "\n")
-    for old in sorted(folder.glob("step_*.pt"))[:-keep]:
+    last = latest_checkpoint(folder)
+    with sigint_deferred():
+        try:
+            atomic_write(path, lambda handle: torch.save(payload, handle))
+            atomic_write_text(folder / LATEST, path.name + "\n")
+        except (OSError, RuntimeError) as error:
+            # torch.save reports a failed write (ENOSPC) as a RuntimeError of its zip writer
+            # with the OSError as context; any other RuntimeError is not a write error
+            cause = error if isinstance(error, OSError) else error.__context__
+            if not isinstance(cause, OSError):
+                raise
+            raise write_error(path, cause, last) from None
+    files = checkpoint_files(folder)
+    abandoned = [old for old in files if old.name > path.name]
+    earlier = [old for old in files if old.name <= path.name]
+    for old in abandoned + earlier[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
 
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The folder's `step_*.pt` files, oldest first (zero-padded steps sort by name)."""
+    return sorted(folder.glob("step_*.pt"))
+
+
+def write_error(path: Path, error: OSError, last: Path | None) -> MMCLError:
+    """One line for a failed write (disk full, read-only): what failed and what is still safe."""
+    safe = f"the last intact checkpoint is {last}" if last else "no checkpoint was written yet"
+    return MMCLError(
+        f"cannot write {path}: {error.strerror or error}; {safe}; free space or make the folder "
+        f"writable, then resume (mmcl train --resume RUN)"
+    )
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise it: a save finishes instead of breaking.
+
+    A KeyboardInterrupt inside torch.save surfaces as an unrelated RuntimeError from its zip
+    writer (a traceback, and a checkpoint lost); the temporary-file write then rename is short,
+    so finishing it is the clean choice. Outside the main thread (no signals there) a no-op.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        if not received:
+            log.warning("interrupted: finishing the checkpoint write first")
+        received.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        previous(signal.SIGINT, None)
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
-    pointer = folder / LATEST
-    if not pointer.is_file():
+    """The file `latest` names if it exists, else the newest `step_*.pt`, else None.
+
+    Does not read the file: for callers that ask whether a run has a checkpoint and for
+    messages; a resume uses `load_latest`, which also skips files that cannot be read.
+    """
+    candidates = _resume_candidates(folder)
+    return candidates[0] if candidates else None
+
+
+def load_latest(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable checkpoint and its payload: `latest`'s, else the newest step file.
+
+    None when the folder has no checkpoint at all; an MMCLError naming them when none can be
+    read (then nothing is deleted: metrics and checkpoints stay for the user to inspect).
+    """
+    candidates = _resume_candidates(folder)
+    for path in candidates:
+        try:
+            payload = load_checkpoint(path)
+        except MMCLError as error:
+            log.warning("%s; trying the previous checkpoint", error)
+            continue
+        if path != candidates[0]:
+            log.warning("resuming from %s, the newest readable checkpoint", path)
+        return path, payload
+    if not candidates:
         return None
-    path = folder / pointer.read_text().strip()
-    if not path.is_file():
-        raise MMCLError(
-            f"{pointer} names {path.name}, which is missing: delete {pointer} to restart"
-        )
-    return path
+    raise MMCLError(
+        f"no checkpoint in {folder} can be read ({', '.join(p.name for p in candidates)}); "
+        f"restore one, or delete {folder} to train from step 0"
+    )
+
+
+def _resume_candidates(folder: Path) -> list[Path]:
+    """`latest`'s target first (when it exists), then every step file, newest first."""
+    newest_first = checkpoint_files(folder)[::-1]
+    pointer = folder / LATEST
+    if pointer.is_file():
+        named = folder / pointer.read_text().strip()
+        if named.is_file():
+            return [named, *(p for p in newest_first if p != named)]
+        log.debug("%s names %s, which is missing", pointer, named.name)
+    return newest_first
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

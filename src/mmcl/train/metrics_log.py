@@ -1,4 +1,8 @@
-"""Scalars to `metrics.jsonl` (and TensorBoard when it is installed), from rank 0 only."""
+"""Scalars to `metrics.jsonl` (and TensorBoard when it is installed), from rank 0 only.
+
+A run killed mid-write can leave a half-written last line: readers skip it and a resume drops
+it; a line that does not parse anywhere else is an error naming the file and line.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mmcl.errors import MMCLError
 from mmcl.io import atomic_write_text
 
 
@@ -22,12 +27,8 @@ class MetricsLog:
         """Drop lines logged after the checkpoint we resume from, so steps never repeat."""
         if not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step
-        ]
-        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+        kept = [record for record in read_metrics(self.path) if record.get("step", 0) <= step]
+        atomic_write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
 
     def log(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as handle:
@@ -51,4 +52,18 @@ def _tensorboard_writer(folder: Path):
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a `metrics.jsonl`, without a half-written last line (a killed write)."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):  # no newline after it: the write was cut short
+                break
+            raise MMCLError(
+                f"{path}:{number} is not a JSON record ({error.msg}); delete that line"
+            ) from None
+    return records

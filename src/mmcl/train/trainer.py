@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -36,10 +38,13 @@ from mmcl.train.data import (
 from mmcl.train.distributed import Runtime, gather_objects, setup_runtime, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision
+from mmcl.train.run_folder import locked_run_folder
 from mmcl.train.sampler import ResumableBatchSampler
 from mmcl.train.schedule import learning_rate
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def seed_everything(seed: int) -> None:
@@ -118,16 +123,17 @@ class Trainer:
             "rng": ckpt.rng_states(),
             "config": to_dict(self.cfg),
             "bad_data": bad_data,  # one tally per rank
+            "precision": self.precision,  # what train.precision=auto chose, reused on resume
         }
         ckpt.save_checkpoint(
             self.checkpoint_dir, payload, self.state.step, self.cfg.train.keep_checkpoints
         )
 
     def resume(self) -> bool:
-        path = ckpt.latest_checkpoint(self.checkpoint_dir)
-        if path is None:
+        found = ckpt.load_latest(self.checkpoint_dir)
+        if found is None:
             return False
-        payload = ckpt.load_checkpoint(path)
+        path, payload = found
         if payload["config"] != to_dict(self.cfg):
             raise MMCLError(
                 f"{path} was written with a different config; resume with the run's own "
@@ -138,8 +144,21 @@ class Trainer:
         self.state = ckpt.TrainState(**payload["state"])
         ckpt.restore_rng_states(payload["rng"])
         self._restore_bad_data(payload.get("bad_data", []))
+        self._restore_precision(payload.get("precision"))
         log.info("resumed from %s at step %d", path, self.state.step)
         return True
+
+    def _restore_precision(self, saved: str | None) -> None:
+        """Keep the precision `auto` chose when the run began: another machine may choose
+        otherwise, and a silent switch mid-run changes the numbers. An explicit setting wins."""
+        if saved is None or self.cfg.train.precision != "auto" or saved == self.precision:
+            return
+        log.info(
+            "train.precision=auto: keeping the run's %s (this machine would pick %s)",
+            saved,
+            self.precision,
+        )
+        self.precision = saved
 
     def _restore_bad_data(self, states: list[dict]) -> None:
         """Each rank continues its own tally; with another world size rank 0 takes the sum."""
@@ -157,9 +176,7 @@ class Trainer:
             model = DistributedDataParallel(self.method, device_ids=ids)
         if t.compile:
             model = torch.compile(model)
-        metrics = (
-            MetricsLog(self.run_dir / "metrics.jsonl", self.state.step) if rt.is_main else None
-        )
+        metrics = self._metrics_log() if rt.is_main else None
         bar = tqdm(
             total=t.steps,
             initial=self.state.step,
@@ -176,7 +193,7 @@ class Trainer:
                     rate = window_samples / (time.perf_counter() - window_start)
                     record = self._record(outputs, rate)
                     if metrics is not None:
-                        metrics.log(record)
+                        self.writing(metrics.path, partial(metrics.log, record))
                     bar.set_postfix(loss=f"{record['loss']:.3f}", samples_s=f"{rate:.0f}")
                     window_start, window_samples = time.perf_counter(), 0
                 bar.update(1)
@@ -190,6 +207,19 @@ class Trainer:
         if metrics is not None:
             metrics.close()
         return self.method
+
+    def _metrics_log(self) -> MetricsLog:
+        path = self.run_dir / "metrics.jsonl"
+        return self.writing(path, lambda: MetricsLog(path, self.state.step))
+
+    def writing(self, path: Path, write: Callable[[], T]) -> T:
+        """Run `write`; a failed write (disk full, read-only) becomes one line naming `path`
+        and the run's last intact checkpoint."""
+        try:
+            return write()
+        except OSError as error:
+            last = ckpt.latest_checkpoint(self.checkpoint_dir)
+            raise ckpt.write_error(path, error, last) from None
 
     def _epoch_loader(self) -> Iterator[Batch]:
         self.sampler.set_position(self.state.epoch, self.state.batch_in_epoch)
@@ -259,21 +289,28 @@ class Trainer:
 
 
 def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> tuple[Method, Runtime]:
-    """Train one run in `run_dir`; with `resume`, continue from its latest checkpoint.
+    """Train one run in `run_dir`; with `resume`, continue from its latest readable checkpoint.
 
+    The run folder is locked for the whole run (a second `mmcl train` into it stops at once).
     Methods trained in stages (`Method.multistage`, e.g. MCL) go to their stage driver.
     """
-    if METHODS.get(cfg.method.name).multistage:
-        from mmcl.train.stages import train_stages  # imports this module: import on use
+    with locked_run_folder(run_dir):
+        if METHODS.get(cfg.method.name).multistage:
+            from mmcl.train.stages import train_stages  # imports this module: import on use
 
-        return train_stages(cfg, run_dir, resume)
+            return train_stages(cfg, run_dir, resume)
+        return _train_one(cfg, run_dir, resume)
+
+
+def _train_one(cfg: RunConfig, run_dir: Path, resume: bool) -> tuple[Method, Runtime]:
     runtime = setup_runtime(cfg.train.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(cfg, run_dir, runtime)
     if resume and not trainer.resume():
         log.info("no checkpoint in %s: starting from step 0", run_dir)
     if runtime.is_main:
-        save_config(cfg, run_dir / "config.yaml")
+        config = run_dir / "config.yaml"
+        trainer.writing(config, lambda: save_config(cfg, config))
         log.info(
             "run %s (config %s), precision %s, %s process(es) on %s",
             cfg.name,

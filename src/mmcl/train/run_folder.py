@@ -1,0 +1,163 @@
+"""A run folder that protects itself: one `mmcl train` at a time, no stale temporary files.
+
+The lock is a POSIX record lock (`fcntl.lockf`) on `RUN_FOLDER/.mmcl.lock`, which also holds
+who took it (pid, host, start time, command). The kernel drops such a lock when its process
+dies, SIGKILL included, and forked children (data-loader workers) do not inherit it, so a lock
+file that still names a holder but can be locked is a stale one from a killed run: it is taken
+over with a warning. Only rank 0 of a torchrun job (or the single process) locks: the other
+ranks write nothing into the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from mmcl.errors import MMCLError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".mmcl.lock"
+_held: dict[Path, tuple[int, int]] = {}  # resolved run folder -> (lock fd, nesting depth)
+
+
+def _is_rank0() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+@contextlib.contextmanager
+def locked_run_folder(run_dir: Path) -> Iterator[None]:
+    """Create `run_dir` and hold its lock for the block; re-entrant within one process.
+
+    A second `mmcl train` into the same folder stops at once with an `MMCLError` naming the
+    running one. Taking the lock also removes temporary files that a killed run left behind.
+    """
+    if not _is_rank0():
+        yield
+        return
+    key = _make_run_folder(run_dir).resolve()
+    if key in _held:
+        fd, depth = _held[key]
+        _held[key] = (fd, depth + 1)
+    else:
+        _held[key] = (_acquire(run_dir), 1)
+        remove_stale_temporaries(run_dir)
+    try:
+        yield
+    finally:
+        fd, depth = _held.pop(key)
+        if depth > 1:
+            _held[key] = (fd, depth - 1)
+        else:
+            _release(fd)
+
+
+def _make_run_folder(run_dir: Path) -> Path:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # out_dir is a file, a read-only mount, no permission
+        raise MMCLError(
+            f"cannot create the run folder {run_dir}: {error.strerror or error}"
+            f"{_culprit(error, run_dir)}; set out_dir to a writable folder"
+        ) from None
+    return run_dir
+
+
+def _culprit(error: OSError, run_dir: Path) -> str:
+    """' (at PATH)' when the failing path is not the run folder itself (e.g. out_dir a file)."""
+    return f" (at {error.filename})" if error.filename and Path(error.filename) != run_dir else ""
+
+
+def _acquire(run_dir: Path) -> int:
+    path = run_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise MMCLError(
+            f"cannot write the lock file {path}: {error.strerror or error}; "
+            f"the run folder must be writable (set out_dir to a writable folder)"
+        ) from None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = _read_holder(fd)
+        os.close(fd)
+        raise MMCLError(
+            f"{run_dir} is in use by another mmcl train ({_describe(holder)}); wait for it to "
+            f"finish, or train into another folder (name=... or out_dir=...)"
+        ) from None
+    previous = _read_holder(fd)
+    if previous:
+        log.warning(
+            "%s: taking over the stale lock of a run that is no longer running (%s)",
+            run_dir,
+            _describe(previous),
+        )
+    _write_holder(fd)
+    return fd
+
+
+def _release(fd: int) -> None:
+    """Clear the holder and unlock; the file stays (deleting it would race a new locker)."""
+    os.ftruncate(fd, 0)
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def _read_holder(fd: int) -> dict:
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 65536).decode("utf-8", errors="replace").strip()
+    if not text:
+        return {}
+    try:
+        holder = json.loads(text)
+    except json.JSONDecodeError:
+        return {"pid": "?", "note": text[:80]}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _write_holder(fd: int) -> None:
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": " ".join(sys.argv),
+    }
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, (json.dumps(holder) + "\n").encode("utf-8"))
+    os.fsync(fd)
+
+
+def _describe(holder: dict) -> str:
+    if not holder:
+        return "holder unknown"
+    parts = [f"pid {holder.get('pid', '?')}"]
+    if holder.get("host"):
+        parts.append(f"on {holder['host']}")
+    if holder.get("started"):
+        parts.append(f"since {holder['started']}")
+    if holder.get("command"):
+        parts.append(f"running `{holder['command']}`")
+    return " ".join(parts)
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the `.NAME.XXXX.tmp` files of writes a killed run left (`mmcl.io.atomic_write`).
+
+    Only safe while holding the folder's lock: a running writer's temporary looks the same.
+    """
+    stale = [p for p in run_dir.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) left by a killed run in %s", len(stale), run_dir)
+    return stale
