@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 def is_distributed() -> bool:
@@ -76,3 +77,109 @@ def all_gather_no_grad(x: Tensor) -> Tensor:
     parts = [torch.empty_like(x) for _ in range(world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts, dim=0)  # (W*B, ...)
+
+
+class CPUSyncBatchNorm(_BatchNorm):
+    """A BatchNorm that normalises with the statistics of all ranks' rows, on CPU tensors (gloo).
+
+    torch's SyncBatchNorm is GPU-only (its forward and DDP both refuse CPU modules). This is the
+    same arithmetic in plain ops: a two-pass mean and biased variance over the rows of every
+    rank, through an all-reduce whose backward all-reduces the gradient (the convention of
+    `all_gather_with_grad`, so DDP's gradient averaging gives the single-process gradient).
+    Outside training, or alone, it is a plain BatchNorm.
+    """
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and world_size() > 1):
+            return super().forward(x)
+        return self._synchronised(x)
+
+    @torch.compiler.disable  # its autograd all-reduce cannot be traced: run it eagerly
+    def _synchronised(self, x: Tensor) -> Tensor:
+        self._check_input_dim(x)
+        dims = [0, *range(2, x.dim())]  # every axis but the channels
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        x32 = x.float()
+        rows = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float32)
+        count = _all_reduce_sum(rows)  # (1,) values per channel, over all ranks
+        mean = _all_reduce_sum(x32.sum(dims)) / count  # (C,)
+        centred = x32 - mean.reshape(shape)
+        var = _all_reduce_sum((centred * centred).sum(dims)) / count  # (C,) biased
+        if self.track_running_stats:
+            self._update_running_stats(mean.detach(), var.detach(), count.item())
+        y = centred * torch.rsqrt(var + self.eps).reshape(shape)
+        if self.affine:
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return y.to(x.dtype)
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: Tensor, var: Tensor, count: float) -> None:
+        """As BatchNorm does: momentum (or cumulative) average, unbiased variance."""
+        self.num_batches_tracked.add_(1)
+        factor = self.momentum
+        if factor is None:
+            factor = 1.0 / float(self.num_batches_tracked)
+        unbiased = var * count / max(count - 1.0, 1.0)
+        self.running_mean.mul_(1 - factor).add_(mean.to(self.running_mean.dtype), alpha=factor)
+        self.running_var.mul_(1 - factor).add_(unbiased.to(self.running_var.dtype), alpha=factor)
+
+
+class _AllReduceSumWithGrad(torch.autograd.Function):
+    """Sum over ranks; backward sums the gradients over ranks (every rank's loss depends on the
+    sum, so this rank's input gets the gradient of all of them)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        total = x.clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        grad = grad.clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
+
+
+def _all_reduce_sum(x: Tensor) -> Tensor:
+    """Sum `x` over ranks, with gradients (see `_AllReduceSumWithGrad`)."""
+    return _AllReduceSumWithGrad.apply(x)
+
+
+def sync_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
+    """`module` with every BatchNorm synchronised over the ranks: torch's SyncBatchNorm on GPUs,
+    `CPUSyncBatchNorm` on CPU. Parameters and buffers are shared with the originals, so the
+    state_dict keys stay the same (checkpoints load either way). A no-op without BatchNorm.
+
+    Under DDP an unsynchronised BatchNorm normalises each rank's B/W rows with their own
+    statistics, so a W-process run differs from one process on the same global batch.
+    """
+    if device.type != "cpu":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _to_cpu_sync(module)
+
+
+def _to_cpu_sync(module: nn.Module) -> nn.Module:
+    """`nn.SyncBatchNorm.convert_sync_batchnorm`, producing `CPUSyncBatchNorm`."""
+    out = module
+    if isinstance(module, _BatchNorm) and not isinstance(module, CPUSyncBatchNorm):
+        out = CPUSyncBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+        )
+        if module.affine:
+            out.weight, out.bias = module.weight, module.bias
+        out.running_mean = module.running_mean
+        out.running_var = module.running_var
+        out.num_batches_tracked = module.num_batches_tracked
+        out.training = module.training
+    for name, child in module.named_children():
+        out.add_module(name, _to_cpu_sync(child))
+    return out

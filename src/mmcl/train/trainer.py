@@ -24,6 +24,7 @@ from mmcl.config import config_hash, save_config, to_dict
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import combined_state
 from mmcl.data.stream_dataset import ShardStream
+from mmcl.distributed import sync_batch_norm
 from mmcl.errors import MMCLError
 from mmcl.methods.base import METHODS, Method, build_method, total_loss
 from mmcl.train import checkpoint as ckpt
@@ -89,6 +90,8 @@ class Trainer:
         if method is None:
             method = build_method(cfg.method, cfg.model, info)
         self.method: Method = method.to(runtime.device)
+        if runtime.world_size > 1:  # BatchNorm on the global batch, as one process would
+            self.method = sync_batch_norm(self.method, runtime.device)
         if cfg.model.channels_last:
             self.method.to(memory_format=torch.channels_last)
         self.dataset = training_dataset(cfg, self.method, source, runtime)
