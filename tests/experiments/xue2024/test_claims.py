@@ -12,6 +12,7 @@ import pytest
 
 from mmcl.errors import MMCLError
 from mmcl.experiments.xue2024 import claims as xc
+from mmcl.experiments.xue2024.image_claims import image_claims
 from mmcl.experiments.xue2024.vector import SWEEPS
 
 N_TEST = 4000
@@ -168,7 +169,7 @@ def _image_verdicts(label, background, rich, supervised, n=20000) -> dict[str, s
         ("clip", "rich"): rich,
         ("supervised", "labels"): supervised,
     }
-    return {c["id"]: c["verdict"] for c in xc.image_claims(image_records(runs, n))}
+    return {c["id"]: c["verdict"] for c in image_claims(image_records(runs, n))}
 
 
 def test_image_claims_follow_the_numbers():
@@ -188,6 +189,6 @@ def test_image_claims_count_test_sample_variance():
 
 def test_image_claims_need_clip_runs_and_skip_the_baseline_claim_without_one():
     with pytest.raises(MMCLError, match="run_images"):
-        xc.image_claims(image_records({("supervised", "labels"): [0.5]}))
+        image_claims(image_records({("supervised", "labels"): [0.5]}))
     only_clip = image_records({("clip", "label"): [0.2, 0.2], ("clip", "rich"): [0.5, 0.5]})
-    assert [c["id"] for c in xc.image_claims(only_clip)] == ["IMG-C4"]
+    assert [c["id"] for c in image_claims(only_clip)] == ["IMG-C4"]

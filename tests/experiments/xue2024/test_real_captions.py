@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mmcl.cli import main
 from mmcl.experiments.xue2024 import images as xue_images
-from mmcl.experiments.xue2024.claims import image_claims
+from mmcl.experiments.xue2024.image_claims import image_claims
 
 TINY = [
     "model.width=4",

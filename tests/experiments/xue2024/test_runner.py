@@ -11,7 +11,8 @@ from mmcl.eval.tasks import read_results
 from mmcl.experiments import xue2024
 from mmcl.experiments.xue2024 import images as xue_images
 from mmcl.experiments.xue2024 import scales
-from mmcl.experiments.xue2024.claims import image_claims, paper_column
+from mmcl.experiments.xue2024.claims import paper_column
+from mmcl.experiments.xue2024.image_claims import image_claims
 from mmcl.train.data import load_split
 
 SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")

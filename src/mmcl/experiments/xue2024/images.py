@@ -23,7 +23,7 @@ import numpy as np
 
 from mmcl.config import load_config
 from mmcl.eval.run import evaluate_method
-from mmcl.experiments.xue2024.claims import BASELINE
+from mmcl.experiments.xue2024.image_claims import BASELINE
 from mmcl.experiments.xue2024.scales import image_scale
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmcl.experiments.xue2024.claims import BASELINE, clip_presets
+from mmcl.experiments.xue2024.image_claims import BASELINE, clip_presets
 from mmcl.experiments.xue2024.images import split_accuracy
 from mmcl.io import atomic_write
 from mmcl.report.html import checks_html, claims_html, write_report

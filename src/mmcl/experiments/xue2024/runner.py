@@ -19,7 +19,8 @@ from mmcl import __version__
 from mmcl.eval.tasks import make_record, write_results
 from mmcl.experiments.registry import seed_list
 from mmcl.experiments.xue2024.checks import all_checks
-from mmcl.experiments.xue2024.claims import image_claims, loss_reading, vector_claims
+from mmcl.experiments.xue2024.claims import loss_reading, vector_claims
+from mmcl.experiments.xue2024.image_claims import image_claims
 from mmcl.experiments.xue2024.images import run_images
 from mmcl.experiments.xue2024.scales import image_scale, vector_scale
 from mmcl.experiments.xue2024.vector import run_vector
