@@ -172,12 +172,12 @@ def test_repro_and_testbed_command_end_to_end(tmp_path, monkeypatch, capsys):
     from mmcl.experiments.registry import run_paper
 
     # enough steps that the testbed's models differ (a line through one point is refused)
-    scale = dataclasses.replace(MICRO, n_test=64, width=4, steps=8, testbed_steps=(2, 8))
+    scale = dataclasses.replace(MICRO, n_test=128, width=4, steps=20, testbed_steps=(1, 20))
     monkeypatch.setitem(scales.SCALES, "tiny", scale)
     monkeypatch.setenv("MMCL_CACHE", str(tmp_path / "cache"))
     assert main(["testbed", "shapes", "--scale", "tiny", "--bootstrap", "20"]) == 0
     text = capsys.readouterr().out
-    assert "ce-cnn2-s2-n128" in text and "line (logit axes, avg2)" in text
+    assert "ce-cnn2-s20-n128" in text and "line (logit axes, avg2)" in text
     out = tmp_path / "out"
     result = run_paper("fang2022", "tiny", None, out)
     ids = [c["id"] for c in result["claims"]]

@@ -59,10 +59,12 @@ def clip_spec(
 
 
 def seeded(spec: RunSpec, seed: int) -> RunSpec:
-    """The run with training seed `seed` (seed 0 is the testbed's own, so it is shared)."""
+    """The run with training seed `seed` (seed 0 is the testbed's own, so it is shared); a
+    cause point, never part of the line, so plotted apart from the testbed."""
     return dataclasses.replace(
         spec,
         name=f"{spec.name}-seed{seed}",
+        group="CE on narrow" if spec.baseline else spec.group,
         overrides=(*spec.overrides, f"train.seed={seed}"),
         baseline=False,
     )
