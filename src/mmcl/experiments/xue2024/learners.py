@@ -75,6 +75,7 @@ class Encoders:
 
 
 Learner = Callable[[VectorData, TrainConfig, int], Encoders]  # (train data, config, rank)
+LossFn = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (W_I, W_T, x_I, x_T) -> loss
 LEARNERS: Registry[Learner] = Registry("xue learner")
 
 
@@ -147,7 +148,16 @@ def fit_linearized(
     return _adam(data, rank, seed, loss, steps, lr, None)
 
 
-def _adam(data: VectorData, rank: int, seed: int, loss_fn, steps, lr, batch, dtype=torch.float64):
+def _adam(
+    data: VectorData,
+    rank: int,
+    seed: int,
+    loss_fn: LossFn,
+    steps: int,
+    lr: float,
+    batch: int | None,
+    dtype: torch.dtype = torch.float64,
+) -> Encoders:
     """Adam from a small random start, learning rate decayed to 0 (cosine); logs the full-data
     loss and gradient norm at the start and the end (convergence is judged on their ratio)."""
     with torch_threads(1):
@@ -160,9 +170,7 @@ def _adam(data: VectorData, rank: int, seed: int, loss_fn, steps, lr, batch, dty
         opt = torch.optim.Adam([w_i, w_t], lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         for _ in range(steps):
-            idx = (
-                slice(None) if batch is None else torch.randint(0, len(x_i), (batch,), generator=g)
-            )
+            idx = slice(None) if batch is None else torch.randint(len(x_i), (batch,), generator=g)
             opt.zero_grad()
             loss_fn(w_i, w_t, x_i[idx], x_t[idx]).backward()
             opt.step()
@@ -173,7 +181,9 @@ def _adam(data: VectorData, rank: int, seed: int, loss_fn, steps, lr, batch, dty
     return Encoders(w_i.detach().double().numpy(), w_t.detach().double().numpy(), log=log)
 
 
-def _full_data_log(loss_fn, w_i: Tensor, w_t: Tensor, x_i: Tensor, x_t: Tensor, batch) -> dict:
+def _full_data_log(
+    loss_fn: LossFn, w_i: Tensor, w_t: Tensor, x_i: Tensor, x_t: Tensor, batch: int | None
+) -> dict:
     """Loss and gradient norm on the full data (mean over batches of `batch` if given)."""
     w_i.grad, w_t.grad = None, None
     n = len(x_i)
