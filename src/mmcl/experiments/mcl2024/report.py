@@ -34,7 +34,7 @@ def grouped_bars(
     """One group of bars per key of the inner dicts (x axis), one bar per outer key (legend)."""
     names = list(groups)
     xs = [k for k in next(iter(groups.values())) if all(k in g for g in groups.values())]
-    fig = Figure(figsize=(max(6.0, 1.1 * len(xs) * max(1, len(names)) / 2 + 2), 3.8))
+    fig = Figure(figsize=(min(14.0, max(6.0, 0.3 * len(xs) * len(names) + 2)), 3.8))
     ax = fig.add_subplot()
     width = 0.8 / len(names)
     for i, name in enumerate(names):
