@@ -1,7 +1,7 @@
 """Exact nearest-neighbour index over a whole training set's teacher features (cosine).
 
 The dataset-level form of CLIP-guided resampling (Zhang, Wang & Wang, ICML 2023; spec
-/work/shared/papers/zhang2023.md 2.2) takes each sample's positive from its nearest neighbours in
+zhang2023.md in the shared specs 2.2) takes each sample's positive from its nearest neighbours in
 the training set rather than in the batch. The neighbours are computed once, before training:
 faiss's exact inner-product index when faiss is importable, else a chunked torch matmul + top-k
 (the same result; faiss is only faster). Self matches are removed, so row i never lists i.

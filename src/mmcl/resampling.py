@@ -1,7 +1,7 @@
 """CLIP-guided resampling of SimCLR's positives and negatives (Zhang, Wang & Wang, ICML 2023).
 
 The paper's method (arXiv 2306.04272, repo PKU-ML/CLIP-Help-SimCLR; spec
-/work/shared/papers/zhang2023.md 2.2) reads a teacher similarity S_ij = c_i.c_j between the
+zhang2023.md in the shared specs 2.2) reads a teacher similarity S_ij = c_i.c_j between the
 teacher (CLIP image tower) features of the 2N views of a global batch and changes NT-Xent's
 masks. Four independent knobs, each a ratio (the repo hard-codes them as constants):
 

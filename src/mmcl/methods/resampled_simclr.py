@@ -2,7 +2,7 @@
 
 The paper's practical result: a trained CLIP's image tower, applied to the same augmented views,
 chooses better positives for SimCLR (AddNewPositive: +6.2 points on ImageNet-100) while dropping
-negatives changes little (spec /work/shared/papers/zhang2023.md 2-3). Settings live in
+negatives changes little (spec zhang2023.md in the shared specs 2-3). Settings live in
 `method.resampling` (`mmcl.resampling.ResamplingConfig`): the teacher and four ratios; all ratios
 0 is plain SimCLR.
 

@@ -1,7 +1,7 @@
 """Teachers for resampled SimCLR: frozen image encoders whose similarities choose the positives.
 
 Zhang, Wang & Wang (ICML 2023) use CLIP's image tower on the same augmented views SimCLR sees
-(spec /work/shared/papers/zhang2023.md 2.1). A teacher maps normalized images (M, 3, H, W) (and
+(spec zhang2023.md in the shared specs 2.1). A teacher maps normalized images (M, 3, H, W) (and
 their labels, which only the oracle reads) to features (M, D); the loss normalizes them.
 
 - `clip_run`: the image tower of an mmcl run (run folder or checkpoint file).

@@ -5,7 +5,7 @@ entries `{"filename", "wnid", "title", "description", "tags": [...]}`; images ar
 Each entry resolves to `<imagenet>/train/<wnid>/<filename>` of a local ImageNet copy
 (`imagenet_root` may be the folder holding `train/` or the train folder itself).
 
-Text variants (the paper's caption sweep, spec /work/shared/papers/fang2022.md sec. 3):
+Text variants (the paper's caption sweep, spec fang2022.md in the shared specs sec. 3):
 - `text="title+tags+description"` (the README's choice) or any combination of the three fields,
   always joined by spaces in the order title, tags, description; tags are joined by spaces,
   newlines and tabs become spaces. An image whose text comes out empty is dropped.
