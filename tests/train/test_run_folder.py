@@ -190,7 +190,7 @@ def test_out_dir_that_is_a_file_is_one_line(tiny_overrides, tmp_path, capsys):
     config = write_config(tmp_path / "c.yaml", [*tiny_overrides, f"out_dir={blocker}"])
     assert main(["train", str(config)]) == 2
     error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and str(blocker) in error, error
+    assert len(error.splitlines()) == 1 and f"{blocker} is a file" in error, error
 
 
 def test_a_read_only_run_folder_is_one_line(tiny_overrides, tmp_path, capsys, monkeypatch):
@@ -219,12 +219,18 @@ def test_ctrl_c_during_a_checkpoint_write_finishes_it_then_stops(tmp_path, monke
         os.kill(os.getpid(), signal.SIGINT)  # delivered in the middle of the write below
         real_save(payload, handle)
 
+    _tiny_checkpoints(tmp_path)
     monkeypatch.setattr(torch, "save", interrupted)
-    payload = {"state": {"step": 3}, "w": torch.randn(512, 512)}
+    payload = {"state": {"step": 9}, "w": torch.randn(512, 512)}
     with pytest.raises(KeyboardInterrupt):
-        ckpt.save_checkpoint(tmp_path, payload, 3, keep=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "step_0000003.pt"]
-    assert torch.equal(ckpt.load_checkpoint(tmp_path / "step_0000003.pt")["w"], payload["w"])
+        ckpt.save_checkpoint(tmp_path, payload, 9, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest",
+        "step_0000006.pt",
+        "step_0000009.pt",
+    ]  # written, pointed at and pruned
+    assert (tmp_path / ckpt.LATEST).read_text() == "step_0000009.pt\n"
+    assert torch.equal(ckpt.load_checkpoint(tmp_path / "step_0000009.pt")["w"], payload["w"])
 
 
 # ---- the lock -----------------------------------------------------------------------------

@@ -77,12 +77,16 @@ def save_checkpoint(folder: Path, payload: dict[str, Any], step: int, keep: int)
             if not isinstance(cause, OSError):
                 raise
             raise write_error(path, cause, last) from None
+        _prune(folder, path, keep)
+    return path
+
+
+def _prune(folder: Path, newest: Path, keep: int) -> None:
     files = checkpoint_files(folder)
-    abandoned = [old for old in files if old.name > path.name]
-    earlier = [old for old in files if old.name <= path.name]
+    abandoned = [old for old in files if old.name > newest.name]
+    earlier = [old for old in files if old.name <= newest.name]
     for old in abandoned + earlier[:-keep]:
         old.unlink(missing_ok=True)
-    return path
 
 
 def checkpoint_files(folder: Path) -> list[Path]:

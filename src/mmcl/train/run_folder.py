@@ -64,16 +64,20 @@ def _make_run_folder(run_dir: Path) -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # out_dir is a file, a read-only mount, no permission
+        blocker = _file_in_the_way(run_dir)
+        reason = f"{blocker} is a file" if blocker else error.strerror or str(error)
         raise MMCLError(
-            f"cannot create the run folder {run_dir}: {error.strerror or error}"
-            f"{_culprit(error, run_dir)}; set out_dir to a writable folder"
+            f"cannot create the run folder {run_dir}: {reason}; set out_dir to a writable folder"
         ) from None
     return run_dir
 
 
-def _culprit(error: OSError, run_dir: Path) -> str:
-    """' (at PATH)' when the failing path is not the run folder itself (e.g. out_dir a file)."""
-    return f" (at {error.filename})" if error.filename and Path(error.filename) != run_dir else ""
+def _file_in_the_way(run_dir: Path) -> Path | None:
+    """The nearest existing path at or above `run_dir` when it is not a folder."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
 
 
 def _acquire(run_dir: Path) -> int:
@@ -129,12 +133,19 @@ def _write_holder(fd: int) -> None:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "command": " ".join(sys.argv),
+        "command": _command_line(),
     }
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, (json.dumps(holder) + "\n").encode("utf-8"))
     os.fsync(fd)
+
+
+def _command_line() -> str:
+    """This process's command, `mmcl ...` for `python -m mmcl` (and torchrun -m mmcl)."""
+    if sys.argv and Path(sys.argv[0]).name in ("__main__.py", "mmcl"):
+        return " ".join(["mmcl", *sys.argv[1:]])
+    return " ".join(sys.argv)
 
 
 def _describe(holder: dict) -> str:
