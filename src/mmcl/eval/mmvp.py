@@ -4,7 +4,7 @@ Each pair holds two images and one statement per image. Each statement chooses b
 images: softmax over the images of `scale * cos(image, "a photo of " + statement)`, image 1 when
 P(image 1) > 0.5, else image 2 (a tie goes to image 2). A pair counts only when *both* statements
 choose their own image, so chance is 25%. A pattern's score is the percentage of its pairs that
-count; the benchmark score is the mean over patterns (spec /work/shared/papers/mcl2024.md 4).
+count; the benchmark score is the mean over patterns (mcl2024.md section 4 in the shared specs).
 The scale is the reference's fixed 100, not the model's learned one.
 
 Two sources of pairs:
