@@ -38,7 +38,9 @@ NOTE = (
     "test-sample variance. SimCLR is MCL's stage 1 and plain CLIP is MCL-CLIP's stage 1. The "
     "paper's unimodal figures are not known [NR]: `paper` gives the direction the spec states. "
     "S5 compares models of equal width (stages 1+2 against the control pair, and against one "
-    "SimCLR of twice the width). The old S6 (NMI of stage-3 groups with colour) was removed: a "
+    "SimCLR of twice the width); M1/M2 follow the paper's protocol, MCL-CLIP (two stages "
+    "concatenated) against one CLIP stage, so there MCL-CLIP has twice the width. The old S6 "
+    "(NMI of stage-3 groups with colour) was removed: a "
     "refinement of a colour-aligned partition keeps colour by construction."
 )
 
