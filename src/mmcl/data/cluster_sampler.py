@@ -1,6 +1,6 @@
 """MCL's cluster-homogeneous batches: every global batch is drawn from one pseudo-label group.
 
-The paper's sampler (`MCL_batch_sampler_DDP`, spec /work/shared/papers/mcl2024.md 1.3), per epoch:
+The paper's sampler (`MCL_batch_sampler_DDP`, spec mcl2024.md in the shared specs 1.3), per epoch:
 permute each group, keep floor(n_c / (W*B)) global batches of it, then emit batches cycling over
 the groups in order, so at each step the whole global batch (all W ranks' B samples) shares one
 group and every in-batch negative shares the anchor's group.

@@ -2,7 +2,7 @@
 
 After each MCL stage the training set's normalized image embeddings are clustered (K = 10 in the
 paper); stage j then restricts negatives to samples whose *accumulated* label, the tuple of all
-earlier stages' clusters, equals the anchor's (spec /work/shared/papers/mcl2024.md 1.1-1.2).
+earlier stages' clusters, equals the anchor's (spec mcl2024.md in the shared specs 1.1-1.2).
 
 The released `cluster.py` of the paper reads the latest stage's labels inside its accumulation
 loop, so its "accumulated" label collapses to the latest stage; that behaviour is available as

@@ -1,7 +1,7 @@
 """Settings of MCL (multistage contrastive learning, Zhang et al. 2024): `method.mcl.*`.
 
 A section of its own because MCL names its base method, sampler and clustering backend.
-Defaults follow the spec (/work/shared/papers/mcl2024.md): K = 10 clusters, correct label
+Defaults follow the spec (mcl2024.md in the shared specs): K = 10 clusters, correct label
 accumulation, cluster-homogeneous batches, every stage from the initial weights, raw (not
 per-stage normalized) concatenation.
 """
