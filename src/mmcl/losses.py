@@ -9,7 +9,7 @@ equals one process on the global batch (see `mmcl.distributed`).
 Papers: CLIP (Radford et al. 2021, symmetric InfoNCE); SigLIP (Zhai et al. 2023, arXiv 2303.15343);
 SimCLR NT-Xent (Chen et al. 2020); SupCon (Khosla et al. 2020) for several positives per query;
 MCL (Zhang et al. 2024, arXiv 2402.11816) for within-group negatives; the multimodal spectral loss
-of Zhang, Wang & Wang (ICML 2023, arXiv 2306.04272), see /work/shared/papers/zhang2023.md 1.2.
+of Zhang, Wang & Wang (ICML 2023, arXiv 2306.04272), see zhang2023.md in the shared specs 1.2.
 
 Logit scale: the model owns the learnable *log* scale and clamps it in place to [0, ln 100] after
 each optimizer step (`clamp_log_scale_`), as open_clip's training loop does; losses take the
