@@ -121,7 +121,9 @@ class ShapesConfig:
                 f"{len(render.COLORS) - 1} of: {', '.join(render.COLORS)}"
             )
         if self.seen_colors is not None:
-            bad = [c for c in self.seen_colors if c not in render.COLORS or c in self.heldout_colors]
+            bad = [
+                c for c in self.seen_colors if c not in render.COLORS or c in self.heldout_colors
+            ]
             if bad or not self.seen_colors:
                 raise MMCLError(
                     f"world.seen_colors = {self.seen_colors} must name 1 or more colours of "
