@@ -26,9 +26,17 @@ def test_test_sample_noise_widens_the_interval_and_is_not_divided_by_seeds():
     values = [0.5, 0.52, 0.51]
     plain, noisy = stats.estimate(values), stats.estimate(values, test_se=0.02)
     assert noisy.low < plain.low and noisy.high > plain.high
-    t = scipy_stats.t.ppf(0.975, df=2)
-    expected = t * math.sqrt(np.var(values, ddof=1) / 3 + 0.02**2)
+    seed_term, test_term = np.var(values, ddof=1) / 3, 0.02**2
+    df = (seed_term + test_term) ** 2 * 2 / seed_term**2  # Welch-Satterthwaite, test term known
+    expected = scipy_stats.t.ppf(0.975, df=df) * math.sqrt(seed_term + test_term)
     assert noisy.high - noisy.mean == pytest.approx(expected)
+
+
+def test_a_dominant_known_test_term_is_not_inflated_by_few_seeds():
+    est = stats.estimate([0.500, 0.501, 0.499], test_se=0.02)  # seeds agree, test noise large
+    assert est.high - est.mean == pytest.approx(1.96 * 0.02, rel=0.01)  # ~z, not t(2) = 4.3
+    exact = stats.estimate([0.5, 0.5, 0.5], test_se=0.02)
+    assert exact.high - exact.mean == pytest.approx(scipy_stats.norm.ppf(0.975) * 0.02)
 
 
 def test_identical_seeds_with_no_test_noise_give_a_point_interval():

@@ -11,9 +11,12 @@ also holds test-sample noise when each seed draws its own test set); `se_test,s`
 test-sample standard error (e.g. binomial for an accuracy). The test term is *not* divided by n: a
 test set shared by all seeds adds its noise once to every seed, and the seed spread cannot see it.
 Where each seed draws its own test set this over-counts, which errs towards "inconclusive". The
-multiplier is Student's t with n - 1 degrees of freedom (two-sided 95%), so three seeds give wide
-intervals, as they should. One seed has no seed variance to measure: its interval is unbounded
-and every verdict on it is "inconclusive".
+multiplier is Student's t (two-sided 95%) with Welch-Satterthwaite degrees of freedom: the seed
+term is estimated from n seeds (n - 1 df), the test term from thousands of test samples (taken as
+known), so df = (a + b)^2 (n - 1) / a^2 with a = s_seed^2 / n, b = se_test^2. With no test term
+this is t with n - 1 df, and three seeds give wide intervals, as they should; a test term known
+this well is not inflated by the seed count. One seed has no seed variance to measure: its
+interval is unbounded and every verdict on it is "inconclusive".
 
 Verdicts (`HELD`, `NOT_HELD`, `INCONCLUSIVE`):
 - `Greater(min_effect)`, "A > B": held when the interval's low end is above `min_effect`; not held
@@ -81,8 +84,9 @@ def estimate(values: Sequence[float], test_se: Sequence[float] | float | None = 
     if n < 2:
         return Estimate(mean, None, None, 1, tuple(x.tolist()), math.nan, math.sqrt(se_test_sq))
     s_seed = float(x.std(ddof=1))
-    se = math.sqrt(s_seed**2 / n + se_test_sq)
-    half = float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df=n - 1)) * se
+    seed_term = s_seed**2 / n
+    se = math.sqrt(seed_term + se_test_sq)
+    half = t_quantile(seed_term, se_test_sq, n) * se
     return Estimate(
         mean,
         mean - half,
@@ -92,6 +96,14 @@ def estimate(values: Sequence[float], test_se: Sequence[float] | float | None = 
         s_seed / math.sqrt(n),
         math.sqrt(se_test_sq),
     )
+
+
+def t_quantile(seed_term: float, test_term: float, n_seeds: int) -> float:
+    """Two-sided 95% t quantile at the Welch-Satterthwaite df of seed term + known test term."""
+    if seed_term <= 0.0:
+        return float(scipy_stats.norm.ppf(0.5 + LEVEL / 2))  # only the known test term
+    df = (seed_term + test_term) ** 2 * (n_seeds - 1) / seed_term**2
+    return float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df=df))
 
 
 def difference(

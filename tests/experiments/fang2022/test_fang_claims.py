@@ -110,8 +110,9 @@ def test_interval_is_seed_spread_plus_test_samples_plus_line():
         var_t = 2 * y * (1 - y) / n / 4 + slope**2 * x * (1 - x) / n
         var_c = 2 * beta(x) * (1 - beta(x)) / n / 4 + slope**2 * x * (1 - x) / n
         se.append(100 * np.sqrt(var_t + var_c))
-    total = np.sqrt(np.var(t, ddof=1) / 3 + np.mean(np.square(se)))
-    half = scipy_stats.t.ppf(0.975, 2) * total
+    seed_term, test_term = np.var(t, ddof=1) / 3, np.mean(np.square(se))
+    df = (seed_term + test_term) ** 2 * 2 / seed_term**2  # Welch-Satterthwaite (mmcl.stats)
+    half = scipy_stats.t.ppf(0.975, df) * np.sqrt(seed_term + test_term)
     assert est.mean == pytest.approx(4.0, abs=1e-6)
     assert est.high - est.mean == pytest.approx(half, rel=1e-4)
     # the line's bootstrap spread widens it when the two points sit at different x
