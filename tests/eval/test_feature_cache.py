@@ -188,7 +188,7 @@ def test_second_eval_of_a_run_folder_runs_no_forward_pass(tiny_overrides, tmp_pa
     from mmcl.config import load_config
     from mmcl.eval.run import evaluate_run
     from mmcl.train.config import RunConfig
-    from mmcl.train.trainer import train
+    from mmcl.train.run import train
 
     cfg = load_config(RunConfig, None, [*tiny_overrides, "train.steps=2", "name=cached"])
     run_dir = tmp_path / "run"

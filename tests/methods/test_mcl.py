@@ -28,8 +28,8 @@ from mmcl.models import ModelConfig, Tokenizer
 from mmcl.models.multistage import MultiStageModel
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
+from mmcl.train.run import train
 from mmcl.train.stages import _resume_view, read_clusters, stage_config, stage_dir
-from mmcl.train.trainer import train
 
 TINY_MODEL = ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16)
 

@@ -327,7 +327,7 @@ def test_trained_run_loads_for_eval_without_its_teacher(tiny_overrides, tmp_path
     from mmcl.config import load_config
     from mmcl.eval.run import load_trained
     from mmcl.train.config import RunConfig
-    from mmcl.train.trainer import train
+    from mmcl.train.run import train
 
     cfg = load_config(RunConfig, None, [
         *tiny_overrides, "name=oracle", "train.steps=2", "method.name=resampled_simclr",

@@ -57,7 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from mmcl.report.html import write_report
     from mmcl.report.tables import format_text, shift_table
     from mmcl.train.metrics_log import read_metrics
-    from mmcl.train.trainer import train
+    from mmcl.train.run import train
 
     out = Path(args.out)
     configs = demo_configs(out, args.overrides)

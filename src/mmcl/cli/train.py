@@ -50,8 +50,9 @@ def run_train(args: argparse.Namespace) -> int:
     from mmcl.cli.report import write_run_report
     from mmcl.eval.run import evaluate_method, results_meta
     from mmcl.eval.tasks import write_results
+    from mmcl.train.run import train
     from mmcl.train.run_folder import locked_run_folder
-    from mmcl.train.trainer import teardown_runtime, train
+    from mmcl.train.trainer import teardown_runtime
 
     cfg, run_dir = resolve_config(args)
     with locked_run_folder(run_dir):  # held through the evaluation, which writes there too

@@ -31,7 +31,7 @@ from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train.checkpoint import latest_checkpoint
 from mmcl.train.config import RunConfig
-from mmcl.train.trainer import train
+from mmcl.train.run import train
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from mmcl.config import config_hash, save_config, to_dict
+from mmcl.config import to_dict
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import combined_state
 from mmcl.data.stream_dataset import ShardStream
 from mmcl.distributed import sync_batch_norm
 from mmcl.errors import MMCLError
-from mmcl.methods.base import METHODS, Method, build_method, total_loss
+from mmcl.methods.base import Method, build_method, total_loss
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
 from mmcl.train.data import (
@@ -36,10 +36,9 @@ from mmcl.train.data import (
     load_train_source,
     training_dataset,
 )
-from mmcl.train.distributed import Runtime, gather_objects, setup_runtime, teardown_runtime
+from mmcl.train.distributed import Runtime, gather_objects, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision
-from mmcl.train.run_folder import locked_run_folder
 from mmcl.train.sampler import ResumableBatchSampler
 from mmcl.train.schedule import learning_rate
 
@@ -291,39 +290,4 @@ class Trainer:
         return record
 
 
-def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> tuple[Method, Runtime]:
-    """Train one run in `run_dir`; with `resume`, continue from its latest readable checkpoint.
-
-    The run folder is locked for the whole run (a second `mmcl train` into it stops at once).
-    Methods trained in stages (`Method.multistage`, e.g. MCL) go to their stage driver.
-    """
-    with locked_run_folder(run_dir):
-        if METHODS.get(cfg.method.name).multistage:
-            from mmcl.train.stages import train_stages  # imports this module: import on use
-
-            return train_stages(cfg, run_dir, resume)
-        return _train_one(cfg, run_dir, resume)
-
-
-def _train_one(cfg: RunConfig, run_dir: Path, resume: bool) -> tuple[Method, Runtime]:
-    runtime = setup_runtime(cfg.train.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, run_dir, runtime)
-    if resume and not trainer.resume():
-        log.info("no checkpoint in %s: starting from step 0", run_dir)
-    if runtime.is_main:
-        config = run_dir / "config.yaml"
-        trainer.writing(config, lambda: save_config(cfg, config))
-        log.info(
-            "run %s (config %s), precision %s, %s process(es) on %s",
-            cfg.name,
-            config_hash(cfg),
-            trainer.precision,
-            runtime.world_size,
-            runtime.device,
-        )
-    method = trainer.fit()
-    return method, runtime
-
-
-__all__ = ["Trainer", "teardown_runtime", "train"]
+__all__ = ["Trainer", "teardown_runtime"]

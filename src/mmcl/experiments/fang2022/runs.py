@@ -40,7 +40,7 @@ from mmcl.methods.base import Method
 from mmcl.models.tokenizer import Tokenizer
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
-from mmcl.train import trainer
+from mmcl.train import run as train_run
 from mmcl.train.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def _train_and_score(cfg: RunConfig, evals: Sequence[EvalSpec], settings: Settin
         if is_trained(cfg):
             method = load_trained(run_dir(cfg))[1]
         else:
-            method, _ = trainer.train(cfg, run_dir(cfg), resume=True)
+            method, _ = train_run.train(cfg, run_dir(cfg), resume=True)
             seconds = round(time.perf_counter() - start, 1)
             atomic_write_json(run_dir(cfg) / "trained.json", {"seconds": seconds})
         for spec in evals:

@@ -31,8 +31,8 @@ from mmcl.models.tokenizer import Tokenizer
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
 from mmcl.train.data import load_split
+from mmcl.train.run import train
 from mmcl.train.stages import read_clusters, stage_dir, stage_models
-from mmcl.train.trainer import train
 
 log = logging.getLogger(__name__)
 

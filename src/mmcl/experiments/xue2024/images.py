@@ -28,7 +28,7 @@ from mmcl.experiments.xue2024.scales import image_scale
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
-from mmcl.train.trainer import train
+from mmcl.train.run import train
 
 log = logging.getLogger(__name__)
 

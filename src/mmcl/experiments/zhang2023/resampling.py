@@ -40,7 +40,8 @@ from mmcl.nn_index import Neighbours, build_neighbours
 from mmcl.registry import unknown_name_message
 from mmcl.train.config import RunConfig
 from mmcl.train.distributed import setup_runtime
-from mmcl.train.trainer import Trainer, train
+from mmcl.train.run import train
+from mmcl.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def train_resampled(
     run_dir: Path,
     dataset_factory: Callable[[Trainer], object] | None = None,
 ) -> TrainedRun:
-    """Train one run like `mmcl.train.trainer.train`, with the data a variant needs.
+    """Train one run like `mmcl.train.run.train`, with the data a variant needs.
 
     `neighbours=index` builds the index before training (timed apart) and feeds
     `PartnerViewDataset(mode="append")`; `dataset_factory(trainer)` replaces the train dataset
