@@ -1,8 +1,9 @@
-"""Helpers for tests that run `mmcl train` as a subprocess (to kill it and resume)."""
+"""Helpers for tests that run `mmcl train` in a subprocess: killed and resumed, or torchrun."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,21 @@ def latest_step(run: Path) -> int:
     """The step of the run's latest checkpoint (0 before the first)."""
     pointer = run / "checkpoints" / "latest"
     return int(pointer.read_text().strip()[5:12]) if pointer.exists() else 0
+
+
+def run_two_processes(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`torchrun --nproc-per-node 2 ARGS` (gloo on CPU) on a free local port, one thread each.
+
+    ARGS is a script and its arguments, or `-m mmcl train CONFIG`. Fails the test with the
+    processes' output when they exit non-zero.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+    command += ["--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command += list(args)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done

@@ -12,7 +12,6 @@ against a channels_last one. With the summation order held, the two agree to ~1 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,15 +20,9 @@ import pytest
 
 from mmcl.train.metrics_log import read_metrics
 
-from .runs import write_config
+from .runs import run_two_processes, write_config
 
 STEPS = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(command: list[str]) -> None:
@@ -58,22 +51,7 @@ def test_two_gloo_processes_match_one_process_per_step(tiny_overrides, tmp_path)
     one = write_config(tmp_path / "one.yaml", [*overrides, "name=one"])
     two = write_config(tmp_path / "two.yaml", [*overrides, "name=two"])
     _run([sys.executable, "-m", "mmcl", "train", str(one)])
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
-    _run(
-        [
-            *torchrun,
-            "--nproc-per-node",
-            "2",
-            "--master-addr",
-            "127.0.0.1",
-            "--master-port",
-            str(_free_port()),
-            "-m",
-            "mmcl",
-            "train",
-            str(two),
-        ]
-    )
+    run_two_processes("-m", "mmcl", "train", str(two))
 
     runs = tmp_path / "runs"
     single, ddp = _losses(runs / "one"), _losses(runs / "two")

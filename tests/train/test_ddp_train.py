@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-
 import yaml
 
 from mmcl.eval.tasks import read_results
 from mmcl.train.metrics_log import read_metrics
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .runs import run_two_processes
 
 
 def test_two_process_training_runs_and_rank0_writes_once(tmp_path, world_cache):
@@ -35,26 +26,7 @@ def test_two_process_training_runs_and_rank0_writes_once(tmp_path, world_cache):
         "eval": {"tasks": ["zeroshot"], "probe_train_size": 256},
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nnodes",
-        "1",
-        "--nproc-per-node",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(_free_port()),
-        "-m",
-        "mmcl",
-        "train",
-        str(tmp_path / "c.yaml"),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_two_processes("-m", "mmcl", "train", str(tmp_path / "c.yaml"))
     run = tmp_path / "ddp"
     assert [m["step"] for m in read_metrics(run / "metrics.jsonl")] == [1, 2, 3, 4]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [

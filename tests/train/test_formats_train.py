@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +13,7 @@ from mmcl.cli import main
 from mmcl.eval.tasks import read_results
 from mmcl.train.metrics_log import read_metrics
 
-from .runs import latest_step, spawn_mmcl, write_config
+from .runs import latest_step, run_two_processes, spawn_mmcl, write_config
 
 MODEL = [
     "model.width=4",
@@ -89,12 +85,6 @@ def test_schema_error_stops_before_training(tmp_path, data, capsys):
     assert not (tmp_path / "bad" / "metrics.jsonl").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_torchrun_sees_every_shard_sample_once_per_epoch(tmp_path, data):
     config = write_config(
         tmp_path / "c.yaml",
@@ -102,12 +92,7 @@ def test_two_process_torchrun_sees_every_shard_sample_once_per_epoch(tmp_path, d
     )
     out = tmp_path / "seen.json"
     worker = Path(__file__).with_name("formats_ddp_worker.py")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
-    command += ["--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
-    command += ["--master-port", str(_free_port()), str(worker), str(config), str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_two_processes(str(worker), str(config), str(out))
     result = json.loads(out.read_text())
     assert result["steps"] == 64 // 8
     for ranks in result["epochs"]:
