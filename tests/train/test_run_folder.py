@@ -93,6 +93,18 @@ def test_no_readable_checkpoint_is_one_line_and_keeps_the_metrics(finished_run, 
     assert (run / "metrics.jsonl").read_text() == metrics
 
 
+def test_resume_after_editing_config_yaml_names_the_changed_key(finished_run, tmp_path, capsys):
+    run = _copy(finished_run, tmp_path)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 0.002", "lr: 0.001"))
+
+    assert main(["train", "--resume", str(run)]) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    assert "train.lr: 0.002 -> 0.001" in error and "different config" in error
+
+
 def _tiny_checkpoints(folder: Path) -> None:
     for step in (3, 6):
         ckpt.save_checkpoint(folder, {"state": {"step": step}}, step, keep=2)

@@ -20,7 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from mmcl.config import to_dict
+from mmcl.config import differing_keys, to_dict
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import combined_state
 from mmcl.data.stream_dataset import ShardStream
@@ -136,10 +136,12 @@ class Trainer:
         if found is None:
             return False
         path, payload = found
-        if payload["config"] != to_dict(self.cfg):
+        changes = differing_keys(payload["config"], to_dict(self.cfg))
+        if changes:
             raise MMCLError(
-                f"{path} was written with a different config; resume with the run's own "
-                f"{self.run_dir / 'config.yaml'} (mmcl train --resume {self.run_dir})"
+                f"{path} was written with a different config ({'; '.join(changes[:5])}); "
+                f"resume with the run's own {self.run_dir / 'config.yaml'} "
+                f"(mmcl train --resume {self.run_dir}), or undo the edit"
             )
         self.method.load_state_dict(payload["method"])
         self.optimizer.load_state_dict(payload["optimizer"])
