@@ -54,6 +54,33 @@ def test_unknown_open_clip_name_and_missing_weights_are_clear_errors(tmp_path):
         build_model(ModelConfig(pretrained=str(tmp_path / "w.pt")), 32, False)
 
 
+@pytest.mark.parametrize(
+    ("tower", "flag"), [("image", "model.image=timm"), ("text", "small_transformer")]
+)
+def test_open_clip_towers_mmcl_cannot_wrap_are_one_clear_error(monkeypatch, tower, flag):
+    """A SigLIP-like architecture: a timm trunk without output_dim, a text tower of its own."""
+    import open_clip
+
+    class TimmTrunk(torch.nn.Module):
+        pass
+
+    class CustomText(torch.nn.Module):
+        pass
+
+    class SigLIPLike(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.visual, self.text = TimmTrunk(), CustomText()
+
+    monkeypatch.setattr(open_clip, "create_model", lambda *args, **kwargs: SigLIPLike())
+    cfg = ModelConfig(open_clip_name="ViT-B-16-SigLIP", **{tower: "open_clip"})
+    with pytest.raises(MMCLError) as error:
+        build_model(cfg, 32, with_text=tower == "text")
+    message = str(error.value)
+    assert "'ViT-B-16-SigLIP'" in message and flag in message
+    assert ("TimmTrunk" if tower == "image" else "CustomText") in message
+
+
 def test_pretrained_local_checkpoint_round_trips(tmp_path):
     cfg = ModelConfig(width=4, embed_dim=8)
     model = build_model(cfg, 32, with_text=False)

@@ -90,10 +90,26 @@ class OpenCLIPVisual(nn.Module):
         self.visual = open_clip.create_model(
             name, pretrained=None, force_image_size=image_size
         ).visual
+        if not isinstance(getattr(self.visual, "output_dim", None), int):
+            raise MMCLError(unbuildable_tower(name, "vision", type(self.visual).__name__))
         self.feature_dim = self.visual.output_dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)
+
+
+def unbuildable_tower(name: str, kind: str, tower: str) -> str:
+    """Why an open_clip architecture's tower cannot be used yet, and what to use instead."""
+    instead = (
+        "model.image=timm model.timm_name=..."
+        if kind == "vision"
+        else "model.text=small_transformer"
+    )
+    return (
+        f"model.open_clip_name={name!r}: its {kind} tower ({tower}) is not one mmcl can wrap yet "
+        "(timm trunks, SigLIP/EVA/MobileCLIP/CoCa towers); use an OpenAI-style CLIP "
+        f"architecture (ViT-B-32, ViT-B-16, RN50, ...) or {instead}"
+    )
 
 
 @IMAGE_TOWERS.register("small_cnn")

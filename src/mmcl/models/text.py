@@ -9,6 +9,7 @@ from open_clip.transformer import TextTransformer
 from torch import nn
 
 from mmcl.errors import MMCLError
+from mmcl.models.image import unbuildable_tower
 from mmcl.models.tokenizer import VOCAB_SIZE
 from mmcl.registry import Registry
 
@@ -87,4 +88,8 @@ def open_clip_text(spec: TextTowerSpec) -> nn.Module:
         raise MMCLError("model.text=open_clip needs model.open_clip_name (e.g. ViT-B-32)")
     import open_clip
 
-    return CausalTextTower(open_clip.create_model(spec.open_clip_name, pretrained=None))
+    model = open_clip.create_model(spec.open_clip_name, pretrained=None)
+    if not all(hasattr(model, part) for part in ("token_embedding", "text_projection")):
+        tower = type(getattr(model, "text", model)).__name__
+        raise MMCLError(unbuildable_tower(spec.open_clip_name, "text", tower))
+    return CausalTextTower(model)
