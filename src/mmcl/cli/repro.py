@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmcl.cli.options import add_set_option
 from mmcl.errors import MMCLError
 from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper
 from mmcl.stats import HELD, NOT_HELD, verdict_counts
@@ -39,13 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=None, help="output folder (default runs/repro_PAPER_SCALE)")
     p.add_argument("--json", action="store_true", help="print only claims and checks, as JSON")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="run-config override for the paper's training runs, repeatable "
+    add_set_option(
+        p,
+        "run-config override for the paper's training runs, repeatable "
         "(e.g. --set train.steps=500; xue2024 also reads real captions with "
         "--set data.format=coco --set data.path=captions_train2017.json)",
     )

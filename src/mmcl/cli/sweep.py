@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mmcl.cli.options import add_set_option
 from mmcl.errors import MMCLError
 
 
@@ -28,13 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "grid", nargs="+", help="key=v1,v2,... per swept key, and seeds=0,1,2 (default seeds=0)"
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a fixed override for every run (values may hold commas), repeatable",
+    add_set_option(
+        p,
+        "a fixed override for every run (values may hold commas), repeatable",
     )
     p.add_argument("--out", default=None, help="sweep folder (default runs/sweep_CONFIG)")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at a time (default 2)")

@@ -1,7 +1,7 @@
 """Vector image-caption pairs for Xue et al. 2024 (arXiv 2310.04971): core, spurious, nuisance.
 
 RECON: the paper's body (its data model, Sec. 3-4) could not be read. This generator is the
-reconstruction of /work/shared/papers/xue2024.md section 2b, built only so that the *direction* of
+reconstruction of xue2024.md in the shared specs section 2b, built only so that the *direction* of
 each claim can be tested; it is not the paper's definition.
 
 Binary task (y in {-1, +1}, label 0 <-> y = -1): latent z = [z_c, z_s, z_o] with

@@ -162,7 +162,7 @@ def _describe(holder: dict) -> str:
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete the `.NAME.XXXX.tmp` files of writes a killed run left (`mmcl.io.atomic_write`).
+    """Delete the `.NAME.<random>.tmp` files of writes a killed run left (`mmcl.io.atomic_write`).
 
     Only safe while holding the folder's lock: a running writer's temporary looks the same.
     """
