@@ -8,6 +8,6 @@ captions (`images`), the claims with rules fixed in advance (`claims`), the clos
 (`checks`), the size presets (`scales`), the report (`report`), and `run` (`runner`).
 """
 
-from mmcl.experiments.xue2024.runner import NOTE, merge_claims, run
+from mmcl.experiments.xue2024.runner import run
 
-__all__ = ["NOTE", "merge_claims", "run"]
+__all__ = ["run"]

@@ -34,11 +34,6 @@ NOTE = (
 )
 
 
-def merge_claims(vector_rows: Sequence[dict], image_rows: Sequence[dict]) -> list[dict]:
-    """One claims table: the vector rows, then the image rows."""
-    return [*vector_rows, *image_rows]
-
-
 def vector_records(results: dict[str, list[dict]]) -> list[dict]:
     """Vector sweep rows as `mmcl.eval.tasks` records: one per (row, split id/ood)."""
     out = []
@@ -92,7 +87,7 @@ def run(
     log.info("xue2024 %s: vectors took %.0f s; images, seeds %s", scale, vec_seconds, img_seeds)
     images = run_images(scale, img_seeds, out_dir / "images", overrides)
     vector_rows = vector_claims(vector)
-    claims = merge_claims(vector_rows, image_claims(images))
+    claims = [*vector_rows, *image_claims(images)]
     meta = {
         "mmcl_version": __version__,
         "run": "repro_xue2024",
