@@ -239,7 +239,7 @@ class Falls:
     def text(self) -> str:
         return (
             f"held if the 95% interval of the slope over {self.x_name} lies below "
-            f"{-self.min_slope:g}; not held if above; else inconclusive"
+            f"{-self.min_slope if self.min_slope else 0:g}; not held if above; else inconclusive"
         )
 
     def decide(self, est: Estimate) -> str:

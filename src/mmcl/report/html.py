@@ -20,7 +20,7 @@ import mmcl
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
 from mmcl.io import atomic_write_text
-from mmcl.report.plots import accuracy_bar_chart, png_data_uri
+from mmcl.report.plots import accuracy_bar_chart, chart_series, png_data_uri
 from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, shift_table
 
 REPORT_NAME = "report.html"
@@ -183,7 +183,7 @@ def _write(
     """Chart beside `out` (when there are accuracies), then the page, both atomically."""
     cfg = config or ReportConfig()
     chart = None
-    if shift_table(records, cfg.id_split, cfg.headline_tasks).rows:
+    if has_bars(shift_table(records, cfg.id_split, cfg.headline_tasks), cfg.include_probe):
         chart = accuracy_bar_chart(
             records,
             out.with_name(f"{out.stem}_accuracy.png"),
@@ -194,6 +194,12 @@ def _write(
     page = render_report(title, metas, records, chart, sections, runs, cfg)
     atomic_write_text(out, page)
     return out
+
+
+def has_bars(table: Table, include_probe: bool) -> bool:
+    """True when the accuracy chart would draw at least one bar (not only attribute probes)."""
+    _, bars = chart_series(table, include_probe)
+    return any(math.isfinite(v) for bar in bars for v in bar.values)
 
 
 def write_report(
