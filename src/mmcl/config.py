@@ -12,7 +12,6 @@ import difflib
 import hashlib
 import json
 import math
-import re
 import types
 import typing
 from pathlib import Path
@@ -117,13 +116,10 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
             values[name] = _coerce(prefix + name, merged, tp)
         else:
             values[name] = _coerce(prefix + name, data[name], tp)
-    try:
-        config = cls(**values)  # some sections validate in __post_init__
-        validate = getattr(config, "validate", None)
-        if validate is not None:
-            validate()
-    except MMCLError as error:
-        raise _keyed_as_typed(error, prefix, types_by_name) from None
+    config = cls(**values)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate()
     return config
 
 
@@ -137,19 +133,6 @@ def _section(key: str, value: Any) -> dict[str, Any]:
             f"of its keys instead, e.g. {key}.<key>=value"
         )
     return value
-
-
-def _keyed_as_typed(error: MMCLError, prefix: str, fields: typing.Iterable[str]) -> MMCLError:
-    """`error` with the section's keys named by their full path (`prefix` + field).
-
-    A section's own `validate` may name its keys under another label (ShapesConfig says
-    `world.n_train`); the user typed `data.shapes.n_train`, so the message should say that.
-    """
-    if not prefix:
-        return error
-    names = "|".join(re.escape(name) for name in sorted(fields, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w.])[A-Za-z_]\w*\.({names})\b")
-    return MMCLError(pattern.sub(lambda m: prefix + m.group(1), str(error)))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

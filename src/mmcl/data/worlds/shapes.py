@@ -105,19 +105,19 @@ class ShapesConfig:
     def validate(self) -> None:
         """Raise MMCLError naming the first bad field and its allowed values."""
         if self.image_size not in (32, 64):
-            raise MMCLError(f"world.image_size = {self.image_size} must be 32 or 64")
+            raise MMCLError(f"data.shapes.image_size = {self.image_size} must be 32 or 64")
         for name in ("n_train", "n_test"):
             if int(getattr(self, name)) < 1:
-                raise MMCLError(f"world.{name} = {getattr(self, name)} must be >= 1")
+                raise MMCLError(f"data.shapes.{name} = {getattr(self, name)} must be >= 1")
         for name in ("spurious_strength", "sketch_fraction", "caption_mention"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise MMCLError(f"world.{name} = {getattr(self, name)} must be in [0, 1]")
+                raise MMCLError(f"data.shapes.{name} = {getattr(self, name)} must be in [0, 1]")
         if not isinstance(self.seed, int) or self.seed < 0:
-            raise MMCLError(f"world.seed = {self.seed!r} must be an integer >= 0")
+            raise MMCLError(f"data.shapes.seed = {self.seed!r} must be an integer >= 0")
         unknown = [c for c in self.heldout_colors if c not in render.COLORS]
         if unknown or not 1 <= len(set(self.heldout_colors)) < len(render.COLORS):
             raise MMCLError(
-                f"world.heldout_colors = {self.heldout_colors} must name 1 to "
+                f"data.shapes.heldout_colors = {self.heldout_colors} must name 1 to "
                 f"{len(render.COLORS) - 1} of: {', '.join(render.COLORS)}"
             )
         if self.seen_colors is not None:
@@ -126,16 +126,16 @@ class ShapesConfig:
             ]
             if bad or not self.seen_colors:
                 raise MMCLError(
-                    f"world.seen_colors = {self.seen_colors} must name 1 or more colours of "
+                    f"data.shapes.seen_colors = {self.seen_colors} must name 1 or more colours of "
                     f"{', '.join(render.COLORS)} that are not in heldout_colors"
                 )
         if self.caption_preset is not None and self.caption_preset not in CAPTION_PRESETS:
             valid = ", ".join(CAPTION_PRESETS)
-            raise MMCLError(f"world.caption_preset = {self.caption_preset!r}; valid: {valid}")
-        resolve_caption_probs(self.caption_probs, field="world.caption_probs")
+            raise MMCLError(f"data.shapes.caption_preset = {self.caption_preset!r}; valid: {valid}")
+        resolve_caption_probs(self.caption_probs, field="data.shapes.caption_probs")
         if self.canvas not in render.CANVASES:
             valid = ", ".join(render.CANVASES)
-            raise MMCLError(f"world.canvas = {self.canvas!r}; valid: {valid}")
+            raise MMCLError(f"data.shapes.canvas = {self.canvas!r}; valid: {valid}")
 
     def resolved_caption_probs(self) -> dict[str, float]:
         if self.caption_preset is None:
