@@ -62,9 +62,10 @@ JITTER = (
     "bg_x", "bg_y", "texture_phase", "bg_brightness",
 )  # fmt: skip
 
+SUPERSAMPLE = 3  # template samples per pixel side (anti-aliasing of the shape's edge)
 TEMPLATE_RES = 96  # canonical template side; > 2x the largest shape diameter in pixels at 64 px
-SIZE_RADIUS = (0.13, 0.19, 0.26)  # shape radius as a fraction of the image side, per size
-POSITION_OFFSET = 0.24  # distance of the off-centre regions from the centre, fraction of the side
+SIZE_RADIUS = (0.19, 0.24, 0.29)  # shape radius as a fraction of the image side, per size
+POSITION_OFFSET = 0.2  # distance of the off-centre regions from the centre, fraction of the side
 PAPER = (0.96, 0.96, 0.93)  # sketch background
 CANVASES = ("scene", "grey")  # photo backgrounds: the textured scenes, or Trifeature's plain grey
 GREY = 0.5  # Trifeature's canvas (Hermann & Lampinen 2020)
@@ -250,9 +251,15 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~interior
 
 
-def _shape_alpha(p: RenderParams, j: np.ndarray, s: int) -> np.ndarray:
-    """(N, S, S) float32 shape coverage: each pixel mapped into its sample's template frame."""
-    grid = (np.arange(s, dtype=np.float32) + 0.5) / s  # pixel centres in [0, 1]
+def shape_coverage(p: RenderParams, j: np.ndarray, s: int) -> np.ndarray:
+    """(N, S, S) float32 shape coverage: the mean of SUPERSAMPLE^2 template samples per pixel.
+
+    Each sample point is mapped into its image's template frame. Averaging several points per
+    pixel is what keeps small shapes apart: one point per pixel renders an 8-px circle and
+    square as the same binary blob.
+    """
+    k = SUPERSAMPLE
+    grid = (np.arange(s * k, dtype=np.float32) + 0.5) / (s * k)  # sample points in [0, 1]
     col = (p.position % 3 - 1).astype(np.float32)
     row = (p.position // 3 - 1).astype(np.float32)
     cx = 0.5 + POSITION_OFFSET * col + 0.06 * (j[:, 0] - 0.5)  # (N,) image fractions
@@ -268,7 +275,8 @@ def _shape_alpha(p: RenderParams, j: np.ndarray, s: int) -> np.ndarray:
     iv = np.floor((1.0 - v) * (0.5 * t)).astype(np.int32)
     valid = (iu >= 0) & (iu < t) & (iv >= 0) & (iv < t)
     flat = (p.shape[:, None, None] * t + np.clip(iv, 0, t - 1)) * t + np.clip(iu, 0, t - 1)
-    return np.where(valid, np.take(shape_templates(), flat), np.float32(0.0))
+    fine = np.where(valid, np.take(shape_templates(), flat), np.float32(0.0))
+    return fine.reshape(len(fine), s, k, s, k).mean(axis=(2, 4))
 
 
 def _photo(p: RenderParams, j: np.ndarray, alpha: np.ndarray, canvas: str) -> np.ndarray:
@@ -313,7 +321,7 @@ def render(params: RenderParams, image_size: int, canvas: str = "scene") -> np.n
     Works channel-first, (3, N, S, S), so every elementwise op runs over long contiguous rows.
     """
     j = params.jitter.astype(np.float32)
-    alpha = _shape_alpha(params, j, image_size)
+    alpha = shape_coverage(params, j, image_size)
     image = np.empty((3, *alpha.shape), np.float32)
     sketch = params.style == STYLES.index("sketch")
     photo = np.flatnonzero(~sketch)
