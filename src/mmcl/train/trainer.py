@@ -96,7 +96,10 @@ class Trainer:
         self.dataset = training_dataset(cfg, self.method, source, runtime)
         t = cfg.train
         self.optimizer = torch.optim.AdamW(
-            param_groups(self.method, t.weight_decay), lr=t.lr, betas=tuple(t.betas)
+            param_groups(self.method, t.weight_decay),
+            lr=t.lr,
+            betas=tuple(t.betas),
+            fused=True,  # one kernel per step: the unfused loop was ~40% of a small CLIP step
         )
         self.state = ckpt.TrainState()
         if isinstance(self.dataset, ShardStream):  # a stream is its own sampler
