@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from mmcl.config import load_config
-from mmcl.experiments.zhang_resampling import build_index, embed_split
+from mmcl.experiments.zhang2023.resampling import build_index, embed_split
 from mmcl.methods.partner_views import PartnerViewDataset
 from mmcl.methods.teachers import ClipRunTeacher, Teacher
 from mmcl.models.model import build_model
