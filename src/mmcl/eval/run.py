@@ -41,6 +41,11 @@ def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
     path = ckpt.latest_checkpoint(run_dir / "checkpoints")
     if path is None:
         raise MMCLError(f"{run_dir} has no checkpoint (expected {run_dir}/checkpoints/latest)")
+    return load_checkpoint_method(path)
+
+
+def load_checkpoint_method(path: Path) -> tuple[RunConfig, Method]:
+    """The config and method stored in one checkpoint file (any step, not only the latest)."""
     payload = ckpt.load_checkpoint(path)
     cfg = from_dict(RunConfig, payload["config"])
     method = build_method(cfg.method, cfg.model, data_info(cfg.data, load_train_source(cfg.data)))

@@ -8,6 +8,7 @@ second pass. With `EvalData.feature_dir` set, features are also kept on disk key
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,8 +120,13 @@ def evaluate_model(
     model.eval()
     tokenizer = (tokenizer or Tokenizer()) if model.has_text else None
     cache = FeatureCache(data.feature_dir, model) if data.feature_dir is not None else None
-    progress("features: train")
-    train = _features(model, data.train, None, data, data.probe_train_size, autocast, cache)
+
+    @functools.cache
+    def train() -> FeatureSet:
+        """Train features, extracted only if a task fits something on them."""
+        progress("features: train")
+        return _features(model, data.train, None, data, data.probe_train_size, autocast, cache)
+
     tests = {}
     for name, split in data.tests.items():
         progress(f"features: {name}")
@@ -161,13 +167,13 @@ def evaluate_model(
             records.append(record("classifier", name, "accuracy", accuracy))
     if "linear_probe" in tasks:
         progress("linear probe")
-        probe = linear_probe.fit_linear_probe(train.features, train.labels)
+        probe = linear_probe.fit_linear_probe(train().features, train().labels)
         for name, fs in tests.items():
             accuracy = linear_probe.probe_accuracy(probe, fs.features, fs.labels)
             records.append(record("linear_probe", name, "accuracy", accuracy))
     if "knn" in tasks:
         for name, fs in tests.items():
-            accuracy = knn.knn_accuracy(train.features, train.labels, fs.features, fs.labels)
+            accuracy = knn.knn_accuracy(train().features, train().labels, fs.features, fs.labels)
             records.append(record("knn", name, "accuracy", accuracy))
     if "retrieval" in tasks and model.has_text:
         progress("retrieval")
@@ -214,7 +220,7 @@ def _attribute_records(
     model: ContrastiveModel,
     model_name: str,
     data: EvalData,
-    train: FeatureSet,
+    train: Callable[[], FeatureSet],
     tests: dict[str, FeatureSet],
     autocast: bool,
     cache: FeatureCache | None = None,
@@ -231,7 +237,7 @@ def _attribute_records(
         split = data.attribute_split.name
     else:
         split = "id" if "id" in tests else next(iter(tests))
-        fit, score = train, tests[split]
+        fit, score = train(), tests[split]
     records = []
     for key, value in attributes.evaluate(fit, score).items():
         attribute, metric = key.split("/")
