@@ -16,6 +16,10 @@ class Tokenizer:
         self._bpe = SimpleTokenizer(context_length=context_length)
 
     def __call__(self, texts: list[str] | str) -> torch.Tensor:
+        """Each distinct caption is encoded once: world captions repeat (10 in a label world)."""
         if isinstance(texts, str):
             texts = [texts]
-        return self._bpe(texts, context_length=self.context_length)
+        index: dict[str, int] = {}
+        positions = [index.setdefault(text, len(index)) for text in texts]
+        unique = self._bpe(list(index), context_length=self.context_length)
+        return unique[torch.as_tensor(positions, dtype=torch.long)]
