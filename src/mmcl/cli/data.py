@@ -63,7 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(file:line, shard:key) and reason, caption lengths, class coverage, image sizes; "
         "exits non-zero when the bad samples exceed data.max_bad_fraction, as training would",
     )
-    check.add_argument("path", help="CSV/TSV file, COCO captions JSON, shards, or class folders")
+    check.add_argument(
+        "path",
+        help="CSV/TSV file, COCO captions JSON, shards, class folders; or `shapes`: its gates",
+    )
     check.add_argument(
         "overrides", nargs="*", help="data config overrides, e.g. csv_caption_key=caption"
     )
@@ -72,6 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--workers", type=int, default=4, help="threads decoding images")
     check.add_argument("--show", type=int, default=20, help="bad samples listed one per line")
+    check.add_argument(
+        "--learnability",
+        action="store_true",
+        help="`mmcl data check shapes`: also train the supervised learnability gate (~1 min)",
+    )
+    check.add_argument(
+        "--gate-out", default="runs/gate", help="where the learnability gate's runs are cached"
+    )
     check.set_defaults(func=run_check)
 
 
@@ -134,10 +145,47 @@ def dataset_config(path: str, fmt: str | None, overrides: list[str]) -> DataConf
     return load_config(DataConfig, None, [*implied, f"format={fmt}", f"path={path}", *overrides])
 
 
+def run_world_gate(args: argparse.Namespace) -> int:
+    """`mmcl data check shapes`: the world's gates, (a) silhouettes and (b) learnability."""
+    from mmcl.data.worlds.silhouettes import MIN_SILHOUETTE_PIXELS, silhouette_separation
+
+    cfg = load_config(DataConfig, None, ["format=world", f"world={args.path}", *args.overrides])
+    size = cfg.shapes.image_size
+    pairs = silhouette_separation(size, size=0)
+    print(f"closest silhouettes at {size} px, smallest size (pixels of coverage difference):")
+    for pair in pairs[:5]:
+        print(f"  {pair.a:>9} vs {pair.b:<9} {pair.pixels:6.1f}")
+    failed = []
+    if pairs[0].pixels < MIN_SILHOUETTE_PIXELS:
+        failed.append(f"(a) {pairs[0].a} vs {pairs[0].b} differ by {pairs[0].pixels:.1f} px")
+    print(
+        f"gate (a): every pair differs by >= {MIN_SILHOUETTE_PIXELS:g} px: "
+        f"{'FAILED' if failed else 'passed'}"
+    )
+    if args.learnability:
+        from mmcl.experiments.calibrated import learnability_gate
+
+        gate = learnability_gate(Path(args.gate_out))
+        low, high = gate["interval"]
+        print(
+            f"gate (b): {gate['statement']}: mean {100 * gate['mean']:.1f}% "
+            f"[{100 * low:.1f}, {100 * high:.1f}], seeds {gate['per_seed']}: "
+            f"{'passed' if gate['passed'] else 'FAILED'}"
+        )
+        if not gate["passed"]:
+            failed.append(f"(b) supervised reaches {100 * gate['mean']:.1f}% on id")
+    if failed:
+        raise MMCLError(f"the {args.path} world fails its gate: {'; '.join(failed)}")
+    return 0
+
+
 def run_check(args: argparse.Namespace) -> int:
     from mmcl.data.check import check_dataset
+    from mmcl.data.worlds import WORLDS
     from mmcl.train.data import reader_options
 
+    if args.path in WORLDS and not Path(args.path).exists():
+        return run_world_gate(args)
     cfg = dataset_config(args.path, args.format, args.overrides)
     report = check_dataset(cfg.format, cfg.path, reader_options(cfg), max(1, args.workers))
     print("\n".join(report.lines(cfg.image_size, max(0, args.show))))
