@@ -1,0 +1,114 @@
+"""`mmcl demo`: three fixed arms, figures with intervals, a curve, claims that wait for the
+shape to be learned. The analysis on synthetic figures; the machinery on a tiny budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mmcl import stats
+from mmcl.experiments import demo
+
+
+def _row(values, se=0.005):
+    return demo._estimate_row(values, [se] * len(values))
+
+
+def _figures(shift, probe, er=None, id_acc=(0.9, 0.9, 0.9)):
+    er = shift if er is None else er
+    return {
+        "id": _row(id_acc),
+        demo.SHIFT: _row(shift),
+        "drop": demo._estimate_row([i - s for i, s in zip(id_acc, shift, strict=True)], None),
+        "shape_probe": _row(probe),
+        "effective_robustness": _row(er),
+    }
+
+
+def test_a_difference_is_named_only_when_its_interval_excludes_zero():
+    figures = {
+        "clip_rich": _figures([0.60, 0.62, 0.61], [0.7, 0.7, 0.71]),
+        "clip_label": _figures([0.40, 0.41, 0.39], [0.7, 0.69, 0.7]),
+        "supervised": _figures([0.35, 0.60, 0.45], [0.7, 0.71, 0.7]),
+    }
+    rows = demo.comparisons(figures)
+    sentences = demo.summary_sentences(rows)
+    shift = next(s for s in sentences if s.startswith(demo.SHIFT))
+    assert "clip_rich > clip_label" in shift
+    assert "supervised" not in shift  # its seeds spread over both: interval includes zero
+    probe = next(s for s in sentences if s.startswith("shape_probe"))
+    assert probe == "shape_probe: no difference detected at this scale."
+    detected = {(r["a"], r["b"], r["metric"]) for r in rows if r["detected"]}
+    assert ("clip_rich", "clip_label", demo.SHIFT) in detected
+
+
+def test_claims_are_decided_by_their_rules_when_the_shape_is_learned():
+    figures = {
+        "clip_rich": _figures([0.60, 0.62, 0.61], [0.7, 0.7, 0.7]),
+        "clip_label": _figures([0.42, 0.43, 0.42], [0.7, 0.7, 0.7], er=[0.1, 0.11, 0.1]),
+        "supervised": _figures([0.40, 0.40, 0.41], [0.7, 0.7, 0.7], er=[0.1, 0.1, 0.11]),
+    }
+    assert demo.shape_learned(figures)
+    verdicts = {c["id"]: c["verdict"] for c in demo.decide_claims(figures, learned=True)}
+    assert verdicts == {
+        "xue_rich_over_label": stats.HELD,
+        "xue_label_not_below_supervised": stats.HELD,
+        "fang_same_data_same_er": stats.HELD,
+    }
+
+
+def test_no_claim_is_decided_where_no_arm_learned_the_shape():
+    figures = {arm: _figures([0.01, 0.0, 0.02], [0.12, 0.14, 0.13]) for arm in demo.ARM_NAMES}
+    figures["clip_rich"] = _figures([0.30, 0.31, 0.30], [0.12, 0.14, 0.13])
+    assert not demo.shape_learned(figures)
+    claims = demo.decide_claims(figures, learned=False)
+    assert {c["verdict"] for c in claims} == {stats.INCONCLUSIVE}
+    assert all("not decided" in c["ours"] for c in claims)
+
+
+def test_the_arms_are_fixed_and_differ_only_in_method_and_captions():
+    assert demo.ARM_NAMES == ("clip_rich", "clip_label", "supervised")
+    keys = {a.name: {o.split("=")[0] for o in a.overrides} for a in demo.ARMS}
+    allowed = {"method.name", "data.shapes.caption_preset", "data.shapes.caption_mention"}
+    allowed |= {"eval.tasks", "train.checkpoint_every", "train.keep_checkpoints"}
+    assert set().union(*keys.values()) <= allowed
+
+
+def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
+    tiny = [
+        f"data.cache_dir={world_cache}",
+        "data.shapes.n_train=256",
+        "data.shapes.n_test=200",
+        "train.steps=8",
+        "train.batch_size=32",
+        "train.warmup_steps=1",
+        "train.checkpoint_every=2",
+        "eval.probe_train_size=100",
+    ]
+    scale = demo.DemoScale(seeds=(0, 1), strengths=(0.5, 0.9))
+    result = demo.run_demo(scale, tmp_path, jobs=1, extra=tiny)
+    assert result["trained_now"] == 12
+    assert [r["strength"] for r in result["by_strength"]] == [0.5, 0.9]
+    for at in result["by_strength"]:
+        assert len(at["testbed"]["points"]) >= 4  # checkpoints of both supervised seeds
+        for arm in demo.ARM_NAMES:
+            for metric in (demo.SHIFT, "shape_probe", "effective_robustness"):
+                row = at["arms"][arm][metric]
+                assert len(row["per_seed"]) == 2
+                assert row["interval"][0] <= row["mean"] <= row["interval"][1]
+        assert {c["id"] for c in at["claims"]} == {c.id for c, _ in demo.CLAIMS}
+    for arm in demo.ARM_NAMES:
+        assert [p["strength"] for p in result["curve"][arm]] == [0.5, 0.9]
+    on_disk = json.loads((tmp_path / "demo.json").read_text())
+    assert on_disk["by_strength"][0]["arms"] == result["by_strength"][0]["arms"]
+
+    again = demo.run_demo(scale, tmp_path, jobs=1, extra=tiny)
+    assert again["trained_now"] == 0
+    assert again["by_strength"] == result["by_strength"]
+
+
+@pytest.mark.parametrize("scale", sorted(demo.SCALES))
+def test_each_scale_has_three_seeds_or_more_and_a_curve(scale):
+    s = demo.SCALES[scale]
+    assert len(s.seeds) >= 3 and len(s.strengths) >= 2
