@@ -91,7 +91,10 @@ class Trainer:
         self.method: Method = method.to(runtime.device)
         if runtime.world_size > 1:  # BatchNorm on the global batch, as one process would
             self.method = sync_batch_norm(self.method, runtime.device)
-        if cfg.model.channels_last:
+        self.channels_last = cfg.model.channels_last
+        if self.channels_last is None:
+            self.channels_last = runtime.device.type == "cuda"
+        if self.channels_last:
             self.method.to(memory_format=torch.channels_last)
         self.dataset = training_dataset(cfg, self.method, source, runtime)
         t = cfg.train
@@ -244,7 +247,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(state.step, t.lr, t.warmup_steps, t.steps, t.min_lr_ratio)
         batch = batch.to(self.runtime.device, non_blocking=True)
-        if self.cfg.model.channels_last:
+        if self.channels_last:
             batch.images = batch.images.contiguous(memory_format=torch.channels_last)
         with autocast(self.precision, self.runtime.device):
             outputs = model(batch)
