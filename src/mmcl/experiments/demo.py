@@ -108,7 +108,7 @@ class DemoScale:
 
 SCALES = {
     "quick": DemoScale(seeds=(0, 1, 2), strengths=(0.5, 0.9)),
-    "full": DemoScale(seeds=(0, 1, 2, 3, 4), strengths=(0.5, 0.7, 0.8, 0.9, 0.95)),
+    "full": DemoScale(seeds=(0, 1, 2, 3, 4), strengths=(0.3, 0.5, 0.7, 0.9, 0.95)),
 }
 
 # The papers' predictions, as rules fixed before the run (figures are ours; the directions are
