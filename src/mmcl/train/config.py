@@ -125,6 +125,9 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.1  # AdamW; not applied to biases, norms and the logit scale
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])  # CLIP's beta2
+    # AdamW eps, CLIP's (open_clip's ViT recipe): with 1e-8 a near-zero gradient's last bit
+    # decides a full-size step, so runs that sum gradients in another order part within steps
+    eps: float = 1e-6
     warmup_steps: int = 30
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0  # max global grad norm; 0 disables
@@ -143,6 +146,7 @@ class TrainConfig:
         check_range("train.batch_size", self.batch_size, 2)
         check_range("train.lr", self.lr, 0, 10)
         check_range("train.weight_decay", self.weight_decay, 0, 10)
+        check_range("train.eps", self.eps, 0, 1)
         check_range("train.warmup_steps", self.warmup_steps, 0)
         check_range("train.min_lr_ratio", self.min_lr_ratio, 0, 1)
         check_range("train.grad_clip", self.grad_clip, 0)

@@ -102,6 +102,7 @@ class Trainer:
             param_groups(self.method, t.weight_decay),
             lr=t.lr,
             betas=tuple(t.betas),
+            eps=t.eps,
             fused=True,  # one kernel per step: the unfused loop was ~40% of a small CLIP step
         )
         self.state = ckpt.TrainState()
