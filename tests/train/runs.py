@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 
@@ -57,5 +58,7 @@ def run_two_processes(*args: str, timeout: int = 300) -> subprocess.CompletedPro
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command += list(args)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    if done.returncode != 0:  # rank 0's own lines first: the tail is mostly the launcher's
+        rank0 = [line for line in done.stderr.splitlines() if "[rank0]" in line][-40:]
+        pytest.fail("\n".join([done.stdout[-2000:], *rank0, done.stderr[-3000:]]))
     return done
