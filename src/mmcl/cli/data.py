@@ -169,7 +169,8 @@ def run_world_gate(args: argparse.Namespace) -> int:
         low, high = gate["interval"]
         print(
             f"gate (b): {gate['statement']}: mean {100 * gate['mean']:.1f}% "
-            f"[{100 * low:.1f}, {100 * high:.1f}], seeds {gate['per_seed']}: "
+            f"[{100 * low:.1f}, {100 * high:.1f}], per seed "
+            f"{', '.join(f'{100 * v:.1f}' for v in gate['per_seed'])}: "
             f"{'passed' if gate['passed'] else 'FAILED'}"
         )
         if not gate["passed"]:
