@@ -25,3 +25,12 @@ def test_the_gate_fails_when_shapes_shrink_or_lose_anti_aliasing(monkeypatch, at
     monkeypatch.setattr(render, attribute, value)
     closest = silhouette_separation(32, size=0)[0]
     assert closest.pixels < MIN_SILHOUETTE_PIXELS, closest
+
+
+def test_data_check_shapes_prints_the_silhouette_gate(capsys):
+    from mmcl.cli import main
+
+    assert main(["data", "check", "shapes"]) == 0
+    out = capsys.readouterr().out
+    assert "closest silhouettes at 32 px" in out
+    assert "gate (a): every pair differs by >= 5 px: passed" in out
