@@ -35,7 +35,7 @@ BUDGET: tuple[str, ...] = (
     "model.image=small_cnn",
     "model.width=8",
     # The CLIP arms' text tower: 1 layer, 64 wide, 16 tokens (the longest demo caption has 15,
-    # so none is cut). Chosen for time only (2 layers cost 20% more per step), before any run.
+    # so none is cut). Chosen for time only (2 layers cost 20% more per step), by no result.
     "model.text_width=64",
     "model.text_layers=1",
     "model.context_length=16",
