@@ -136,7 +136,8 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
                 at["claims"],
                 "The papers' predictions, decided by rules fixed before the run. The figures "
                 "are ours, on a synthetic world; the directions are the papers'.",
-            ).replace("<h2>Claims</h2>", ""),
+                heading="",
+            ),
             f"<img alt='testbed line and arms at {at['strength']:g}' src='{png_data_uri(png)}'/>",
         ]
     )

@@ -254,7 +254,7 @@ CLAIM_COLUMNS = ("id", "statement", "paper", "ours", "rule")
 VERDICT_CLASS = {"held": "held", "not held": "not-held", "inconclusive": "inconclusive"}
 
 
-def claims_html(claims: Sequence[dict], preamble: str = "") -> str:
+def claims_html(claims: Sequence[dict], preamble: str = "", heading: str = "Claims") -> str:
     """A paper's claims table (claim, statement, paper, ours with its interval, rule, verdict).
 
     The verdict cell is colour-coded: green held, red not held, grey inconclusive.
@@ -269,7 +269,8 @@ def claims_html(claims: Sequence[dict], preamble: str = "") -> str:
     head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "rule"))
     intro = f"<p>{html.escape(preamble)}</p>" if preamble else ""
     return (
-        f"<h2>Claims</h2>{intro}<div class='scroll'><table><tr>{head}<th>verdict</th></tr>"
+        f"{f'<h2>{heading}</h2>' if heading else ''}{intro}"
+        f"<div class='scroll'><table><tr>{head}<th>verdict</th></tr>"
         f"{rows}</table></div>"
     )
 
