@@ -88,6 +88,15 @@ def test_override_values_yaml_cannot_parse_stay_text():
     assert cfg.train.steps == 7
 
 
+def test_exponents_without_a_dot_are_numbers_though_yaml_11_reads_them_as_text(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  weight_decay: 1e-6\n")
+    cfg = load_config(RunConfig, path, ["train.lr=2e-3", "train.steps=1e2"])
+    assert (cfg.train.lr, cfg.train.weight_decay, cfg.train.steps) == (0.002, 1e-6, 100)
+    with pytest.raises(MMCLError, match=re.escape("'train.lr' must be a number")):
+        load_config(RunConfig, None, ["train.lr=fast"])
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [

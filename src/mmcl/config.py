@@ -58,6 +58,16 @@ def _unknown_key(prefix: str, key: str, valid: typing.Iterable[str]) -> MMCLErro
     )
 
 
+def _yaml11_float(value: Any) -> Any:
+    """`2e-3` as a number: YAML 1.1 (PyYAML) reads exponents without a dot as strings."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _coerce(key: str, value: Any, tp: Any) -> Any:
     """Convert a YAML/CLI value to the annotated type, or raise naming the key."""
     origin = typing.get_origin(tp)
@@ -87,6 +97,7 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return value
         raise MMCLError(f"config key {key!r} must be true or false, got {value!r}")
     if tp in (int, float):
+        value = _yaml11_float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise MMCLError(f"config key {key!r} must be a number ({tp.__name__}), got {value!r}")
         if not math.isfinite(value):
