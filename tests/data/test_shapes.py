@@ -53,6 +53,14 @@ def test_split_contents(train):
     assert len({bytes(row.numpy()) for row in flat}) == 50
 
 
+def test_label_names_the_attribute_a_classifier_learns():
+    split = build_split(ShapesConfig(n_train=200, label="texture", canvas="grey"), "train")
+    assert torch.equal(split.labels, split.attributes["texture"])
+    assert split.class_names == list(render.TEXTURES)
+    same_images = build_split(ShapesConfig(n_train=200, canvas="grey"), "train")
+    assert torch.equal(split.images, same_images.images)  # only the label moved
+
+
 def test_spurious_strength_in_train(train):
     preferred = PREFERRED_BACKGROUND[train.labels.numpy()]
     hits = int((train.attributes["background"].numpy() == preferred).sum())
@@ -204,6 +212,8 @@ def test_cache_default_dir_and_corrupt_file(tmp_path, monkeypatch):
         ({"caption_probs": {"colour": 0.5}}, "caption_probs"),
         ({"caption_preset": "rich_ish"}, "caption_preset"),
         ({"seed": -3}, "seed"),
+        ({"label": "colour"}, "label"),
+        ({"label": "background", "canvas": "grey"}, "label"),
     ],
 )
 def test_bad_config_names_the_field(override, field):

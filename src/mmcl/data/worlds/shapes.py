@@ -97,6 +97,10 @@ class ShapesConfig:
     # canvas (Hermann & Lampinen 2020), for feature-suppression studies (MCL): no background
     # attribute, never captioned; with spurious_strength=0.1 every attribute is independent.
     canvas: str = "scene"
+    # The attribute the class label names. "shape" is the world's task; another attribute makes
+    # it the label a supervised model learns, so a gate can ask whether that attribute alone is
+    # learnable (MCL's worlds: `mmcl.experiments.calibrated`).
+    label: str = "shape"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -136,6 +140,9 @@ class ShapesConfig:
         if self.canvas not in render.CANVASES:
             valid = ", ".join(render.CANVASES)
             raise MMCLError(f"data.shapes.canvas = {self.canvas!r}; valid: {valid}")
+        if self.label not in self.visible_attributes():
+            valid = ", ".join(self.visible_attributes())
+            raise MMCLError(f"data.shapes.label = {self.label!r}; valid on this canvas: {valid}")
 
     def resolved_caption_probs(self) -> dict[str, float]:
         if self.caption_preset is None:
@@ -226,11 +233,11 @@ def build_split(cfg: ShapesConfig, split: str) -> WorldSplit:
     return WorldSplit(
         name=split,
         images=render_images(attributes, jitter, cfg.image_size, cfg.canvas),
-        labels=torch.from_numpy(attributes["shape"]).long(),
+        labels=torch.from_numpy(attributes[cfg.label]).long(),
         attributes={k: torch.from_numpy(v).long() for k, v in attributes.items() if k in visible},
         attribute_values={k: list(v) for k, v in ATTRIBUTE_VALUES.items()},
         captions=make_captions(attributes, ATTRIBUTE_VALUES, mentions),
-        class_names=list(render.SHAPES),
+        class_names=list(ATTRIBUTE_VALUES[cfg.label]),
         prompt_templates=list(PROMPT_TEMPLATES),
         description=shift.description,
         meta={"world": "shapes", "seed": cfg.seed},
