@@ -15,7 +15,7 @@ from mmcl.experiments import registry
 
 CLAIM = stats.Claim("C1/svd", "MMCL beats SL", "MMCL > SL", "OOD acc gap", stats.Greater())
 EQUAL = stats.Claim("C4/svd", "no effect", "flat at full rank", "slope", stats.Equivalent(0.01))
-CHECK = stats.Check("identity", "closed form equals SVD", tolerance=1e-6)
+CHECK = stats.Check("identity", "closed form equals SVD", 1e-6, "largest of 3 worlds")
 
 
 def fake_result() -> dict:
@@ -73,7 +73,7 @@ def test_text_table_prints_verdicts_rules_checks_and_counts(fake_xue, capsys):
     text = capsys.readouterr().out
     assert "C1/svd" in text and "held (n=3)" in text and "inconclusive (n=3)" in text
     assert "rules (fixed before the run)" in text and "+/-0.01" in text
-    assert "identity  pass" in text
+    assert "identity  pass" in text and "largest of 3 worlds" in text
     assert "2 claims: 1 held, 0 not held, 1 inconclusive; 1/1 checks pass" in text
     assert "stated directions" in text
 

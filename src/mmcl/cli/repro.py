@@ -69,16 +69,17 @@ def claims_text(claims: Sequence[dict], width: int = 50) -> str:
 
 
 def checks_text(checks: Sequence[dict]) -> str:
-    """One line per check: id, pass/FAIL, |error| against its tolerance."""
+    """One line per check: id, pass/FAIL, |error| against its tolerance, its detail (cut)."""
     if not checks:
         return ""
     id_width = max(len(c["id"]) for c in checks)
-    lines = ["checks (identities and closed forms, not findings):"]
+    lines = ["checks (identities, closed forms and learnability gates; not findings):"]
     for c in checks:
         mark = "pass" if c["passed"] else "FAIL"
+        detail = f"  {_cell(c['detail'], 70).rstrip()}" if c.get("detail") else ""
         lines.append(
             f"  {c['id'].ljust(id_width)}  {mark}  |error| {abs(c['error']):.2g} "
-            f"<= {c['tolerance']:.2g}"
+            f"<= {c['tolerance']:.2g}{detail}"
         )
     return "\n".join(lines)
 
