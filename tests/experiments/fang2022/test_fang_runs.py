@@ -44,8 +44,10 @@ def test_tiny_testbed_grid_varies_every_knob_and_holds_the_reference():
     assert all(c.data.shapes.seen_colors == testbed.NARROW["seen_colors"] for c in cfgs)
     assert {c.model.width for c in cfgs if c.model.image == "small_cnn"} == {4, 8}
     assert {c.model.timm_name for c in cfgs} >= {"test_byobnet", "test_vit"}
-    assert {c.train.steps for c in cfgs} == {100, 300}
-    assert {c.data.shapes.n_train for c in cfgs} == {1000, 4000}
+    assert {c.train.steps for c in cfgs} == {*scale.testbed_steps, scale.steps} and len(
+        scale.testbed_steps
+    ) > 1
+    assert {c.data.shapes.n_train for c in cfgs} == {*scale.testbed_sizes, scale.n_train}
     assert testbed.reference_ce(scale).name in {s.name for s in specs}
     assert len(scale.seeds) >= 3 and len(scales.get_scale("small").seeds) >= 5
 
@@ -82,7 +84,8 @@ def test_every_claim_reads_roles_that_have_runs_for_every_seed():
         assert len(labels[c.treatment]) == len(labels[c.control]) == 3
     specs = causes.cause_specs(scale, scale.seeds)
     assert len(specs) == 6 * 3 and len({s.name for s in specs}) == len(specs)
-    assert labels["clip-narrow-small"][0] == "clip-narrow-n1000-seed0"
+    small = round(scale.size_fraction * scale.n_train)
+    assert labels["clip-narrow-small"][0] == f"clip-narrow-n{small}-seed0"
     assert labels["clip-diverse/probe-train"][2] == "clip-diverse-seed2/probe-train"
     seeds = {_cfg(s.overrides).train.seed for s in specs}
     assert seeds == {0, 1, 2}

@@ -99,7 +99,9 @@ def test_paper_recipe_takes_the_paths_from_overrides(tmp_path):
 
 def test_tiny_plan_has_three_seeds_and_user_overrides_last(tmp_path):
     plan = scales.grid_plan(scales.resolve("tiny"), None, tmp_path, ["train.steps=7"])
-    assert len(plan.seeds) >= 3 and plan.runs()[-1] == probes.TEXT_RUN
+    assert len(plan.seeds) >= 3 and plan.runs()[0] == probes.BASELINE
+    small = scales.grid_plan(scales.resolve("small"), None, tmp_path)
+    assert small.runs()[-1] == probes.TEXT_RUN and set(plan.runs()) < set(small.runs())
     cfg = load_config(RunConfig, None, plan.overrides(plan.steps, "method.name=simclr"))
     assert cfg.train.steps == 7  # --set wins over the scale's schedule
     assert scales.grid_plan(scales.resolve("small"), None, tmp_path).seeds == tuple(range(5))
@@ -161,7 +163,7 @@ def load_split_labels(cfg: RunConfig) -> torch.Tensor:
 def test_grid_trains_and_probes_one_seed(tiny_overrides, tmp_path):
     """The grid's two phases in this process: teacher, pair statistics, two runs."""
     plan = grid.GridPlan(tuple(_tiny_args(tiny_overrides)), (0,), tmp_path,
-                         ("simclr", "new_positive"), teacher_steps=2, n_pairs=50,
+                         ("simclr", "new_positive", probes.TEXT_RUN), teacher_steps=2, n_pairs=50,
                          jobs=1)  # fmt: skip
     records, pairs = grid.run_grid(plan)
     assert pairs[0]["seed"] == 0 and pairs[0]["n_pairs"] == 50

@@ -29,6 +29,7 @@ from mmcl.eval.robustness import (
     to_document,
 )
 from mmcl.eval.tasks import write_results
+from mmcl.experiments.calibrated import gate_check, learnability_gate, ungated
 from mmcl.experiments.fang2022.causes import cause_specs, role_labels
 from mmcl.experiments.fang2022.claims import decide_claims, headline
 from mmcl.experiments.fang2022.report import write_fang_report
@@ -37,6 +38,7 @@ from mmcl.experiments.fang2022.scales import get_scale
 from mmcl.experiments.fang2022.testbed import (
     BASELINE_TEXT,
     check_baseline_spread,
+    gate_budget,
     settings,
     shift_leaks,
     testbed_specs,
@@ -123,8 +125,11 @@ def run(
         warnings.simplefilter("ignore")  # degenerate accuracies are in result.notes
         result = compute_robustness(points, SHIFTS, RobustnessConfig(bootstrap=sc.bootstrap))
     raw = raw_results(result, role_labels(sc, seed_ids), sc.n_test)
-    claims = decide_claims(raw)
-    checks = held_out_checks(sc.n_train)
+    # The reference run's budget must let a supervised model learn the shape on the narrow
+    # world's images (background made uncorrelated), or no cause has anything to explain.
+    gate = learnability_gate(out_dir / "gate", budget=gate_budget(sc, overrides), jobs=setup.jobs)
+    claims = ungated(decide_claims(raw), [gate])
+    checks = [*held_out_checks(sc.n_train), gate_check(gate)]
     note = f"{NOTE} Headline: {headline(claims)}."
     meta = {
         "mmcl_version": __version__,

@@ -119,6 +119,11 @@ def reference_ce(scale: FangScale, world: str = "narrow") -> RunSpec:
     return supervised_spec("small_cnn", scale.width, scale.steps, scale.n_train, world)
 
 
+def gate_budget(scale: FangScale, overrides: Sequence[str] = ()) -> list[str]:
+    """The reference run's world and budget: what the learnability gate checks."""
+    return [*scale.common(), *reference_ce(scale).overrides, *overrides]
+
+
 def testbed_specs(scale: FangScale) -> list[RunSpec]:
     """The grid: widths x steps of the small CNN at n_train, the reference run at the other
     sizes, the timm towers at the reference steps and size, and the reference run itself
@@ -170,6 +175,7 @@ __all__ = [
     "SHIFTS",
     "FangScale",
     "check_baseline_spread",
+    "gate_budget",
     "get_scale",
     "settings",
     "testbed_specs",

@@ -19,9 +19,10 @@ import numpy as np
 
 from mmcl import __version__
 from mmcl.eval.tasks import make_record, write_results
+from mmcl.experiments.calibrated import gate_check, learnability_gate, ungated
 from mmcl.experiments.mcl2024 import claims, measure
 from mmcl.experiments.mcl2024.report import write_report_page
-from mmcl.experiments.mcl2024.scales import Scale, get_scale
+from mmcl.experiments.mcl2024.scales import Scale, gate_budget, get_scale
 from mmcl.experiments.registry import seed_list
 from mmcl.io import atomic_write_json
 from mmcl.processes import map_in_processes
@@ -71,6 +72,16 @@ def train_and_measure(
     return [merge_seed(simclr, clip) for simclr, clip in pairs]
 
 
+def attribute_gates(sc: Scale, out_dir: Path, overrides: Sequence[str]) -> list[dict[str, Any]]:
+    """MCL's own gate: on its grey canvas, at one stage's budget, each probed attribute is
+    learnable when it is the only signal (a supervised model trained with it as the label)."""
+    budget = [*gate_budget(sc), *overrides]
+    return [
+        learnability_gate(out_dir, budget=budget, attribute=attribute, jobs=sc.jobs)
+        for attribute in claims.TRIFEATURE
+    ]
+
+
 def records(raw: Sequence[dict[str, Any]], n_pairs: int) -> list[dict[str, Any]]:
     """Flat records: probe accuracies, cluster NMIs and MMVP-style scores, per seed."""
     out = []
@@ -103,6 +114,7 @@ def run(
     sc, out_dir, start = get_scale(scale), Path(out_dir), time.perf_counter()
     seed_ids = seed_list(seeds, sc.seeds)
     raw = train_and_measure(sc, seed_ids, out_dir, overrides)
+    gates = attribute_gates(sc, out_dir / "gate", overrides)
     meta = {
         "mmcl_version": __version__,
         "run": "repro_mcl2024",
@@ -115,8 +127,8 @@ def run(
     result = {
         "meta": meta,
         "records": records(raw, sc.mmvp_pairs),
-        "claims": claims.claim_rows(raw),
-        "checks": claims.check_rows(raw),
+        "claims": ungated(claims.claim_rows(raw), gates),
+        "checks": [*claims.check_rows(raw), *map(gate_check, gates)],
         "note": NOTE,
         "raw": raw,
     }

@@ -1,9 +1,9 @@
 """xue2024's image claims (shapes or real captions): CLIP against a supervised head under shift,
 and caption richness, decided over seeds with binomial test-sample errors (rules fixed here).
 
-"Under shift" is the mean accuracy over the non-in-distribution splits. At `tiny` the shapes
-world's core feature is barely learnt (every run scores about the same, spurious_reversed near 0),
-so these claims are expected to be inconclusive there; the world is left as it is (issue 14).
+"Under shift" is the mean accuracy over the non-in-distribution splits. On the `shapes` world
+the runner first gates the budget (`mmcl.experiments.calibrated`): where a supervised model
+cannot learn the shape, these claims are made inconclusive.
 """
 
 from __future__ import annotations

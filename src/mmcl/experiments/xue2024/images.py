@@ -42,6 +42,12 @@ def on_files(overrides: Sequence[str]) -> bool:
     return bool(formats) and formats[-1] != "world"
 
 
+def gate_budget(scale: str, overrides: Sequence[str] = ()) -> list[str] | None:
+    """The world and budget the learnability gate checks for this scale's image runs; None on
+    files (the user's data: no gate)."""
+    return None if on_files(overrides) else [*image_scale(scale).overrides(), *overrides]
+
+
 def caption_setting(overrides: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     """The config key that sets caption richness and its values, poorest first.
 

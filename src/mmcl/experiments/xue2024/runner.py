@@ -17,11 +17,12 @@ from typing import Any
 
 from mmcl import __version__
 from mmcl.eval.tasks import make_record, write_results
+from mmcl.experiments.calibrated import gate_check, learnability_gate, ungated
 from mmcl.experiments.registry import seed_list
 from mmcl.experiments.xue2024.checks import all_checks
 from mmcl.experiments.xue2024.claims import loss_reading, vector_claims
 from mmcl.experiments.xue2024.image_claims import image_claims
-from mmcl.experiments.xue2024.images import run_images
+from mmcl.experiments.xue2024.images import gate_budget, run_images
 from mmcl.experiments.xue2024.scales import image_scale, vector_scale
 from mmcl.experiments.xue2024.vector import run_vector
 from mmcl.io import atomic_write_text
@@ -86,8 +87,12 @@ def run(
     vec_seconds = time.perf_counter() - start
     log.info("xue2024 %s: vectors took %.0f s; images, seeds %s", scale, vec_seconds, img_seeds)
     images = run_images(scale, img_seeds, out_dir / "images", overrides)
+    # The image runs' world and budget must let a supervised model learn the shape (a file
+    # dataset is the user's: no gate).
+    budget = gate_budget(scale, overrides)
+    gates = [] if budget is None else [learnability_gate(out_dir / "gate", budget=budget)]
     vector_rows = vector_claims(vector)
-    claims = [*vector_rows, *image_claims(images)]
+    claims = [*vector_rows, *ungated(image_claims(images), gates)]
     meta = {
         "mmcl_version": __version__,
         "run": "repro_xue2024",
@@ -103,7 +108,7 @@ def run(
         "meta": meta,
         "records": vector_records(vector) + images,
         "claims": claims,
-        "checks": all_checks(vector, sgd),
+        "checks": [*all_checks(vector, sgd), *map(gate_check, gates)],
         "note": f"{NOTE} {loss_reading(vector_rows)}",
         "vector": plain_rows(vector),
     }

@@ -34,7 +34,7 @@ class GridPlan:
     user: tuple[str, ...] = ()
     steps: int | None = None  # None: the base's own schedule (paper recipe)
     teacher_steps: int | None = None  # None: no teacher to train (an open_clip checkpoint)
-    n_pairs: int = 0  # > 0: pair statistics and the text-positive SimCLR run (worlds only)
+    n_pairs: int = 0  # > 0: pair statistics per seed (worlds only)
     jobs: int = 2
 
     def folder(self, seed: int) -> Path:
@@ -45,7 +45,8 @@ class GridPlan:
         return [*self.base, *schedule, *method, *self.user]
 
     def runs(self) -> list[str]:
-        return [*self.variants, *([TEXT_RUN] if self.n_pairs else [])]
+        """Every run of one seed: the variants, the text-positive SimCLR run among them."""
+        return list(self.variants)
 
 
 def prepare_seed(plan: GridPlan, seed: int) -> dict | None:
