@@ -16,6 +16,8 @@ from scipy import special
 from mmcl.cli.robustness import register
 from mmcl.errors import MMCLError
 
+from ..browser import assert_reads_well
+
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
 OPENCLIP = DATA / "openclip_classification_results.csv"
 TESTBED = DATA / "imagenet-testbed_robustness_top1s.csv"
@@ -91,7 +93,11 @@ def test_out_writes_json_png_html(tmp_path, capsys):
     assert json.loads((out / "robustness.json").read_text())["transform"] == "logit"
     png = (out / "robustness_ImageNet_v2.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "data:image/png;base64," in (out / "robustness.html").read_text()
+    page = (out / "robustness.html").read_text()
+    assert "<title>mmcl robustness" in page
+    assert page.index("data:image/png;base64,") < page.index("<h3>Models</h3>")  # plot first
+    assert "On ImageNet v2, the baseline" in page and "x logit(ID)" in page
+    assert_reads_well(out / "robustness.html", ["Effective robustness", "Models"])
 
 
 def test_missing_column_is_a_clear_error(tmp_path):

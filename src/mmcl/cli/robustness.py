@@ -8,6 +8,7 @@ HTML report.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
 import warnings
@@ -23,6 +24,8 @@ from mmcl.eval.robustness import (
     to_document,
 )
 from mmcl.eval.robustness_inputs import InputConfig, load_inputs
+from mmcl.io import atomic_write_text
+from mmcl.report.html import CSS
 from mmcl.report.robustness_plot import html_section, save_scatter
 
 EPILOG = """examples:
@@ -152,12 +155,16 @@ def format_table(result: RobustnessResult, baseline: str) -> str:
 def write_outputs(result: RobustnessResult, doc: dict, out: Path, baseline: str) -> None:
     """robustness.json, robustness_<target>.png per target, robustness.html embedding them."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps(doc, indent=2))
+    atomic_write_text(out / "robustness.json", json.dumps(doc, indent=2))
     pngs = {}
     for name in result.fits:
         safe = "".join(c if c.isalnum() else "_" for c in name)
         pngs[name] = save_scatter(result, name, out / f"robustness_{safe}.png")
     body = html_section(result, pngs, baseline)
-    page = f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>"
-    (out / "robustness.html").write_text(page)
+    title = f"mmcl robustness: effective robustness against {baseline or 'the baseline'}"
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    atomic_write_text(out / "robustness.html", page)
     print(f"wrote {out / 'robustness.json'}, {len(pngs)} PNGs, {out / 'robustness.html'}")

@@ -59,8 +59,17 @@ def scatter_figure(result: RobustnessResult, target: str) -> Figure:
         ax.fill_between(grid, t.forward(band_lo), t.forward(band_hi), color="tab:red", alpha=0.2)
     colours = iter(f"C{i}" for i in range(1, 100))
     for group, (x, y) in sorted(groups.items(), key=lambda kv: kv[0] != "baseline"):
-        colour = "0.55" if group == "baseline" else next(colours)
-        ax.scatter(t.forward(x), t.forward(y), s=22, alpha=0.75, color=colour, label=group)
+        baseline = group == "baseline"
+        colour = "0.6" if baseline else next(colours)
+        ax.scatter(t.forward(x), t.forward(y), s=14 if baseline else 30, alpha=0.75,
+                   color=colour, label=group, zorder=2 if baseline else 3)  # fmt: skip
+    for m in result.models:  # name the models the user brought; the baseline is the backdrop
+        if target in m.acc and m.point.reported and not m.point.baseline:
+            xy = (
+                float(t.forward(np.array(m.point.id_acc))),
+                float(t.forward(np.array(m.acc[target]))),
+            )
+            ax.annotate(m.point.label, xy, xytext=(4, 3), textcoords="offset points", fontsize=7)
     ticks = _ticks(lo, hi)
     for set_ticks, set_labels in (
         (ax.set_xticks, ax.set_xticklabels),
@@ -87,28 +96,45 @@ def save_scatter(result: RobustnessResult, target: str, path: str | Path) -> Pat
     return path
 
 
+def fit_in_words(result: RobustnessResult, name: str) -> str:
+    """The baseline line of one target as a sentence a reader can check against the plot."""
+    tf, transform = result.fits[name], result.config.transform
+    f = tf.fit
+    sign = "+" if f.intercept >= 0 else "-"
+    return (
+        f"On {name}, the baseline's {f.n} models lie on {transform}(OOD) = {f.slope:.3f} x "
+        f"{transform}(ID) {sign} {abs(f.intercept):.3f} (r = {f.r:.3f}); "
+        "a model's effective robustness is its OOD accuracy above this line at its own ID "
+        "accuracy, in points, with a 95% interval from the line's bootstrap and the test sets."
+    )
+
+
 def html_section(result: RobustnessResult, pngs: dict[str, Path], baseline: str = "") -> str:
-    """An HTML fragment: settings, fits, the models' ER table and the PNGs inlined as base64."""
+    """An HTML fragment: the plots first (PNGs inlined), each fit in words, then the tables."""
     main = result.main_target.name
     parts = ["<section class='mmcl-robustness'>", "<h2>Effective robustness</h2>"]
-    settings = f"transform {result.config.transform}; baseline: {baseline}; sorted by ER on {main}"
-    parts.append(f"<p>{html.escape(settings)}</p>")
-    parts += [f"<p>{html.escape(t.name)}: {html.escape(t.description)}</p>" for t in result.targets]
-    parts.append(
-        "<table><tr><th>target</th><th>slope</th><th>intercept</th><th>r</th><th>n</th></tr>"
-    )
-    for name, tf in result.fits.items():
-        f = tf.fit
-        parts.append(
-            f"<tr><td>{html.escape(name)}</td><td>{f.slope:.4f}</td>"
-            f"<td>{f.intercept:.4f}</td><td>{f.r:.4f}</td><td>{f.n}</td></tr>"
-        )
-    parts.append("</table>")
-    parts.append(_models_table(result, main))
     for name, png in pngs.items():
         data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
         alt = html.escape(f"ID vs OOD accuracy, {name}")
         parts.append(f"<img alt='{alt}' src='data:image/png;base64,{data}'/>")
+        parts.append(f"<p>{html.escape(fit_in_words(result, name))}</p>")
+    settings = f"transform {result.config.transform}; baseline: {baseline}; sorted by ER on {main}"
+    parts.append(f"<p>{html.escape(settings)}</p>")
+    parts += [f"<p>{html.escape(t.name)}: {html.escape(t.description)}</p>" for t in result.targets]
+    parts.append("<h3>Models</h3>")
+    parts.append(_models_table(result, main))
+    parts.append("<h3>Baseline fits</h3>")
+    parts.append(
+        "<div class='scroll'><table><tr><th>target</th><th>slope</th><th>intercept</th>"
+        "<th>r</th><th>n</th></tr>"
+    )
+    for name, tf in result.fits.items():
+        f = tf.fit
+        parts.append(
+            f"<tr><td class='text'>{html.escape(name)}</td><td>{f.slope:.4f}</td>"
+            f"<td>{f.intercept:.4f}</td><td>{f.r:.4f}</td><td>{f.n}</td></tr>"
+        )
+    parts.append("</table></div>")
     if result.notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
     parts.append("</section>")
@@ -117,7 +143,7 @@ def html_section(result: RobustnessResult, pngs: dict[str, Path], baseline: str 
 
 def _models_table(result: RobustnessResult, main: str) -> str:
     """Rows of reported models: label, group, ID %, OOD % and ER [CI] on the main target."""
-    rows = ["<table><tr><th>model</th><th>group</th><th>ID %</th>"]
+    rows = ["<div class='scroll'><table><tr><th>model</th><th>group</th><th>ID %</th>"]
     rows.append(f"<th>{html.escape(main)} %</th><th>ER (pp)</th><th>95% CI</th></tr>")
     for m in result.models:
         if not m.point.reported or main not in m.er:
@@ -125,9 +151,10 @@ def _models_table(result: RobustnessResult, main: str) -> str:
         ci = m.er_ci.get(main)
         ci_text = f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
         rows.append(
-            f"<tr><td>{html.escape(m.point.label)}</td><td>{html.escape(m.point.group)}</td>"
+            f"<tr><td class='text'>{html.escape(m.point.label)}</td>"
+            f"<td class='text'>{html.escape(m.point.group)}</td>"
             f"<td>{100 * m.point.id_acc:.2f}</td><td>{100 * m.acc[main]:.2f}</td>"
             f"<td>{m.er[main]:.2f}</td><td>{ci_text}</td></tr>"
         )
-    rows.append("</table>")
+    rows.append("</table></div>")
     return "\n".join(rows)

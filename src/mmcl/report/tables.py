@@ -199,13 +199,12 @@ def _drop(id_value: float | None, shift_value: float | None) -> float | None:
 
 
 def format_cell(value: Cell, kind: str) -> str:
-    """One cell as text: '-' when missing, accuracies and drops with one decimal."""
+    """One cell as text: '-' when missing, accuracies and drops with one decimal. A drop is
+    positive when the shift scores lower (no '+': "+89.8" would read as a gain)."""
     if value is None:
         return MISSING
     if kind == "text":
         return str(value)
-    if kind == "drop":
-        return f"{value:+.1f}"
     return f"{value:.1f}"
 
 
@@ -230,12 +229,12 @@ def format_text(table: Table) -> str:
 def format_html(table: Table) -> str:
     """The table as an HTML <table>; missing cells show '-', drops carry a class for colour."""
     head = "".join(f"<th>{html.escape(c.name)}</th>" for c in table.columns)
-    parts = ["<table class='mmcl-shift'>", f"<tr><th>model</th>{head}</tr>"]
+    parts = ["<div class='scroll'><table class='mmcl-shift'>", f"<tr><th>model</th>{head}</tr>"]
     for model, row in zip(table.rows, table.cells, strict=True):
         tds = "".join(
             f"<td class='{c.kind}'>{html.escape(format_cell(v, c.kind))}</td>"
             for v, c in zip(row, table.columns, strict=True)
         )
         parts.append(f"<tr><th>{html.escape(model)}</th>{tds}</tr>")
-    parts.append("</table>")
+    parts.append("</table></div>")
     return "\n".join(parts)
