@@ -23,6 +23,8 @@ from mmcl.report.html import (
 from mmcl.report.plots import PNG_MAGIC, accuracy_bar_chart, chart_series, png_data_uri
 from mmcl.report.tables import format_html, format_text, shift_table
 
+from ..browser import assert_reads_well
+
 SHIFTS = ["spurious_reversed", "sketch", "unseen_colors"]
 SPLITS = ["id", *SHIFTS]
 
@@ -116,7 +118,7 @@ def test_missing_split_shows_dash_and_does_not_crash(tmp_path):
 def test_text_table_shows_percent_with_one_decimal():
     records = [_acc("m", "zeroshot", "id", 0.8764), _acc("m", "zeroshot", "sketch", 0.5)]
     lines = format_text(shift_table(records)).splitlines()
-    assert lines[-1].split() == ["m", "zeroshot", "87.6", "50.0", "+37.6"]
+    assert lines[-1].split() == ["m", "zeroshot", "87.6", "50.0", "37.6"]
     widths = {len(line) for line in lines[:2]}
     assert len(widths) == 1  # header and rule line up
 
@@ -187,6 +189,17 @@ def test_report_html_holds_meta_table_image_and_sections(tmp_path):
     assert base64.b64decode(uri.split(",", 1)[1]).startswith(PNG_MAGIC)
     assert page.rstrip().endswith("<section>extra</section>\n</body></html>")
     assert "<link" not in page and "src='http" not in page  # self-contained
+
+
+def test_a_run_report_draws_the_training_curves_and_fits_a_1280_px_window(tmp_path):
+    rows = [{"step": s, "lr": 1e-3, "loss": 2.0 / s, "logit_scale": 10.0 + s, "samples_per_s": 900}
+            for s in range(10, 110, 10)]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = write_report(tmp_path, {"meta": {}, "records": _world(3)}, title="wide run")
+    page = path.read_text()
+    assert "<h2>Training curves</h2>" in page and page.count("data:image/png;base64,") == 2
+    assert "<div class='scroll'><table class='mmcl-shift'>" in page  # scrolls in its own box
+    assert_reads_well(path, ["Accuracy under shift", "What this shows", "Training curves"])
 
 
 def _two_models(a_sketch: float, b_sketch: float) -> list[dict]:

@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
 import mmcl
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
-from mmcl.io import atomic_write_text
+from mmcl.io import atomic_write, atomic_write_text
 from mmcl.report.plots import accuracy_bar_chart, chart_series, png_data_uri
 from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, shift_table
+from mmcl.report.training_curves import PANELS, Curve, training_curves_figure
+from mmcl.report.trajectory import trajectory_figure, trajectory_of
+from mmcl.train.metrics_log import read_metrics
 
 REPORT_NAME = "report.html"
 RESULTS_NAME = "results.json"
@@ -202,6 +207,47 @@ def has_bars(table: Table, include_probe: bool) -> bool:
     return any(math.isfinite(v) for bar in bars for v in bar.values)
 
 
+def training_section(run_dirs: Sequence[Path], out: Path) -> str:
+    """Training curves of every run folder that logged `metrics.jsonl`, and, for runs trained
+    with `eval.every`, their paths on the id-shift plane (PNGs beside `out`)."""
+    curves, trajectories = [], []
+    for index, run_dir in enumerate(run_dirs):
+        path = run_dir / "metrics.jsonl"
+        rows = read_metrics(path) if path.is_file() else []
+        colour = f"C{index % 10}"
+        logged = [k for k in PANELS if any(k in row for row in rows)]
+        trained = [row for row in rows if "loss" in row]
+        if trained:
+            values = {k: [row.get(k) for row in trained] for k in logged}
+            curves.append(Curve(run_dir.name, colour, [row["step"] for row in trained], values))
+        trajectory = trajectory_of(run_dir.name, colour, rows)
+        if trajectory is not None:
+            trajectories.append(trajectory)
+    parts = []
+    if curves:
+        png = _save_png(training_curves_figure(curves), out.with_name(f"{out.stem}_training.png"))
+        parts.append(
+            f"<h2>Training curves</h2><img alt='training curves' src='{png_data_uri(png)}'/>"
+        )
+    if trajectories:
+        png = _save_png(
+            trajectory_figure(trajectories), out.with_name(f"{out.stem}_trajectory.png")
+        )
+        parts.append(
+            "<h2>Robustness over training</h2><p>Accuracy on id against each shift every "
+            "<code>eval.every</code> steps, logit axes: a path parallel to the baseline line "
+            "gains no effective robustness.</p>"
+            f"<img alt='id-shift trajectory over training' src='{png_data_uri(png)}'/>"
+        )
+    return "\n".join(parts)
+
+
+def _save_png(fig: Any, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
+    return path
+
+
 def write_report(
     run_dir: str | Path,
     results: dict[str, Any],
@@ -213,6 +259,7 @@ def write_report(
     run_dir = Path(run_dir)
     meta, records = results.get("meta", {}), results.get("records", [])
     out = run_dir / REPORT_NAME
+    sections = [*sections, *filter(None, [training_section([run_dir], out)])]
     return _write(out, title, [meta], records, sections, [run_dir.name], config)
 
 
@@ -247,6 +294,7 @@ def report_runs(
         names = [str(d) for d in dirs]
     loaded = [(name, read_results(d / RESULTS_NAME)) for name, d in zip(names, dirs, strict=True)]
     metas = [data["meta"] for _, data in loaded]
+    sections = [*sections, *filter(None, [training_section(dirs, Path(out))])]
     return _write(Path(out), title, metas, merge_runs(loaded), sections, names, config)
 
 
