@@ -9,6 +9,9 @@ import pytest
 
 from mmcl import stats
 from mmcl.experiments import demo
+from mmcl.report.demo import write_demo_report
+
+from ..browser import assert_reads_well
 
 
 def _row(values, se=0.005):
@@ -98,8 +101,18 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
                 assert len(row["per_seed"]) == 2
                 assert row["interval"][0] <= row["mean"] <= row["interval"][1]
         assert {c["id"] for c in at["claims"]} == {c.id for c, _ in demo.CLAIMS}
+        for arm in demo.ARM_NAMES:
+            probes = at["arms"][arm]["attributes"]
+            assert {"shape", "color", "background"} <= set(probes)
+            assert probes["color"]["chance"] == pytest.approx(1 / 8)  # 10 colours, 2 held out
+            training = at["arms"][arm]["training"]
+            assert [run["seed"] for run in training] == [0, 1] and training[0]["step"][-1] == 8
+            assert ("logit_scale" in training[0]) == (arm != "supervised")
     for arm in demo.ARM_NAMES:
         assert [p["strength"] for p in result["curve"][arm]] == [0.5, 0.9]
+    report = write_demo_report(result, tmp_path)
+    assert_reads_well(report, ["Over spurious strength", "The id-shift plane",
+                               "Which features each arm keeps", "Training curves"])  # fmt: skip
     on_disk = json.loads((tmp_path / "demo.json").read_text())
     assert on_disk["by_strength"][0]["arms"] == result["by_strength"][0]["arms"]
 

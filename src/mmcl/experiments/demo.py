@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mmcl import stats
+from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES, ShapesConfig
 from mmcl.eval.robustness import fit_line
 from mmcl.eval.run import evaluate_method, load_checkpoint_method
 from mmcl.eval.tasks import read_results
@@ -39,6 +40,7 @@ from mmcl.io import atomic_write_text
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train.checkpoint import checkpoint_files, load_checkpoint
+from mmcl.train.metrics_log import read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ LEARNED_PROBE = 0.3  # 3x chance: the shape is in an arm's features (see shape_l
 SHIFT = "spurious_reversed"
 TESTBED = "testbed.json"
 ER_TRANSFORM = "logit"
+CURVE_KEYS = (
+    "loss",
+    "lr",
+    "logit_scale",
+    "samples_per_s",
+)  # metrics.jsonl scalars the report draws
 
 
 @dataclass(frozen=True)
@@ -230,6 +238,46 @@ def _accuracies(run: SweepRun, task: str) -> dict[str, tuple[float, int]]:
     return out
 
 
+def attribute_probes(runs: Sequence[SweepRun]) -> dict[str, dict[str, Any]]:
+    """Every attribute's linear probe on the balanced split, over seeds: which features an arm
+    keeps (feature suppression), with each attribute's chance level."""
+    by_attribute: dict[str, list[tuple[float, int]]] = {}
+    for run in runs:
+        for r in read_results(run.run_dir / "results.json")["records"]:
+            if r["task"] == "attributes" and r["metric"] == "accuracy":
+                by_attribute.setdefault(r["attribute"], []).append((r["value"], r["n_samples"]))
+    chance = attribute_chance()
+    return {
+        attribute: {
+            **_estimate_row([v for v, _ in pairs],
+                            [float(stats.accuracy_se(v, n)) for v, n in pairs]),
+            "chance": chance.get(attribute),
+        }
+        for attribute, pairs in by_attribute.items()
+        if len(pairs) == len(runs)
+    }  # fmt: skip
+
+
+def attribute_chance() -> dict[str, float]:
+    """1 / the number of values each attribute takes in the demo's splits (colours: seen ones)."""
+    world = ShapesConfig()
+    counts = {name: len(values) for name, values in ATTRIBUTE_VALUES.items()}
+    counts["color"] = len(ATTRIBUTE_VALUES["color"]) - len(world.heldout_colors)
+    return {name: 1.0 / count for name, count in counts.items()}
+
+
+def training_curves(runs: Sequence[SweepRun]) -> list[dict[str, Any]]:
+    """Each run's logged scalars (`CURVE_KEYS`) by step, one entry per seed."""
+    curves = []
+    for run in runs:
+        rows = read_metrics(run.run_dir / "metrics.jsonl")
+        keys = [k for k in CURVE_KEYS if any(k in row for row in rows)]
+        curves.append(
+            {"seed": run.seed, **{k: [row.get(k) for row in rows] for k in ("step", *keys)}}
+        )
+    return curves
+
+
 def testbed_line(runs: Sequence[SweepRun]) -> tuple[list[dict[str, Any]], Any]:
     """The testbed's points (every checkpoint of every headline supervised run) and its line."""
     points = []
@@ -350,6 +398,9 @@ def at_strength(
     points, line = testbed_line(picked["supervised"])
     tasks = {arm.name: arm.task for arm in ARMS}
     figures = {arm: arm_figures(picked[arm], tasks[arm], line) for arm in ARM_NAMES}
+    for arm in ARM_NAMES:
+        figures[arm]["attributes"] = attribute_probes(picked[arm])
+        figures[arm]["training"] = training_curves(picked[arm])
     testbed = {
         "points": points,
         "line": {

@@ -18,6 +18,7 @@ from scipy import special
 from mmcl.io import atomic_write, atomic_write_text
 from mmcl.report.html import CSS, claims_html
 from mmcl.report.plots import png_data_uri
+from mmcl.report.training_curves import Curve, training_curves_figure
 
 COLUMNS = {
     "id": "id",
@@ -77,32 +78,114 @@ def curve_figure(result: dict[str, Any]) -> Figure:
     return fig
 
 
+def _logit(values: Any, clip: float = 1e-3) -> np.ndarray:
+    return special.logit(np.clip(np.asarray(values, float), clip, 1 - clip))
+
+
+def line_band(points: list[dict[str, Any]], shift: str, xs: np.ndarray, draws: int = 500):
+    """2.5-97.5% of the testbed line over xs, refitted on bootstrap resamples of its points;
+    None when no resample has two distinct id accuracies."""
+    x, y = _logit([p["id"] for p in points]), _logit([p[shift] for p in points])
+    rng = np.random.default_rng(0)
+    fits = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(x), len(x))
+        if np.ptp(x[pick]) > 0:
+            slope, intercept = np.polyfit(x[pick], y[pick], 1)
+            fits.append(slope * xs + intercept)
+    return np.percentile(fits, [2.5, 97.5], axis=0) if fits else None
+
+
 def testbed_figure(at: dict[str, Any], shift: str) -> Figure:
-    """id vs shift accuracy in logit axes: testbed checkpoints, their line, each arm's seeds."""
-    fig = Figure(figsize=(5.6, 4.6))
+    """id vs shift accuracy in logit axes: the testbed's checkpoints, its line with a bootstrap
+    band, y = x, and each arm as its seeds (small) and its mean with 95% intervals (large)."""
+    fig = Figure(figsize=(5.8, 4.8))
     ax = fig.add_subplot()
-    clip = 1e-3
     points = at["testbed"]["points"]
-    tx = special.logit(np.clip([p["id"] for p in points], clip, 1 - clip))
-    ty = special.logit(np.clip([p[shift] for p in points], clip, 1 - clip))
-    ax.scatter(tx, ty, s=14, color="0.6", label="testbed (supervised checkpoints)")
+    tx, ty = _logit([p["id"] for p in points]), _logit([p[shift] for p in points])
+    ax.scatter(tx, ty, s=12, color="0.65", label="testbed (supervised checkpoints)", zorder=1)
     line = at["testbed"]["line"]
-    xs = np.linspace(tx.min() - 0.5, tx.max() + 0.5, 50)
-    ax.plot(xs, line["slope"] * xs + line["intercept"], color="0.3", lw=1, label="testbed fit")
+    xs = np.linspace(_logit(0.02), _logit(0.98), 60)
+    band = line_band(points, shift, xs)
+    if band is not None:
+        ax.fill_between(xs, *band, color="0.85", label="testbed line, 95% band", zorder=0)
+    ax.plot(xs, line["slope"] * xs + line["intercept"], color="0.3", lw=1, zorder=2)
+    ax.plot(xs, xs, color="0.5", lw=0.8, ls=":", label="y = x", zorder=2)
     for arm, figures in at["arms"].items():
-        x = special.logit(np.clip(figures["id"]["per_seed"], clip, 1 - clip))
-        y = special.logit(np.clip(figures[shift]["per_seed"], clip, 1 - clip))
-        ax.scatter(x, y, s=36, marker="D", color=COLOURS[arm], label=arm)
-    ticks = np.array([0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99])
-    ax.set_xticks(special.logit(ticks), [f"{100 * t:g}" for t in ticks])
-    ax.set_yticks(special.logit(ticks), [f"{100 * t:g}" for t in ticks])
+        ax.scatter(_logit(figures["id"]["per_seed"]), _logit(figures[shift]["per_seed"]), s=14,
+                   marker="D", color=COLOURS[arm], alpha=0.5, zorder=3)  # fmt: skip
+        _interval_cross(ax, figures["id"], figures[shift], COLOURS[arm], arm)
+    ticks = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])
+    ax.set_xticks(_logit(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set_yticks(_logit(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(xs[0], xs[-1])
     ax.set_xlabel("id accuracy (%), logit axis")
     ax.set_ylabel(f"{shift} accuracy (%), logit axis")
     ax.set_title(f"spurious strength {at['strength']:g}", fontsize=10)
-    ax.grid(color="0.9")
-    ax.legend(fontsize=7)
+    ax.grid(color="0.93")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def _interval_cross(ax: Any, x_row: dict[str, Any], y_row: dict[str, Any], colour: str, label: str):
+    """The mean point with its 95% intervals on both axes (logit-transformed ends)."""
+    x, y = _logit(x_row["mean"]), _logit(y_row["mean"])
+    xerr = _logit_errors(x_row, x)
+    yerr = _logit_errors(y_row, y)
+    ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="D", ms=8, color=colour, mec="black", mew=0.6,
+                capsize=3, label=f"{label} (mean, 95% interval)", zorder=4)  # fmt: skip
+
+
+def _logit_errors(row: dict[str, Any], centre: float) -> list[list[float]]:
+    low, high = row["interval"]
+    if low is None:
+        return [[0.0], [0.0]]
+    return [[max(0.0, centre - _logit(low))], [max(0.0, _logit(high) - centre)]]
+
+
+def attribute_figure(at: dict[str, Any]) -> Figure:
+    """Each attribute's probe accuracy per arm with 95% intervals, chance marked: which features
+    each arm keeps and which it suppresses."""
+    arms = list(at["arms"])
+    attributes = list(next(iter(at["arms"].values())).get("attributes", {}))
+    fig = Figure(figsize=(7.5, 3.4))
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(arms), 1)
+    for k, arm in enumerate(arms):
+        rows = [at["arms"][arm]["attributes"][a] for a in attributes]
+        xs = np.arange(len(attributes)) + (k - (len(arms) - 1) / 2) * width
+        means = np.array([100 * r["mean"] for r in rows])
+        below = [m - 100 * r["interval"][0] if r["interval"][0] is not None else 0
+                 for m, r in zip(means, rows, strict=True)]  # fmt: skip
+        above = [100 * r["interval"][1] - m if r["interval"][1] is not None else 0
+                 for m, r in zip(means, rows, strict=True)]  # fmt: skip
+        ax.bar(xs, means, width, yerr=[below, above], capsize=2, color=COLOURS[arm], label=arm)
+    for i, attribute in enumerate(attributes):
+        chance = at["arms"][arms[0]]["attributes"][attribute].get("chance")
+        if chance is not None:
+            ax.hlines(100 * chance, i - 0.45, i + 0.45, colors="black", linestyles="--", lw=1,
+                      label="chance" if i == 0 else None)  # fmt: skip
+    ax.set_xticks(np.arange(len(attributes)), attributes)
+    ax.set_ylabel("probe accuracy (%), 95% interval")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"linear probe per attribute, balanced split, strength {at['strength']:g}",
+                 fontsize=10)  # fmt: skip
+    ax.grid(axis="y", color="0.9")
+    ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(at: dict[str, Any]) -> Figure:
+    """Every run's training curves at one strength, coloured by arm."""
+    curves = [
+        Curve(arm, COLOURS[arm], run["step"], {k: v for k, v in run.items() if k != "step"})
+        for arm, figures in at["arms"].items()
+        for run in figures.get("training", [])
+    ]
+    return training_curves_figure(curves)
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -124,12 +207,15 @@ def _table_html(result: dict[str, Any], at: dict[str, Any]) -> str:
 
 
 def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) -> str:
-    name = f"demo_testbed_{str(at['strength']).replace('.', '_')}.png"
-    png = _save(testbed_figure(at, result["shift"]), out_dir / name)
+    tag = str(at["strength"]).replace(".", "_")
+    plane = _save(testbed_figure(at, result["shift"]), out_dir / f"demo_plane_{tag}.png")
+    probes = _save(attribute_figure(at), out_dir / f"demo_attributes_{tag}.png")
+    curves = _save(curves_figure(at), out_dir / f"demo_training_{tag}.png")
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in at["summary"])
+    strength = f"{at['strength']:g}"
     return "".join(
         [
-            f"<h2>Spurious strength {at['strength']:g}</h2>",
+            f"<h2>Spurious strength {strength}</h2>",
             _table_html(result, at),
             f"<p>What this shows:</p><ul>{summary}</ul>",
             claims_html(
@@ -138,7 +224,12 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
                 "are ours, on a synthetic world; the directions are the papers'.",
                 heading="",
             ),
-            f"<img alt='testbed line and arms at {at['strength']:g}' src='{png_data_uri(png)}'/>",
+            "<h3>The id-shift plane</h3>",
+            f"<img alt='id against {result['shift']} at {strength}' src='{png_data_uri(plane)}'/>",
+            "<h3>Which features each arm keeps</h3>",
+            f"<img alt='attribute probes at {strength}' src='{png_data_uri(probes)}'/>",
+            "<h3>Training curves</h3>",
+            f"<img alt='training curves at {strength}' src='{png_data_uri(curves)}'/>",
         ]
     )
 
