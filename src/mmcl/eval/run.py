@@ -132,6 +132,28 @@ def mmvp_pairs(cfg: RunConfig) -> PairSet:
     return world_pairs(cfg.data.shapes, cfg.eval.mmvp_pairs, seed=cfg.data.shapes.seed)
 
 
+PERIODIC_TASKS = ("zeroshot", "classifier")  # cheap: no fitting, one pass over the test sets
+
+
+def periodic_scores(cfg: RunConfig) -> Callable[[Method], dict[str, float]]:
+    """What training logs every `eval.every` steps: the model's own accuracy on every split.
+
+    Evaluation runs under a forked RNG, so a run with `eval.every` trains on exactly the
+    batches and views of one without it.
+    """
+
+    def scores(method: Method) -> dict[str, float]:
+        with torch.random.fork_rng(devices=[]):
+            records = evaluate_method(cfg, method, list(PERIODIC_TASKS))
+        return {
+            f"eval/{r['task']}/{r['split']}": r["value"]
+            for r in records
+            if r["metric"] == "accuracy"
+        }
+
+    return scores
+
+
 def evaluate_method(
     cfg: RunConfig,
     method: Method,

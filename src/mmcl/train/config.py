@@ -173,11 +173,15 @@ class EvalConfig:
     mmvp_path: str = ""  # local MMVP-VLM folder (Questions.csv + images); "" = world pairs
     mmvp_pairs: int = 15  # world pairs per attribute (MMVP has 15 per pattern)
     after_train: bool = True  # evaluate when training ends
+    # Every N steps, score the model's own predictions (zero-shot, or its classifier head) on
+    # every split into metrics.jsonl as eval/<task>/<split>: robustness over training. 0: off.
+    every: int = 0
 
     def validate(self) -> None:
         for task in self.tasks:
             check_choice("eval.tasks", task, EVAL_TASK_NAMES)
         check_range("eval.probe_train_size", self.probe_train_size, 10)
+        check_range("eval.every", self.every, 0)
         check_range("eval.mmvp_pairs", self.mmvp_pairs, 1)
 
 

@@ -7,6 +7,7 @@ imports the other: `trainer` holds the loop, `stages` drives several of them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from mmcl.config import config_hash, save_config
@@ -20,22 +21,33 @@ from mmcl.train.trainer import Trainer
 log = logging.getLogger(__name__)
 
 
-def train(cfg: RunConfig, run_dir: Path, resume: bool = False) -> tuple[Method, Runtime]:
+def train(
+    cfg: RunConfig,
+    run_dir: Path,
+    resume: bool = False,
+    evaluate: Callable[[Method], dict[str, float]] | None = None,
+) -> tuple[Method, Runtime]:
     """Train one run in `run_dir`; with `resume`, continue from its latest readable checkpoint.
 
     The run folder is locked for the whole run (a second `mmcl train` into it stops at once).
     Methods trained in stages (`Method.multistage`, e.g. MCL) go to their stage driver.
+    `evaluate` gives the scores logged every `eval.every` steps (single-stage runs).
     """
     with locked_run_folder(run_dir):
         if METHODS.get(cfg.method.name).multistage:
             return train_stages(cfg, run_dir, resume)
-        return _train_one(cfg, run_dir, resume)
+        return _train_one(cfg, run_dir, resume, evaluate)
 
 
-def _train_one(cfg: RunConfig, run_dir: Path, resume: bool) -> tuple[Method, Runtime]:
+def _train_one(
+    cfg: RunConfig,
+    run_dir: Path,
+    resume: bool,
+    evaluate: Callable[[Method], dict[str, float]] | None = None,
+) -> tuple[Method, Runtime]:
     runtime = setup_runtime(cfg.train.device)
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, run_dir, runtime)
+    trainer = Trainer(cfg, run_dir, runtime, evaluate=evaluate)
     if resume and not trainer.resume():
         log.info("no checkpoint in %s: starting from step 0", run_dir)
     if runtime.is_main:

@@ -80,8 +80,10 @@ class Trainer:
         runtime: Runtime,
         method: Method | None = None,
         batch_sampler: ResumableBatchSampler | None = None,
+        evaluate: Callable[[Method], dict[str, float]] | None = None,
     ) -> None:
         self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
+        self.evaluate = evaluate  # scores logged every eval.every steps (rank 0 only)
         self.precision = resolve_precision(cfg.train.precision, runtime.device)
         seed_everything(cfg.train.seed)  # same initial weights on every rank
         source = load_train_source(cfg.data)  # schema errors stop the run here
@@ -208,6 +210,8 @@ class Trainer:
                     bar.set_postfix(loss=f"{record['loss']:.3f}", samples_s=f"{rate:.0f}")
                     window_start, window_samples = time.perf_counter(), 0
                 bar.update(1)
+                if metrics is not None and self._evaluation_due():
+                    self.writing(metrics.path, partial(metrics.log, self._scores()))
                 if self.state.step % t.checkpoint_every == 0 or self.state.step == t.steps:
                     self.save()
                 if self.state.step >= t.steps:
@@ -218,6 +222,16 @@ class Trainer:
         if metrics is not None:
             metrics.close()
         return self.method
+
+    def _evaluation_due(self) -> bool:
+        every = self.cfg.eval.every
+        return self.evaluate is not None and every > 0 and self.state.step % every == 0
+
+    def _scores(self) -> dict:
+        """The periodic scores at this step; the model goes back to training mode after."""
+        scores = self.evaluate(self.method)
+        self.method.train()
+        return {"step": self.state.step, "epoch": self.state.epoch, **scores}
 
     def _metrics_log(self) -> MetricsLog:
         path = self.run_dir / "metrics.jsonl"

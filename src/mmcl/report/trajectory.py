@@ -1,0 +1,77 @@
+"""Robustness over training: each run's path on the id-shift plane, from `eval.every` scores.
+
+Training logs `eval/<task>/<split>` accuracies every `eval.every` steps (`mmcl.eval.run.
+periodic_scores`); here each shift gets one panel with id accuracy on x and the shift's on y, in
+logit axes (where the baseline lines of effective robustness are straight), one line per run in
+step order, its first and last steps marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy import special
+
+PREFIX = "eval/"
+ID_SPLIT = "id"
+TICKS = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One run's periodic scores: step -> {split: accuracy} of its headline task."""
+
+    label: str
+    colour: str
+    task: str
+    steps: list[int]
+    accuracy: dict[str, list[float]]  # split -> accuracy per step
+
+
+def trajectory_of(label: str, colour: str, rows: Sequence[dict[str, Any]]) -> Trajectory | None:
+    """The run's trajectory from its metrics rows; None when it logged no id score."""
+    scored = [row for row in rows if any(k.startswith(PREFIX) for k in row)]
+    tasks = [k.split("/")[1] for row in scored for k in row
+             if k.startswith(PREFIX) and k.endswith(f"/{ID_SPLIT}")]  # fmt: skip
+    if not tasks:
+        return None
+    task = tasks[0]
+    keys = {k.split("/", 2)[2] for row in scored for k in row if k.startswith(f"{PREFIX}{task}/")}
+    splits = [ID_SPLIT, *sorted(keys - {ID_SPLIT})]
+    rows = [row for row in scored if all(f"{PREFIX}{task}/{s}" in row for s in splits)]
+    accuracy = {s: [row[f"{PREFIX}{task}/{s}"] for row in rows] for s in splits}
+    return Trajectory(label, colour, task, [row["step"] for row in rows], accuracy)
+
+
+def _logit(values: Any) -> np.ndarray:
+    return special.logit(np.clip(np.asarray(values, float), 1e-3, 1 - 1e-3))
+
+
+def trajectory_figure(trajectories: Sequence[Trajectory]) -> Figure:
+    """One panel per shift: every run's path from its first to its last scored step."""
+    shifts = sorted({s for t in trajectories for s in t.accuracy if s != ID_SPLIT})
+    fig = Figure(figsize=(3.8 * max(len(shifts), 1), 3.8))
+    for index, shift in enumerate(shifts):
+        ax = fig.add_subplot(1, len(shifts), index + 1)
+        ax.plot(_logit(TICKS), _logit(TICKS), color="0.6", lw=0.8, ls=":", label="y = x")
+        for t in trajectories:
+            if shift not in t.accuracy:
+                continue
+            x, y = _logit(t.accuracy[ID_SPLIT]), _logit(t.accuracy[shift])
+            ax.plot(x, y, "-o", ms=3, lw=1, color=t.colour, label=f"{t.label} ({t.task})")
+            ax.annotate(f"step {t.steps[0]}", (x[0], y[0]), fontsize=6, xytext=(3, -8),
+                        textcoords="offset points")  # fmt: skip
+            ax.annotate(f"step {t.steps[-1]}", (x[-1], y[-1]), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+        ax.set_xticks(_logit(TICKS), [f"{100 * v:g}" for v in TICKS], fontsize=7)
+        ax.set_yticks(_logit(TICKS), [f"{100 * v:g}" for v in TICKS], fontsize=7)
+        ax.set_xlabel(f"{ID_SPLIT} accuracy (%), logit axis", fontsize=8)
+        ax.set_ylabel(f"{shift} accuracy (%), logit axis", fontsize=8)
+        ax.grid(color="0.92")
+        ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    return fig
