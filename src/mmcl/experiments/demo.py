@@ -38,6 +38,7 @@ from mmcl.experiments.calibrated import BUDGET, write_base_config
 from mmcl.experiments.sweep import Axis, SweepRun, is_done, plan, train_and_evaluate
 from mmcl.io import atomic_write_text
 from mmcl.processes import map_in_processes
+from mmcl.report.training_curves import PANELS
 from mmcl.threads import torch_threads
 from mmcl.train.checkpoint import checkpoint_files, load_checkpoint
 from mmcl.train.metrics_log import read_metrics
@@ -48,12 +49,6 @@ LEARNED_PROBE = 0.3  # 3x chance: the shape is in an arm's features (see shape_l
 SHIFT = "spurious_reversed"
 TESTBED = "testbed.json"
 ER_TRANSFORM = "logit"
-CURVE_KEYS = (
-    "loss",
-    "lr",
-    "logit_scale",
-    "samples_per_s",
-)  # metrics.jsonl scalars the report draws
 
 
 @dataclass(frozen=True)
@@ -267,11 +262,11 @@ def attribute_chance() -> dict[str, float]:
 
 
 def training_curves(runs: Sequence[SweepRun]) -> list[dict[str, Any]]:
-    """Each run's logged scalars (`CURVE_KEYS`) by step, one entry per seed."""
+    """Each run's logged scalars that the report draws (`PANELS`) by step, one entry per seed."""
     curves = []
     for run in runs:
         rows = read_metrics(run.run_dir / "metrics.jsonl")
-        keys = [k for k in CURVE_KEYS if any(k in row for row in rows)]
+        keys = [k for k in PANELS if any(k in row for row in rows)]
         curves.append(
             {"seed": run.seed, **{k: [row.get(k) for row in rows] for k in ("step", *keys)}}
         )
