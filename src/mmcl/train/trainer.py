@@ -211,7 +211,9 @@ class Trainer:
                     window_start, window_samples = time.perf_counter(), 0
                 bar.update(1)
                 if metrics is not None and self._evaluation_due():
+                    paused = time.perf_counter()
                     self.writing(metrics.path, partial(metrics.log, self._scores()))
+                    window_start += time.perf_counter() - paused  # samples/s: training only
                 if self.state.step % t.checkpoint_every == 0 or self.state.step == t.steps:
                     self.save()
                 if self.state.step >= t.steps:
