@@ -13,6 +13,8 @@ from mmcl.errors import MMCLError
 from mmcl.eval.tasks import make_record, write_results
 from mmcl.experiments import sweep
 
+from ..browser import assert_reads_well
+
 CONFIG = Path(__file__).parents[2] / "configs" / "clip_shapes.yaml"
 
 
@@ -118,8 +120,10 @@ def test_report_has_the_table_and_one_plot_per_swept_key(tmp_path):
     for k, run in enumerate(runs):
         _fake_results(run, 0.4 + 0.05 * k)
     result = {"config": "c.yaml", "axes": {a.key: list(a.values) for a in axes}, "seeds": [0, 1]}
-    page = write_sweep_report({**result, "rows": sweep.aggregate(runs)}, tmp_path).read_text()
+    path = write_sweep_report({**result, "rows": sweep.aggregate(runs)}, tmp_path)
+    page = path.read_text()
     assert page.count("<img alt='accuracy against") == 2 and page.count("<tr>") == 1 + 4
+    assert_reads_well(path, [])
     assert sorted(p.name for p in tmp_path.glob("sweep_*.png")) == [
         "sweep_train_lr.png",
         "sweep_train_steps.png",

@@ -15,6 +15,8 @@ from mmcl.experiments.xue2024.claims import paper_column
 from mmcl.experiments.xue2024.image_claims import image_claims
 from mmcl.train.data import load_split
 
+from ...browser import assert_reads_well
+
 SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")
 MICRO = [
     "data.shapes.n_train=256",
@@ -82,6 +84,7 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 5  # 4 plots + the shift-table chart
     assert "sgd-squared" in page and "reconstruction" in page
+    assert_reads_well(tmp_path / "report.html", ["Accuracy under shift", "Claims", "Checks"])
     assert ShapesConfig().n_train != 256  # the micro scale did not leak into the defaults
 
 
