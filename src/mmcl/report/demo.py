@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy import special
 
-from mmcl.io import atomic_write, atomic_write_text
+from mmcl.io import atomic_write_text
 from mmcl.report.html import CSS, claims_html
-from mmcl.report.plots import png_data_uri
+from mmcl.report.plots import LOGIT_TICKS, clipped_logit, png_data_uri, save_png
 from mmcl.report.training_curves import Curve, training_curves_figure
 
 COLUMNS = {
@@ -78,14 +76,10 @@ def curve_figure(result: dict[str, Any]) -> Figure:
     return fig
 
 
-def _logit(values: Any, clip: float = 1e-3) -> np.ndarray:
-    return special.logit(np.clip(np.asarray(values, float), clip, 1 - clip))
-
-
 def line_band(points: list[dict[str, Any]], shift: str, xs: np.ndarray, draws: int = 500):
     """2.5-97.5% of the testbed line over xs, refitted on bootstrap resamples of its points;
     None when no resample has two distinct id accuracies."""
-    x, y = _logit([p["id"] for p in points]), _logit([p[shift] for p in points])
+    x, y = clipped_logit([p["id"] for p in points]), clipped_logit([p[shift] for p in points])
     rng = np.random.default_rng(0)
     fits = []
     for _ in range(draws):
@@ -102,22 +96,22 @@ def testbed_figure(at: dict[str, Any], shift: str) -> Figure:
     fig = Figure(figsize=(5.8, 4.8))
     ax = fig.add_subplot()
     points = at["testbed"]["points"]
-    tx, ty = _logit([p["id"] for p in points]), _logit([p[shift] for p in points])
+    tx, ty = clipped_logit([p["id"] for p in points]), clipped_logit([p[shift] for p in points])
     ax.scatter(tx, ty, s=12, color="0.65", label="testbed (supervised checkpoints)", zorder=1)
     line = at["testbed"]["line"]
-    xs = np.linspace(_logit(0.02), _logit(0.98), 60)
+    xs = np.linspace(clipped_logit(0.02), clipped_logit(0.98), 60)
     band = line_band(points, shift, xs)
     if band is not None:
         ax.fill_between(xs, *band, color="0.85", label="testbed line, 95% band", zorder=0)
     ax.plot(xs, line["slope"] * xs + line["intercept"], color="0.3", lw=1, zorder=2)
     ax.plot(xs, xs, color="0.5", lw=0.8, ls=":", label="y = x", zorder=2)
     for arm, figures in at["arms"].items():
-        ax.scatter(_logit(figures["id"]["per_seed"]), _logit(figures[shift]["per_seed"]), s=14,
-                   marker="D", color=COLOURS[arm], alpha=0.5, zorder=3)  # fmt: skip
+        seeds_x = clipped_logit(figures["id"]["per_seed"])
+        seeds_y = clipped_logit(figures[shift]["per_seed"])
+        ax.scatter(seeds_x, seeds_y, s=14, marker="D", color=COLOURS[arm], alpha=0.5, zorder=3)
         _interval_cross(ax, figures["id"], figures[shift], COLOURS[arm], arm)
-    ticks = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])
-    ax.set_xticks(_logit(ticks), [f"{100 * t:g}" for t in ticks])
-    ax.set_yticks(_logit(ticks), [f"{100 * t:g}" for t in ticks])
+    ax.set_xticks(clipped_logit(LOGIT_TICKS), [f"{100 * t:g}" for t in LOGIT_TICKS])
+    ax.set_yticks(clipped_logit(LOGIT_TICKS), [f"{100 * t:g}" for t in LOGIT_TICKS])
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(xs[0], xs[-1])
     ax.set_xlabel("id accuracy (%), logit axis")
@@ -131,7 +125,7 @@ def testbed_figure(at: dict[str, Any], shift: str) -> Figure:
 
 def _interval_cross(ax: Any, x_row: dict[str, Any], y_row: dict[str, Any], colour: str, label: str):
     """The mean point with its 95% intervals on both axes (logit-transformed ends)."""
-    x, y = _logit(x_row["mean"]), _logit(y_row["mean"])
+    x, y = clipped_logit(x_row["mean"]), clipped_logit(y_row["mean"])
     xerr = _logit_errors(x_row, x)
     yerr = _logit_errors(y_row, y)
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="D", ms=8, color=colour, mec="black", mew=0.6,
@@ -142,7 +136,7 @@ def _logit_errors(row: dict[str, Any], centre: float) -> list[list[float]]:
     low, high = row["interval"]
     if low is None:
         return [[0.0], [0.0]]
-    return [[max(0.0, centre - _logit(low))], [max(0.0, _logit(high) - centre)]]
+    return [[max(0.0, centre - clipped_logit(low))], [max(0.0, clipped_logit(high) - centre)]]
 
 
 def attribute_figure(at: dict[str, Any]) -> Figure:
@@ -188,12 +182,6 @@ def curves_figure(at: dict[str, Any]) -> Figure:
     return training_curves_figure(curves)
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
-    return path
-
-
 def _table_html(result: dict[str, Any], at: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ["arm", "what it is", *COLUMNS.values()])
     body = "".join(
@@ -208,9 +196,9 @@ def _table_html(result: dict[str, Any], at: dict[str, Any]) -> str:
 
 def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) -> str:
     tag = str(at["strength"]).replace(".", "_")
-    plane = _save(testbed_figure(at, result["shift"]), out_dir / f"demo_plane_{tag}.png")
-    probes = _save(attribute_figure(at), out_dir / f"demo_attributes_{tag}.png")
-    curves = _save(curves_figure(at), out_dir / f"demo_training_{tag}.png")
+    plane = save_png(testbed_figure(at, result["shift"]), out_dir / f"demo_plane_{tag}.png")
+    probes = save_png(attribute_figure(at), out_dir / f"demo_attributes_{tag}.png")
+    curves = save_png(curves_figure(at), out_dir / f"demo_training_{tag}.png")
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in at["summary"])
     strength = f"{at['strength']:g}"
     return "".join(
@@ -236,7 +224,7 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
 
 def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
     """OUT/report.html (and its PNGs beside it)."""
-    curve = _save(curve_figure(result), out_dir / "demo_curve.png")
+    curve = save_png(curve_figure(result), out_dir / "demo_curve.png")
     budget = html.escape(", ".join(result["budget"]))
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",

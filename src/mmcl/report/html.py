@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-
 import mmcl
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
-from mmcl.io import atomic_write, atomic_write_text
-from mmcl.report.plots import accuracy_bar_chart, chart_series, png_data_uri
+from mmcl.io import atomic_write_text
+from mmcl.report.plots import accuracy_bar_chart, chart_series, png_data_uri, save_png
 from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, shift_table
 from mmcl.report.training_curves import PANELS, Curve, training_curves_figure
 from mmcl.report.trajectory import trajectory_figure, trajectory_of
@@ -225,13 +223,15 @@ def training_section(run_dirs: Sequence[Path], out: Path) -> str:
             trajectories.append(trajectory)
     parts = []
     if curves:
-        png = _save_png(training_curves_figure(curves), out.with_name(f"{out.stem}_training.png"))
+        png = save_png(
+            training_curves_figure(curves), out.with_name(f"{out.stem}_training.png"), dpi=100
+        )
         parts.append(
             f"<h2>Training curves</h2><img alt='training curves' src='{png_data_uri(png)}'/>"
         )
     if trajectories:
-        png = _save_png(
-            trajectory_figure(trajectories), out.with_name(f"{out.stem}_trajectory.png")
+        png = save_png(
+            trajectory_figure(trajectories), out.with_name(f"{out.stem}_trajectory.png"), dpi=100
         )
         parts.append(
             "<h2>Robustness over training</h2><p>Accuracy on id against each shift every "
@@ -240,12 +240,6 @@ def training_section(run_dirs: Sequence[Path], out: Path) -> str:
             f"<img alt='id-shift trajectory over training' src='{png_data_uri(png)}'/>"
         )
     return "\n".join(parts)
-
-
-def _save_png(fig: Any, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=100))
-    return path
 
 
 def write_report(

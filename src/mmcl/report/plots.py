@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy import special
 
 from mmcl.io import atomic_write
 from mmcl.report.tables import (
@@ -28,6 +30,7 @@ from mmcl.report.tables import (
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LOGIT_TICKS = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])  # accuracies on logit axes
 
 
 @dataclass
@@ -102,11 +105,20 @@ def accuracy_bar_chart(
     headline_tasks: Sequence[str] = HEADLINE_TASKS,
 ) -> Path:
     """Write the grouped accuracy bars of `records` as a PNG at `path` (atomically); return it."""
+    return save_png(bar_figure(shift_table(records, id_split, headline_tasks), include_probe), path)
+
+
+def save_png(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Write `fig` as a PNG at `path`, atomically (a killed write leaves no half file)."""
     path = Path(path)
-    fig = bar_figure(shift_table(records, id_split, headline_tasks), include_probe)
     FigureCanvasAgg(fig)  # attach the Agg canvas, so savefig never consults pyplot's backend
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
+    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
     return path
+
+
+def clipped_logit(accuracy: Any, clip: float = 1e-3) -> np.ndarray:
+    """logit of accuracies kept off 0 and 1, for the logit axes of id-shift planes."""
+    return special.logit(np.clip(np.asarray(accuracy, float), clip, 1 - clip))
 
 
 def png_data_uri(path: str | Path) -> str:

@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mmcl.io import atomic_write, atomic_write_text
+from mmcl.io import atomic_write_text
 from mmcl.report.html import CSS
-from mmcl.report.plots import png_data_uri
+from mmcl.report.plots import png_data_uri, save_png
 from mmcl.report.tables import HEADLINE_TASKS
 
 PLOTTED_TASKS = (*HEADLINE_TASKS, "linear_probe")
@@ -77,10 +76,7 @@ def write_axis_plots(result: dict[str, Any], out_dir: Path) -> list[Path]:
     rows, axes, paths = headline_rows(result["rows"]), result["axes"], []
     for key, values in axes.items():
         fig = axis_figure(rows, key, values, [k for k in axes if k != key])
-        FigureCanvasAgg(fig)
-        path = out_dir / f"sweep_{key.replace('.', '_')}.png"
-        atomic_write(path, lambda handle, fig=fig: fig.savefig(handle, format="png", dpi=110))
-        paths.append(path)
+        paths.append(save_png(fig, out_dir / f"sweep_{key.replace('.', '_')}.png"))
     return paths
 
 

@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure
-from scipy import special
+
+from mmcl.report.plots import LOGIT_TICKS, clipped_logit
 
 PREFIX = "eval/"
 ID_SPLIT = "id"
-TICKS = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])
 
 
 @dataclass(frozen=True)
@@ -47,28 +46,25 @@ def trajectory_of(label: str, colour: str, rows: Sequence[dict[str, Any]]) -> Tr
     return Trajectory(label, colour, task, [row["step"] for row in rows], accuracy)
 
 
-def _logit(values: Any) -> np.ndarray:
-    return special.logit(np.clip(np.asarray(values, float), 1e-3, 1 - 1e-3))
-
-
 def trajectory_figure(trajectories: Sequence[Trajectory]) -> Figure:
     """One panel per shift: every run's path from its first to its last scored step."""
     shifts = sorted({s for t in trajectories for s in t.accuracy if s != ID_SPLIT})
     fig = Figure(figsize=(3.8 * max(len(shifts), 1), 3.8))
+    diagonal = clipped_logit(LOGIT_TICKS)
     for index, shift in enumerate(shifts):
         ax = fig.add_subplot(1, len(shifts), index + 1)
-        ax.plot(_logit(TICKS), _logit(TICKS), color="0.6", lw=0.8, ls=":", label="y = x")
+        ax.plot(diagonal, diagonal, color="0.6", lw=0.8, ls=":", label="y = x")
         for t in trajectories:
             if shift not in t.accuracy:
                 continue
-            x, y = _logit(t.accuracy[ID_SPLIT]), _logit(t.accuracy[shift])
+            x, y = clipped_logit(t.accuracy[ID_SPLIT]), clipped_logit(t.accuracy[shift])
             ax.plot(x, y, "-o", ms=3, lw=1, color=t.colour, label=f"{t.label} ({t.task})")
             ax.annotate(f"step {t.steps[0]}", (x[0], y[0]), fontsize=6, xytext=(3, -8),
                         textcoords="offset points")  # fmt: skip
             ax.annotate(f"step {t.steps[-1]}", (x[-1], y[-1]), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
-        ax.set_xticks(_logit(TICKS), [f"{100 * v:g}" for v in TICKS], fontsize=7)
-        ax.set_yticks(_logit(TICKS), [f"{100 * v:g}" for v in TICKS], fontsize=7)
+        ax.set_xticks(clipped_logit(LOGIT_TICKS), [f"{100 * v:g}" for v in LOGIT_TICKS], fontsize=7)
+        ax.set_yticks(clipped_logit(LOGIT_TICKS), [f"{100 * v:g}" for v in LOGIT_TICKS], fontsize=7)
         ax.set_xlabel(f"{ID_SPLIT} accuracy (%), logit axis", fontsize=8)
         ax.set_ylabel(f"{shift} accuracy (%), logit axis", fontsize=8)
         ax.grid(color="0.92")
