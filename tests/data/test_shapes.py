@@ -174,7 +174,7 @@ def test_cache_round_trip_reads_the_file(tmp_path, monkeypatch):
     cfg = ShapesConfig(n_test=40)
     first = load_world(cfg, "sketch", tmp_path)
     files = list((tmp_path / "worlds").glob("*.pt"))
-    assert len(files) == 1 and not list((tmp_path / "worlds").glob("*.tmp"))
+    assert len(files) == 2 and not list((tmp_path / "worlds").glob("*.tmp"))  # images, text
 
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered although cached")
@@ -187,14 +187,33 @@ def test_cache_round_trip_reads_the_file(tmp_path, monkeypatch):
         load_world(ShapesConfig(n_test=41), "sketch", tmp_path)
 
 
-def test_cache_default_dir_and_corrupt_file(tmp_path, monkeypatch):
+def test_configs_differing_in_captions_only_share_one_render(tmp_path, monkeypatch):
+    """The demo's caption arms see the same pixels: rendered once, captioned per config."""
+    label_cfg = ShapesConfig(n_test=40, caption_preset="label", label="color")
+    fresh = build_split(label_cfg, "id")
+    rich = load_world(ShapesConfig(n_test=40, caption_preset="rich"), "id", tmp_path)
+    rendered = []
+    monkeypatch.setattr(shapes, "render_images", lambda *a, **k: rendered.append(a) or rich.images)
+    label = load_world(label_cfg, "id", tmp_path)
+    assert not rendered
+    assert torch.equal(label.images, rich.images) and label.captions != rich.captions
+    assert torch.equal(label.labels, rich.attributes["color"])
+    assert torch.equal(fresh.images, label.images) and fresh.captions == label.captions
+    load_world(ShapesConfig(n_test=40, spurious_strength=0.5), "id", tmp_path)
+    assert len(rendered) == 1  # a pixel-changing field renders again
+    assert len(list((tmp_path / "worlds").glob("shapes-id-images-*.pt"))) == 2
+
+
+@pytest.mark.parametrize("which", ["images", "text"])
+def test_cache_default_dir_and_corrupt_file(tmp_path, monkeypatch, which):
     monkeypatch.setenv("MMCL_CACHE", str(tmp_path))
     cfg = ShapesConfig(n_test=8)
     split = load_world(cfg, "id")
-    (path,) = (tmp_path / "worlds").glob("shapes-id-*.pt")
+    pattern = "shapes-id-images-*.pt" if which == "images" else "shapes-id-[!i]*.pt"
+    (path,) = (tmp_path / "worlds").glob(pattern)
     path.write_bytes(b"not a torch file")
     again = load_world(cfg, "id")
-    assert torch.equal(split.images, again.images)
+    assert torch.equal(split.images, again.images) and split.captions == again.captions
 
 
 @pytest.mark.parametrize(

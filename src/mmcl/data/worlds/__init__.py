@@ -7,7 +7,7 @@ from typing import Any
 
 from mmcl.data.worlds import shapes as _shapes  # noqa: F401  (registers "shapes")
 from mmcl.data.worlds.base import WORLDS, World, WorldSplit
-from mmcl.data.worlds.cache import cache_path, read_split, save_split
+from mmcl.data.worlds.cache import read_images, read_split, save_split, split_files
 from mmcl.errors import MMCLError
 from mmcl.registry import unknown_name_message
 
@@ -32,16 +32,17 @@ def load_world(cfg: Any, split: str, cache_dir: str | os.PathLike | None = None)
 
     cfg: a world config (e.g. `ShapesConfig`) or a world name for its defaults.
     cache_dir: default $MMCL_CACHE or ~/.cache/mmcl; files go under `worlds/`, keyed by a hash
-    of world name, config, split and cache format version.
+    of world name, config, split and cache format version. Images are keyed without the
+    world's `text_fields`, so configs that differ only in captions render once.
     """
     world, cfg = get_world(cfg)
     cfg.validate()
     if split not in world.splits:
         raise MMCLError(unknown_name_message(f"{world.name} split", split, world.splits))
-    path = cache_path(cache_dir, world.name, cfg, split)
-    cached = read_split(path)
+    files = split_files(cache_dir, world, cfg, split)
+    cached = read_split(files)
     if cached is not None:
         return cached
-    built = world.build(cfg, split)
-    save_split(built, path)
+    built = world.build(cfg, split, read_images(files))
+    save_split(built, files)
     return built

@@ -17,13 +17,17 @@ class World:
     """A registered world: its config dataclass, its splits, and how to build one split.
 
     splits: split name -> one-line description (the CLI prints these; "train" plus test shifts).
-    build(cfg, split) renders the split from scratch; `load_world` adds the disk cache around it.
+    build(cfg, split, images) renders the split from scratch, or reuses `images` (rendered
+    for a config that differs only in `text_fields`); `load_world` adds the disk cache around it.
+    text_fields: config fields that change captions or labels but never a pixel, so splits
+    that differ only in them share one cached set of images (the demo's caption arms do).
     """
 
     name: str
     config_cls: type
     splits: dict[str, str]
-    build: Callable[[Any, str], WorldSplit]
+    build: Callable[[Any, str, torch.Tensor | None], WorldSplit]
+    text_fields: frozenset[str] = frozenset()
 
 
 WORLDS: Registry[World] = Registry("world")

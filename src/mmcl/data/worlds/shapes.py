@@ -74,6 +74,10 @@ SHIFTS: dict[str, Shift] = {
 }
 
 
+# Fields that change captions or labels, never a pixel (see World.text_fields).
+TEXT_FIELDS = frozenset({"caption_probs", "caption_preset", "caption_mention", "label"})
+
+
 @dataclass
 class ShapesConfig:
     """Parameters of the `shapes` world. Defaults give a 10-class, 32-px world in ~1 s."""
@@ -220,8 +224,10 @@ def render_images(
     return torch.from_numpy(np.concatenate(chunks))
 
 
-def build_split(cfg: ShapesConfig, split: str) -> WorldSplit:
-    """Render one split from scratch (no cache): attributes, images, captions."""
+def build_split(cfg: ShapesConfig, split: str, images: torch.Tensor | None = None) -> WorldSplit:
+    """One split from scratch (no cache): attributes, images, captions. `images`, when given,
+    were rendered for this split under a config differing only in TEXT_FIELDS: the attributes
+    and jitter come from their own seeded streams, so they are these split's pixels."""
     cfg.validate()
     shift = SHIFTS[split]
     n = cfg.n_samples(split)
@@ -232,7 +238,9 @@ def build_split(cfg: ShapesConfig, split: str) -> WorldSplit:
     visible = cfg.visible_attributes()
     return WorldSplit(
         name=split,
-        images=render_images(attributes, jitter, cfg.image_size, cfg.canvas),
+        images=render_images(attributes, jitter, cfg.image_size, cfg.canvas)
+        if images is None
+        else images,
         labels=torch.from_numpy(attributes[cfg.label]).long(),
         attributes={k: torch.from_numpy(v).long() for k, v in attributes.items() if k in visible},
         attribute_values={k: list(v) for k, v in ATTRIBUTE_VALUES.items()},
@@ -250,5 +258,6 @@ WORLDS.register("shapes")(
         config_cls=ShapesConfig,
         splits={name: s.description for name, s in SHIFTS.items()},
         build=build_split,
+        text_fields=TEXT_FIELDS,
     )
 )
