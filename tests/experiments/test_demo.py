@@ -4,6 +4,7 @@ shape to be learned. The analysis on synthetic figures; the machinery on a tiny 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -112,7 +113,13 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
         assert [p["strength"] for p in result["curve"][arm]] == [0.5, 0.9]
     report = write_demo_report(result, tmp_path)
     assert_reads_well(report, ["Over spurious strength", "The id-shift plane",
-                               "Which features each arm keeps", "Training curves"])  # fmt: skip
+                               "Which features each arm keeps", "Training curves",
+                               "What the splits look like"])  # fmt: skip
+    page = report.read_text()
+    assert "<td>12 (12 distinct config hashes); " in page  # every run named, with its time
+    run_dirs = [Path(d) for dirs in result["runs"].values() for d in dirs]
+    assert all(f"<code>{json.loads((d / 'results.json').read_text())['meta']['config_hash']}"
+               in page for d in run_dirs)  # fmt: skip
     on_disk = json.loads((tmp_path / "demo.json").read_text())
     assert on_disk["by_strength"][0]["arms"] == result["by_strength"][0]["arms"]
 

@@ -120,10 +120,14 @@ def test_report_has_the_table_and_one_plot_per_swept_key(tmp_path):
     for k, run in enumerate(runs):
         _fake_results(run, 0.4 + 0.05 * k)
     result = {"config": "c.yaml", "axes": {a.key: list(a.values) for a in axes}, "seeds": [0, 1]}
-    path = write_sweep_report({**result, "rows": sweep.aggregate(runs)}, tmp_path)
+    listed = [{"run_dir": str(run.run_dir)} for run in runs]
+    path = write_sweep_report({**result, "runs": listed, "rows": sweep.aggregate(runs)}, tmp_path)
     page = path.read_text()
-    assert page.count("<img alt='accuracy against") == 2 and page.count("<tr>") == 1 + 4
-    assert_reads_well(path, [])
+    header, runs_table, body = page.split("</table>", 2)
+    assert "<th>what ran</th><td>mmcl sweep of c.yaml over train.steps" in header
+    assert all(f"<code>{sweep.config_hash(run.cfg)}</code>" in runs_table for run in runs)
+    assert page.count("<img alt='accuracy against") == 2 and body.count("<tr>") == 1 + 4
+    assert_reads_well(path, ["mmcl sweep"])
     assert sorted(p.name for p in tmp_path.glob("sweep_*.png")) == [
         "sweep_train_lr.png",
         "sweep_train_steps.png",

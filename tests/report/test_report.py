@@ -15,7 +15,7 @@ from mmcl.eval.tasks import make_record, write_results
 from mmcl.report import html as report_html
 from mmcl.report.html import (
     ReportConfig,
-    least_drop,
+    drop_interval,
     report_runs,
     summary_sentences,
     write_report,
@@ -174,20 +174,25 @@ def test_failed_report_keeps_the_previous_page(tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_report_html_holds_meta_table_image_and_sections(tmp_path):
+def test_report_html_holds_header_image_and_sections(tmp_path):
     records = _world(8)
-    meta = {"mmcl_version": "9.9.9", "created": "2024-01-02T03:04:05", "config_hash": "abc123"}
-    results = {"meta": meta | {"seed": 17}, "records": records}
+    meta = {"run": "r1", "config_hash": "abc123", "seed": 17, "method": "clip", "steps": 40}
+    write_results(tmp_path / "results.json", meta | {"machine": "Linux test box"}, records)
+    rows = [{"step": 10, "loss": 1.0, "train_s": 61.5}, {"step": 20, "loss": 0.5, "train_s": 75}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = {"meta": meta | {"machine": "Linux test box"}, "records": records}
     path = write_report(tmp_path, results, title="My <run>", sections=["<section>extra</section>"])
     page = path.read_text()
     assert path == tmp_path / "report.html"
     assert "My &lt;run&gt;" in page
-    for value in ("9.9.9", "2024-01-02T03:04:05", "abc123", "17"):
-        assert f"<td>{value}</td>" in page
+    assert "<td>clip run r1, 40 steps</td>" in page and "<td>Linux test box</td>" in page
+    assert "<td>17</td>" in page  # the seeds row
+    assert "<code>abc123</code>" in page and "<td>1 min 15 s</td>" in page  # the run's line
     assert format_html(shift_table(records)) in page
-    (uri,) = re.findall(r"src='(data:image/png;base64,[^']+)'", page)
+    uri = re.findall(r"src='(data:image/png;base64,[^']+)'", page)[0]
     assert base64.b64decode(uri.split(",", 1)[1]).startswith(PNG_MAGIC)
-    assert page.rstrip().endswith("<section>extra</section>\n</body></html>")
+    assert "<section>extra</section>\n<h2>Training curves</h2>" in page  # its metrics follow
+    assert page.rstrip().endswith("</body></html>")
     assert "<link" not in page and "src='http" not in page  # self-contained
 
 
@@ -211,28 +216,28 @@ def _two_models(a_sketch: float, b_sketch: float) -> list[dict]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("a_sketch", "b_sketch", "least", "most"),
-    [(0.85, 0.50, "alpha", "beta"), (0.40, 0.78, "beta", "alpha")],
-)
-def test_summary_names_the_model_that_drops_least(tmp_path, a_sketch, b_sketch, least, most):
-    records = _two_models(a_sketch, b_sketch)
-    drops = {"alpha": 100 * (0.90 - a_sketch), "beta": 100 * (0.80 - b_sketch)}
-    table = shift_table(records)
-    models, best = least_drop(table, "sketch")
-    assert models == [least]
-    assert best == pytest.approx(drops[least])
-    (sentence,) = summary_sentences(table)
-    assert f"{least} drops least ({drops[least]:.1f} points)" in sentence
-    assert f"{most} drops most ({drops[most]:.1f} points)" in sentence
+def test_summary_gives_each_drop_its_interval_and_names_no_winner(tmp_path):
+    """One run per model measures test-sample noise only: drops with intervals, no ranking."""
+    records = _two_models(0.85, 0.50)  # alpha drops 5 points, beta 30, on 100 samples each
+    (sentence, caveat) = summary_sentences(records, shift_table(records))
+    alpha = drop_interval((0.90, 100), (0.85, 100))
+    beta = drop_interval((0.80, 100), (0.50, 100))
+    assert alpha[1] < 5.0 < alpha[2] and beta[1] < 30.0 < beta[2]
+    assert f"alpha drops 5.0 points [{alpha[1]:.1f}, {alpha[2]:.1f}]" in sentence
+    assert f"beta drops 30.0 points [{beta[1]:.1f}, {beta[2]:.1f}]" in sentence
+    assert "no model is named more robust" in caveat
     page = write_report(tmp_path, {"meta": {}, "records": records}).read_text()
-    assert f"{least} drops least" in page
+    assert "least" not in page and "most" not in page.split("What this shows")[1]
 
 
-def test_summary_reports_a_gain_and_a_tie():
+def test_drop_interval_is_the_binomial_one_and_a_gain_reads_as_a_gain():
+    drop, low, high = drop_interval((0.5, 400), (0.5, 400))
+    half = 1.959964 * 100 * (2 * 0.25 / 400) ** 0.5
+    assert drop == 0 and low == pytest.approx(-half) and high == pytest.approx(half)
+    assert drop_interval((0.5, None), (0.4, 100)) is None
     records = _two_models(0.95, 0.85)  # both gain 5 points
-    (sentence,) = summary_sentences(shift_table(records))
-    assert "alpha and beta drops least (gains 5.0 points)" in sentence
+    (sentence, _) = summary_sentences(records, shift_table(records))
+    assert "alpha gains 5.0 points [" in sentence and "beta gains 5.0 points [" in sentence
 
 
 def test_report_runs_merges_runs_and_keeps_same_named_models_apart(tmp_path):

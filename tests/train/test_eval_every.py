@@ -37,8 +37,11 @@ def test_eval_every_logs_a_trajectory_without_changing_training(tmp_path, world_
     losses = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     # forked RNG, model back in training mode: the same batches, views and updates
     assert losses == [(r["step"], r["loss"]) for r in read_metrics(plain / "metrics.jsonl")]
+    clock = [r["train_s"] for r in rows if "loss" in r]
+    assert all(b >= a > 0 for a, b in zip(clock, clock[1:], strict=False))  # training time only
     page = scored / "report.html"
-    assert_reads_well(page, ["Training curves", "Robustness over training"])
+    assert_reads_well(page, ["Training curves", "Robustness over training",
+                             "What the splits look like"])  # fmt: skip
     assert "Robustness over training" not in (plain / "report.html").read_text()
 
 

@@ -8,7 +8,6 @@ HTML report.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 import warnings
@@ -25,7 +24,7 @@ from mmcl.eval.robustness import (
 )
 from mmcl.eval.robustness_inputs import InputConfig, load_inputs
 from mmcl.io import atomic_write_text
-from mmcl.report.html import CSS
+from mmcl.report.page import Header, page
 from mmcl.report.robustness_plot import html_section, save_scatter
 
 EPILOG = """examples:
@@ -162,9 +161,6 @@ def write_outputs(result: RobustnessResult, doc: dict, out: Path, baseline: str)
         pngs[name] = save_scatter(result, name, out / f"robustness_{safe}.png")
     body = html_section(result, pngs, baseline)
     title = f"mmcl robustness: effective robustness against {baseline or 'the baseline'}"
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
-    )
-    atomic_write_text(out / "robustness.html", page)
+    what = f"{len(result.models)} models read from their results, fitted per target"
+    atomic_write_text(out / "robustness.html", page(title, Header(what=what), [body]))
     print(f"wrote {out / 'robustness.json'}, {len(pngs)} PNGs, {out / 'robustness.html'}")

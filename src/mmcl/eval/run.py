@@ -17,6 +17,7 @@ from mmcl.errors import MMCLError
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import write_results
+from mmcl.machine import machine_description
 from mmcl.methods.base import METHODS, Method, build_method
 from mmcl.models.tokenizer import Tokenizer
 from mmcl.train import checkpoint as ckpt
@@ -190,6 +191,7 @@ def results_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         "seed": cfg.train.seed,
         "method": cfg.method.name,
         "steps": cfg.train.steps,
+        "machine": machine_description(),
     }
 
 

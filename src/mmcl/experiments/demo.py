@@ -455,6 +455,7 @@ def run_demo(
         "budget": list(BUDGET),
         "trained_now": trained,
         "arms": {arm.name: {"description": arm.description, "task": arm.task} for arm in ARMS},
+        "runs": {arm: [str(run.run_dir) for run in arm_runs] for arm, arm_runs in runs.items()},
         "by_strength": by_strength,
         "curve": {
             arm: [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,7 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Plan, train what is missing, aggregate; writes OUT/sweep.json and returns its content."""
     out_dir = Path(out_dir)
+    start = time.perf_counter()
     axes, seeds = parse_grid(grid)
     runs = plan(config, axes, seeds, out_dir, overrides)
     trained = train_missing(runs, jobs)
@@ -206,6 +208,7 @@ def run_sweep(
         ],
         "trained": [str(run.run_dir) for run in trained],
         "rows": aggregate(runs),
+        "seconds": round(time.perf_counter() - start, 1),
     }
     atomic_write_text(out_dir / "sweep.json", json.dumps(result, indent=1, default=str))
     return result

@@ -14,8 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mmcl.io import atomic_write_text
-from mmcl.report.html import CSS, claims_html
+from mmcl.report.html import claims_html
+from mmcl.report.page import Header, page, run_lines
 from mmcl.report.plots import LOGIT_TICKS, clipped_logit, png_data_uri, save_png
+from mmcl.report.samples import run_samples_html
 from mmcl.report.training_curves import Curve, training_curves_figure
 
 COLUMNS = {
@@ -222,14 +224,28 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
     )
 
 
+def _samples(result: dict[str, Any]) -> str:
+    """Sample strips of the rich-caption arm's world at the headline (last) strength: the same
+    images every arm sees, with the richest captions."""
+    runs = result.get("runs", {}).get("clip_rich", [])
+    return run_samples_html(Path(runs[-1])) if runs else ""
+
+
 def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
     """OUT/report.html (and its PNGs beside it)."""
     curve = save_png(curve_figure(result), out_dir / "demo_curve.png")
     budget = html.escape(", ".join(result["budget"]))
+    run_dirs = [Path(d) for dirs in result.get("runs", {}).values() for d in dirs]
+    header = Header(
+        what=f"mmcl demo ({result['scale']}): {len(result['arms'])} arms at spurious strengths "
+        f"{', '.join(f'{s:g}' for s in result['strengths'])}",
+        runs=run_lines(run_dirs),
+        seeds=result["seeds"],
+        wall_seconds=result.get("seconds"),
+        wall_note=f"this call, which trained {result.get('trained_now', '?')} of "
+        f"{len(run_dirs)} runs; any others came from the cache",
+    )
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>mmcl demo</title><style>{CSS}</style></head><body>",
-        "<h1>mmcl demo: where does CLIP's robustness to a spurious background appear?</h1>",
         f"<p>Three arms on the calibrated <code>shapes</code> world, seeds {result['seeds']}. "
         "In training each shape sits on its own background with probability 'spurious "
         f"strength'; <code>{result['shift']}</code> always shows another class's background. "
@@ -239,8 +255,9 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
         "<h2>Over spurious strength</h2>",
         f"<img alt='accuracy against spurious strength' src='{png_data_uri(curve)}'/>",
         *(_strength_html(result, at, out_dir) for at in result["by_strength"]),
-        "</body></html>",
+        _samples(result),
     ]
+    title = "mmcl demo: where does CLIP's robustness to a spurious background appear?"
     path = out_dir / "report.html"
-    atomic_write_text(path, "\n".join(parts))
+    atomic_write_text(path, page(title, header, parts))
     return path

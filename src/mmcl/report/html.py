@@ -8,7 +8,6 @@ written atomically, so a failed report leaves the previous one (or none) in plac
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 from collections.abc import Sequence
@@ -16,26 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mmcl
+import numpy as np
+
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
 from mmcl.io import atomic_write_text
-from mmcl.report.plots import accuracy_bar_chart, chart_series, png_data_uri, save_png
-from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, shift_table
+from mmcl.report.page import Header, page, run_lines
+from mmcl.report.plots import Z95, accuracy_bar_chart, chart_series, png_data_uri, save_png
+from mmcl.report.samples import run_samples_html
+from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, is_accuracy, shift_table
 from mmcl.report.training_curves import PANELS, Curve, training_curves_figure
 from mmcl.report.trajectory import trajectory_figure, trajectory_of
+from mmcl.stats import accuracy_se
 from mmcl.train.metrics_log import read_metrics
 
 REPORT_NAME = "report.html"
 RESULTS_NAME = "results.json"
-
-# What the meta block shows, and the keys of results.json "meta" (or of records) it looks in.
-META_FIELDS = {
-    "mmcl version": ("mmcl_version", "version"),
-    "created": ("created", "created_at", "time"),
-    "config hash": ("config_hash",),
-    "seed": ("seed",),
-}
 
 
 @dataclass
@@ -47,117 +42,86 @@ class ReportConfig:
     include_probe: bool = True  # hatched linear-probe bars in the chart
 
 
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; }
-td { text-align: right; font-variant-numeric: tabular-nums; }
-th { background: #f4f4f4; text-align: left; }
-td.text { text-align: left; }
-img { max-width: 100%; }
-.meta td { text-align: left; }
-.scroll { overflow-x: auto; max-width: 100%; }
-td.verdict.held { background: #dff0d8; } td.verdict.not-held { background: #f2dede; }
-td.verdict.inconclusive { background: #eeeeee; }
-"""
+def _headline_accuracy(
+    records: Sequence[dict[str, Any]], headline: dict[str, str]
+) -> dict[tuple[str, str], tuple[float, int | None]]:
+    """(model, split) -> (accuracy, test samples) of each model's headline task."""
+    return {
+        (r["model"], r["split"]): (float(r["value"]), r.get("n_samples"))
+        for r in records
+        if is_accuracy(r) and headline.get(r["model"]) == r["task"]
+    }
 
 
-def _drops(table: Table, shift: str) -> list[tuple[str, float]]:
-    """(model, drop in points) for every model with a drop on `shift`."""
-    for j, column in enumerate(table.columns):
-        if column.group == "drop" and column.split == shift:
-            return [
-                (model, float(row[j]))
-                for model, row in zip(table.rows, table.cells, strict=True)
-                if row[j] is not None
-            ]
-    return []
-
-
-def least_drop(table: Table, shift: str) -> tuple[list[str], float] | None:
-    """The models (several on a tie) with the smallest id-minus-shift drop, and that drop."""
-    drops = _drops(table, shift)
-    if not drops:
+def drop_interval(
+    id_point: tuple[float, int | None], shift_point: tuple[float, int | None]
+) -> tuple[float, float, float] | None:
+    """(drop, low, high) in points: id minus shift with its test-sample 95% interval (the two
+    splits are independent samples); None when a sample count is missing."""
+    (p_id, n_id), (p_shift, n_shift) = id_point, shift_point
+    if not n_id or not n_shift:
         return None
-    best = min(d for _, d in drops)
-    return [m for m, d in drops if math.isclose(d, best, abs_tol=1e-9)], best
+    se = float(np.sqrt(accuracy_se(p_id, n_id) ** 2 + accuracy_se(p_shift, n_shift) ** 2))
+    drop = p_id - p_shift
+    return 100 * drop, 100 * (drop - Z95 * se), 100 * (drop + Z95 * se)
 
 
-def summary_sentences(table: Table, id_split: str = "id") -> list[str]:
-    """One sentence per shift: who drops least from `id_split` to it, and by how many points."""
+def summary_sentences(
+    records: Sequence[dict[str, Any]], table: Table, id_split: str = "id"
+) -> list[str]:
+    """Per shift, every model's drop with its test-sample interval; never a winner.
+
+    One run per model measures test-sample noise only, not how much another seed would move
+    the figure, so no model is named more robust here: `mmcl sweep ... seeds=0,1,2` (or the
+    demo) decides that with seed intervals.
+    """
+    headline = {m: t for m, t in zip(table.rows, table.column("headline"), strict=True) if t}
+    accuracy = _headline_accuracy(records, headline)
     shifts = [c.split for c in table.columns if c.group == "drop"]
     sentences = []
     for shift in shifts:
-        drops = _drops(table, shift)
-        least = least_drop(table, shift)
-        if least is None:
-            continue
-        models, best = least
-        who = " and ".join(models)
-        if len(drops) == 1:
-            sentences.append(
-                f"From {id_split} to {shift}, {who} (the only model with both) changes by "
-                f"{_points(best)}."
-            )
-            continue
-        worst_model, worst = max(drops, key=lambda md: md[1])
+        parts = [
+            f"{model} {_drop_text(accuracy[model, id_split], accuracy[model, shift])}"
+            for model in table.rows
+            if (model, id_split) in accuracy and (model, shift) in accuracy
+        ]
+        if parts:
+            sentences.append(f"From {id_split} to {shift}: {'; '.join(parts)}.")
+    if sentences and len(table.rows) > 1:
         sentences.append(
-            f"From {id_split} to {shift}, {who} drops least ({_points(best)}); "
-            f"{worst_model} drops most ({_points(worst)})."
+            "Brackets are 95% test-sample intervals of one run each; seed-to-seed variation is "
+            "not measured here, so no model is named more robust (a sweep over seeds decides "
+            "that)."
         )
     return sentences
 
 
-def _points(drop: float) -> str:
-    if drop < 0:
-        return f"gains {-drop:.1f} points"
-    return f"{drop:.1f} points"
-
-
-def _meta_value(metas: Sequence[dict[str, Any]], records: Sequence[dict], keys: tuple) -> str:
-    """The distinct values of the first of `keys` in each run's meta; else in the records."""
-    for sources in (metas, records):
-        found = dict.fromkeys(
-            str(next(source[k] for k in keys if k in source))
-            for source in sources
-            if any(k in source for k in keys)
-        )
-        if found:
-            return ", ".join(found)
-    return "-"
-
-
-def _meta_table(metas: Sequence[dict[str, Any]], records: Sequence[dict], runs: list[str]) -> str:
-    rows = [("runs", ", ".join(runs) or "-")]
-    rows += [(label, _meta_value(metas, records, keys)) for label, keys in META_FIELDS.items()]
-    rows.append(("report written by", f"mmcl {mmcl.__version__}, {_now()}"))
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f"<table class='meta'>{body}</table>"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+def _drop_text(id_point: tuple[float, int | None], shift_point: tuple[float, int | None]) -> str:
+    interval = drop_interval(id_point, shift_point)
+    drop = 100 * (id_point[0] - shift_point[0])
+    verb = "drops" if drop >= 0 else "gains"
+    text = f"{verb} {abs(drop):.1f} points"
+    if interval is None:
+        return text + " (no sample count, no interval)"
+    _, low, high = interval
+    return text + f" [{low:.1f}, {high:.1f}]" if drop >= 0 else text + f" [{-high:.1f}, {-low:.1f}]"
 
 
 def render_report(
     title: str,
-    metas: Sequence[dict[str, Any]],
+    header: Header | None,
     records: Sequence[dict[str, Any]],
     chart: Path | None,
     sections: Sequence[str] = (),
-    runs: Sequence[str] = (),
     config: ReportConfig | None = None,
 ) -> str:
-    """The whole page as a string: title, meta, shift table, chart, summary, extra sections."""
+    """The whole page as a string: header, shift table, chart, summary, extra sections."""
     cfg = config or ReportConfig()
     table = shift_table(records, cfg.id_split, cfg.headline_tasks)
-    sentences = summary_sentences(table, cfg.id_split) or ["No model has both an id and a shift."]
+    sentences = summary_sentences(records, table, cfg.id_split) or [
+        "No model has both an id and a shift."
+    ]
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        _meta_table(metas, records, list(runs)),
         "<h2>Accuracy under shift</h2>",
         "<p>Accuracies in %; <em>drop</em> is id minus shift in points, of the headline task; "
         "<em>probe</em> is a linear probe on frozen features; <em>attr</em> an attribute probe."
@@ -165,22 +129,19 @@ def render_report(
         format_html(table) if table.rows else "<p>No accuracy records.</p>",
     ]
     if chart is not None:
-        alt = "accuracy per split, one bar per model; hatched bars are linear probes"
+        alt = "accuracy per split, one bar per model, 95% test-sample intervals; hatched: probes"
         parts.append(f"<img alt='{alt}' src='{png_data_uri(chart)}'/>")
     parts.append("<h2>What this shows</h2>")
     parts.append("<p>" + " ".join(html.escape(s) for s in sentences) + "</p>")
-    parts += list(sections)
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return page(title, header, [*parts, *sections])
 
 
 def _write(
     out: Path,
     title: str,
-    metas: Sequence[dict[str, Any]],
+    header: Header | None,
     records: Sequence[dict[str, Any]],
     sections: Sequence[str],
-    runs: Sequence[str],
     config: ReportConfig | None,
 ) -> Path:
     """Chart beside `out` (when there are accuracies), then the page, both atomically."""
@@ -194,8 +155,7 @@ def _write(
             cfg.id_split,
             cfg.headline_tasks,
         )
-    page = render_report(title, metas, records, chart, sections, runs, cfg)
-    atomic_write_text(out, page)
+    atomic_write_text(out, render_report(title, header, records, chart, sections, cfg))
     return out
 
 
@@ -249,12 +209,32 @@ def write_report(
     sections: Sequence[str] = (),
     config: ReportConfig | None = None,
 ) -> Path:
-    """Write `run_dir/report.html` from a results dict `{"meta", "records"}`; return its path."""
+    """Write `run_dir/report.html` from a results dict `{"meta", "records"}`; return its path.
+
+    The header names this folder's run, or, for a folder of runs (a `repro`), every run below.
+    """
     run_dir = Path(run_dir)
     meta, records = results.get("meta", {}), results.get("records", [])
     out = run_dir / REPORT_NAME
-    sections = [*sections, *filter(None, [training_section([run_dir], out)])]
-    return _write(out, title, [meta], records, sections, [run_dir.name], config)
+    nested = sorted(p.parent for p in run_dir.glob("*/**/results.json"))
+    header = Header(
+        what=_what_ran(meta, title),
+        runs=run_lines([run_dir, *nested] if "config_hash" in meta else nested),
+        seeds=meta.get("seeds", ()),
+        wall_seconds=meta.get("seconds"),
+        machine=meta.get("machine", ""),
+    )
+    pictured = next((d for d in [run_dir, *nested] if (d / "config.yaml").is_file()), run_dir)
+    extra = [training_section([run_dir], out), run_samples_html(pictured)]
+    return _write(out, title, header, records, [*sections, *filter(None, extra)], config)
+
+
+def _what_ran(meta: dict[str, Any], title: str) -> str:
+    if "paper" in meta:
+        return f"mmcl repro {meta['paper']} at scale {meta.get('scale', '?')}"
+    if "method" in meta:
+        return f"{meta['method']} run {meta.get('run', '')}, {meta.get('steps', '?')} steps"
+    return title
 
 
 def merge_runs(results: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -287,9 +267,15 @@ def report_runs(
     if len(set(names)) != len(names):
         names = [str(d) for d in dirs]
     loaded = [(name, read_results(d / RESULTS_NAME)) for name, d in zip(names, dirs, strict=True)]
-    metas = [data["meta"] for _, data in loaded]
-    sections = [*sections, *filter(None, [training_section(dirs, Path(out))])]
-    return _write(Path(out), title, metas, merge_runs(loaded), sections, names, config)
+    machines = {data["meta"]["machine"] for _, data in loaded if "machine" in data["meta"]}
+    header = Header(
+        what=f"{len(dirs)} run folders merged: {', '.join(names)}",
+        runs=run_lines(dirs),
+        machine="; ".join(sorted(machines)),
+    )
+    extra = [training_section(dirs, Path(out)), run_samples_html(dirs[0])]
+    sections = [*sections, *filter(None, extra)]
+    return _write(Path(out), title, header, merge_runs(loaded), sections, config)
 
 
 CLAIM_COLUMNS = ("id", "statement", "paper", "ours", "rule")

@@ -3,8 +3,9 @@
 Grouped bars: one group per split, one solid bar per model (read through its headline task, as
 in the shift table) and, optionally, a hatched bar per model for the linear probe on its frozen
 features, in the same colour, so the gap between what a model predicts and what its features
-hold is visible split by split. Uses matplotlib's object API (Figure + Agg canvas), so no global
-pyplot state is touched, and writes the PNG atomically.
+hold is visible split by split; each bar carries its binomial 95% test-sample interval. Uses
+matplotlib's object API (Figure + Agg canvas), so no global pyplot state is touched, and writes
+the PNG atomically.
 """
 
 from __future__ import annotations
@@ -22,14 +23,12 @@ from matplotlib.figure import Figure
 from scipy import special
 
 from mmcl.io import atomic_write
-from mmcl.report.tables import (
-    HEADLINE_TASKS,
-    PROBE_TASK,
-    Table,
-    shift_table,
-)
+from mmcl.report.tables import HEADLINE_TASKS, PROBE_TASK, Table, is_accuracy, shift_table
+from mmcl.stats import accuracy_se
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+Z95 = 1.959964  # two-sided 95% normal quantile: binomial test-sample intervals
+Samples = dict[tuple[str, str, str], int]  # (model, task, split) -> test samples
 LOGIT_TICKS = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])  # accuracies on logit axes
 
 
@@ -41,6 +40,7 @@ class Bars:
     task: str
     probe: bool
     values: list[float]  # accuracy in % per split, NaN where missing
+    errors: list[float]  # half-width of the 95% test-sample interval in points, NaN: unknown
 
 
 def _row_values(table: Table, row: int, group: str, splits: list[str]) -> list[float]:
@@ -51,8 +51,13 @@ def _row_values(table: Table, row: int, group: str, splits: list[str]) -> list[f
     return [math.nan if by_split.get(s) is None else float(by_split[s]) for s in splits]
 
 
-def chart_series(table: Table, include_probe: bool = True) -> tuple[list[str], list[Bars]]:
-    """The splits on the x axis (headline splits, then probe-only ones) and the bars to draw."""
+def chart_series(
+    table: Table, include_probe: bool = True, samples: Samples | None = None
+) -> tuple[list[str], list[Bars]]:
+    """The splits on the x axis (headline splits, then probe-only ones) and the bars to draw.
+
+    samples: (model, task, split) -> test samples, for each bar's binomial 95% interval.
+    """
     splits = [c.split for c in table.columns if c.group == "headline"]
     probe_splits = [c.split for c in table.columns if c.group == "probe"]
     if include_probe:
@@ -60,16 +65,36 @@ def chart_series(table: Table, include_probe: bool = True) -> tuple[list[str], l
     bars = []
     for i, model in enumerate(table.rows):
         task = table.cells[i][0]
-        if task is not None:
-            bars.append(Bars(model, str(task), False, _row_values(table, i, "headline", splits)))
+        series = [(str(task), False, "headline")] if task is not None else []
         if include_probe and probe_splits:
-            bars.append(Bars(model, PROBE_TASK, True, _row_values(table, i, "probe", splits)))
+            series.append((PROBE_TASK, True, "probe"))
+        for name, probe, group in series:
+            values = _row_values(table, i, group, splits)
+            counts = [(samples or {}).get((model, name, s)) for s in splits]
+            bars.append(Bars(model, name, probe, values, _half_widths(values, counts)))
     return splits, bars
 
 
-def bar_figure(table: Table, include_probe: bool = True) -> Figure:
-    """Grouped bars of the table's accuracies; probe bars hatched in their model's colour."""
-    splits, bars = chart_series(table, include_probe)
+def _half_widths(values: list[float], counts: list[int | None]) -> list[float]:
+    return [
+        math.nan if not n or math.isnan(v) else 100 * Z95 * float(accuracy_se(v / 100, n))
+        for v, n in zip(values, counts, strict=True)
+    ]
+
+
+def sample_counts(records: Sequence[dict[str, Any]]) -> Samples:
+    """(model, task, split) -> n_samples of every accuracy record that states it."""
+    return {
+        (r["model"], r["task"], r["split"]): int(r["n_samples"])
+        for r in records
+        if is_accuracy(r) and r.get("n_samples")
+    }
+
+
+def bar_figure(table: Table, include_probe: bool = True, samples: Samples | None = None) -> Figure:
+    """Grouped bars of the table's accuracies with their 95% test-sample intervals (where the
+    records give sample counts); probe bars hatched in their model's colour."""
+    splits, bars = chart_series(table, include_probe, samples)
     fig = Figure(figsize=(max(6.0, 1.6 * len(splits) + 3), 4.2))
     ax = fig.add_subplot()
     width = 0.8 / max(len(bars), 1)
@@ -84,6 +109,8 @@ def bar_figure(table: Table, include_probe: bool = True) -> Figure:
             color="white" if bar.probe else colours[bar.model],
             edgecolor=colours[bar.model],
             hatch="//" if bar.probe else None,
+            yerr=[0.0 if math.isnan(e) else e for e in bar.errors],
+            error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"},
         )
     ax.set_xticks(range(len(splits)))
     ax.set_xticklabels(splits)
@@ -105,7 +132,8 @@ def accuracy_bar_chart(
     headline_tasks: Sequence[str] = HEADLINE_TASKS,
 ) -> Path:
     """Write the grouped accuracy bars of `records` as a PNG at `path` (atomically); return it."""
-    return save_png(bar_figure(shift_table(records, id_split, headline_tasks), include_probe), path)
+    table = shift_table(records, id_split, headline_tasks)
+    return save_png(bar_figure(table, include_probe, sample_counts(records)), path)
 
 
 def save_png(fig: Figure, path: str | Path, dpi: int = 110) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from mmcl.io import atomic_write_text
-from mmcl.report.html import CSS
+from mmcl.report.page import Header, page, run_lines
 from mmcl.report.plots import png_data_uri, save_png
 from mmcl.report.tables import HEADLINE_TASKS
 
@@ -102,9 +102,14 @@ def write_sweep_report(result: dict[str, Any], out_dir: Path) -> Path:
     plots = write_axis_plots(result, out_dir)
     axes = list(result["axes"])
     swept = ", ".join(f"{k} = {v}" for k, v in result["axes"].items()) or "no axis"
+    header = Header(
+        what=f"mmcl sweep of {result['config']} over {swept}",
+        runs=run_lines(Path(run["run_dir"]) for run in result.get("runs", [])),
+        seeds=result["seeds"],
+        wall_seconds=result.get("seconds"),
+        wall_note=f"this call, which trained {len(result.get('trained', []))} runs",
+    )
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>mmcl sweep</title><style>{CSS}</style></head><body><h1>mmcl sweep</h1>",
         f"<p>Config {html.escape(result['config'])}; swept {html.escape(swept)}; seeds "
         f"{result['seeds']}. Means over seeds with 95% intervals (seed and test-sample "
         "variance, mmcl.stats).</p>",
@@ -113,8 +118,7 @@ def write_sweep_report(result: dict[str, Any], out_dir: Path) -> Path:
             f"<img alt='accuracy against {html.escape(k)}' src='{png_data_uri(p)}'/>"
             for k, p in zip(axes, plots, strict=True)
         ),
-        "</body></html>",
     ]
     path = out_dir / "report.html"
-    atomic_write_text(path, "\n".join(parts))
+    atomic_write_text(path, page("mmcl sweep", header, parts))
     return path

@@ -38,6 +38,7 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of `epoch` already consumed
     samples_seen: int = 0
+    train_seconds: float = 0.0  # wall time in the training loop, evaluation excluded, all resumes
 
 
 def rng_states() -> dict[str, Any]:

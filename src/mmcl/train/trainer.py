@@ -108,6 +108,7 @@ class Trainer:
             fused=True,  # one kernel per step: the unfused loop was ~40% of a small CLIP step
         )
         self.state = ckpt.TrainState()
+        self._clock = 0.0  # perf_counter of the last `_tick`
         if isinstance(self.dataset, ShardStream):  # a stream is its own sampler
             if batch_sampler is not None:
                 raise MMCLError("a batch_sampler cannot drive data.format=webdataset (a stream)")
@@ -198,11 +199,13 @@ class Trainer:
             dynamic_ncols=True,
         )
         window_start, window_samples = time.perf_counter(), 0
+        self._clock = window_start
         while self.state.step < t.steps:
             for batch in self._epoch_loader():
                 outputs = self._step(model, batch)
                 window_samples += t.batch_size
                 if self.state.step % t.log_every == 0 or self.state.step == t.steps:
+                    self._tick()
                     rate = window_samples / (time.perf_counter() - window_start)
                     record = self._record(outputs, rate)
                     if metrics is not None:
@@ -214,7 +217,9 @@ class Trainer:
                     paused = time.perf_counter()
                     self.writing(metrics.path, partial(metrics.log, self._scores()))
                     window_start += time.perf_counter() - paused  # samples/s: training only
+                    self._clock += time.perf_counter() - paused
                 if self.state.step % t.checkpoint_every == 0 or self.state.step == t.steps:
+                    self._tick()
                     self.save()
                 if self.state.step >= t.steps:
                     break
@@ -224,6 +229,12 @@ class Trainer:
         if metrics is not None:
             metrics.close()
         return self.method
+
+    def _tick(self) -> None:
+        """Add the wall time since the last tick to `state.train_seconds`."""
+        now = time.perf_counter()
+        self.state.train_seconds += now - self._clock
+        self._clock = now
 
     def _evaluation_due(self) -> bool:
         every = self.cfg.eval.every
@@ -305,6 +316,7 @@ class Trainer:
             "epoch": self.state.epoch,
             "lr": self.optimizer.param_groups[0]["lr"],
             "samples_per_s": rate,
+            "train_s": round(self.state.train_seconds, 2),
         }
         scalars = {k: v.detach().float().reshape(()) for k, v in outputs.items() if v.numel() == 1}
         if self.runtime.world_size > 1:  # log the mean over ranks, i.e. over the global batch

@@ -84,7 +84,8 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
     page = (tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 5  # 4 plots + the shift-table chart
     assert "sgd-squared" in page and "reconstruction" in page
-    assert_reads_well(tmp_path / "report.html", ["Accuracy under shift", "Claims", "Checks"])
+    assert_reads_well(tmp_path / "report.html", ["Accuracy under shift", "Claims", "Checks",
+                                                 "What the splits look like"])  # fmt: skip
     assert ShapesConfig().n_train != 256  # the micro scale did not leak into the defaults
 
 
