@@ -9,6 +9,8 @@ import pytest
 from mmcl.cli import main
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
+from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
+from mmcl.report.trajectory import checkpoint_trajectory
 from mmcl.train.config import RunConfig
 from mmcl.train.metrics_log import read_metrics
 
@@ -48,3 +50,29 @@ def test_eval_every_logs_a_trajectory_without_changing_training(tmp_path, world_
 def test_eval_every_must_not_be_negative():
     with pytest.raises(MMCLError, match="eval.every"):
         load_config(RunConfig, None, ["eval.every=-1"])
+
+
+def test_eval_checkpoint_all_scores_every_kept_checkpoint(tmp_path, world_cache, capsys):
+    """After training, `mmcl eval RUN --checkpoint all` gives the same path on the id-shift
+    plane as scoring during training would, one point per kept checkpoint."""
+    run = _train(tmp_path, world_cache, "kept", "train.checkpoint_every=2",
+                 "train.keep_checkpoints=5")  # fmt: skip
+    assert main(["eval", str(run), "--checkpoint", "all", "--tasks", "zeroshot"]) == 0
+    records = read_results(run / CHECKPOINT_RESULTS)["records"]
+    accuracy = {(r["step"], r["split"]): r["value"] for r in records if r["metric"] == "accuracy"}
+    assert sorted({step for step, _ in accuracy}) == [2, 4, 6, 8, 10]
+    assert {r["checkpoint"] for r in records} == {f"step_{s:07d}.pt" for s in (2, 4, 6, 8, 10)}
+    final = read_results(run / "results.json")["records"]  # the latest checkpoint, scored alone
+    for r in final:
+        if r["task"] == "zeroshot" and r["metric"] == "accuracy":
+            assert accuracy[10, r["split"]] == pytest.approx(r["value"])
+    trajectory = checkpoint_trajectory(run, "kept", "C0")
+    assert trajectory.steps == [2, 4, 6, 8, 10] and set(trajectory.accuracy) == set(SPLITS)
+    assert_reads_well(run / "report.html", ["Robustness over training"])
+
+
+def test_eval_checkpoint_all_without_checkpoints_says_so(tmp_path, capsys):
+    (tmp_path / "empty" / "checkpoints").mkdir(parents=True)
+    assert main(["eval", str(tmp_path / "empty"), "--checkpoint", "all"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "no step_*.pt checkpoint" in error

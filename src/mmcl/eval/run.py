@@ -16,7 +16,7 @@ from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.errors import MMCLError
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
-from mmcl.eval.tasks import write_results
+from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
 from mmcl.machine import machine_description
 from mmcl.methods.base import METHODS, Method, build_method
 from mmcl.models.tokenizer import Tokenizer
@@ -209,4 +209,34 @@ def evaluate_run(
     records = evaluate_method(cfg, method, tasks, progress, run_dir / "features")
     meta = results_meta(cfg, run_dir)
     write_results(run_dir / "results.json", meta, records)
+    return {"meta": meta, "records": records}
+
+
+def evaluate_checkpoints(
+    run_dir: Path,
+    tasks: Sequence[str] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Score every kept checkpoint, oldest first; writes `checkpoint_results.json`.
+
+    Each record names its checkpoint (file and step), so the report can draw the run's path on
+    the id-shift plane after the fact, as `eval.every` does during training.
+    """
+    paths = ckpt.checkpoint_files(run_dir / "checkpoints")
+    if not paths:
+        raise MMCLError(
+            f"{run_dir}/checkpoints holds no step_*.pt checkpoint to score (a multistage run "
+            "keeps its checkpoints per stage; score it with --checkpoint latest)"
+        )
+    cfg, method = load_checkpoint_method(paths[0])
+    records = []
+    for index, path in enumerate(paths):
+        payload = ckpt.load_checkpoint(path)
+        method.load_state_dict(payload["method"])
+        progress(f"checkpoint {path.name} ({index + 1}/{len(paths)})")
+        scored = evaluate_method(cfg, method, tasks, progress, run_dir / "features")
+        step = int(payload["state"]["step"])
+        records += [r | {"checkpoint": path.name, "step": step} for r in scored]
+    meta = results_meta(cfg, run_dir) | {"checkpoints": [p.name for p in paths]}
+    write_results(run_dir / CHECKPOINT_RESULTS, meta, records)
     return {"meta": meta, "records": records}

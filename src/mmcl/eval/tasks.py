@@ -61,6 +61,9 @@ def make_record(
     return record | extra
 
 
+CHECKPOINT_RESULTS = "checkpoint_results.json"  # every kept checkpoint, scored after training
+
+
 def write_results(path: str | Path, meta: dict[str, Any], records: list[dict[str, Any]]) -> None:
     """Write `{"meta": meta, "records": records}` to `path` atomically."""
     document = {"meta": meta, "records": records}

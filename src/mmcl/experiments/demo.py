@@ -32,7 +32,7 @@ import numpy as np
 from mmcl import stats
 from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES, ShapesConfig
 from mmcl.eval.robustness import fit_line
-from mmcl.eval.run import evaluate_method, load_checkpoint_method
+from mmcl.eval.run import evaluate_checkpoints
 from mmcl.eval.tasks import read_results
 from mmcl.experiments.calibrated import BUDGET, write_base_config
 from mmcl.experiments.sweep import Axis, SweepRun, is_done, plan, train_and_evaluate
@@ -40,7 +40,6 @@ from mmcl.io import atomic_write_text
 from mmcl.processes import map_in_processes
 from mmcl.report.training_curves import PANELS
 from mmcl.threads import torch_threads
-from mmcl.train.checkpoint import checkpoint_files, load_checkpoint
 from mmcl.train.metrics_log import read_metrics
 
 log = logging.getLogger(__name__)
@@ -178,17 +177,13 @@ def needs_testbed(arm: str) -> bool:
 
 def evaluate_testbed(run: SweepRun) -> None:
     """Score each kept checkpoint of a supervised run on id and the shift: the testbed points."""
-    points = []
-    cfg, method = None, None
-    for path in checkpoint_files(run.run_dir / "checkpoints"):
-        if method is None:
-            cfg, method = load_checkpoint_method(path)  # builds the method once
-        else:
-            method.load_state_dict(load_checkpoint(path)["method"])
-        records = evaluate_method(cfg, method, tasks=["classifier"])
-        accuracy = {r["split"]: r["value"] for r in records if r["metric"] == "accuracy"}
-        points.append({"checkpoint": path.name, "id": accuracy["id"], SHIFT: accuracy[SHIFT]})
-    atomic_write_text(run.run_dir / TESTBED, json.dumps(points, indent=1))
+    records = evaluate_checkpoints(run.run_dir, tasks=["classifier"])["records"]
+    points: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r["metric"] == "accuracy":
+            point = points.setdefault(r["checkpoint"], {"checkpoint": r["checkpoint"]})
+            point[r["split"]] = r["value"]
+    atomic_write_text(run.run_dir / TESTBED, json.dumps(list(points.values()), indent=1))
 
 
 def train_demo_run(run: SweepRun, testbed: bool) -> None:

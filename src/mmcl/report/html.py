@@ -25,7 +25,7 @@ from mmcl.report.plots import Z95, accuracy_bar_chart, chart_series, png_data_ur
 from mmcl.report.samples import run_samples_html
 from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, is_accuracy, shift_table
 from mmcl.report.training_curves import PANELS, Curve, training_curves_figure
-from mmcl.report.trajectory import trajectory_figure, trajectory_of
+from mmcl.report.trajectory import checkpoint_trajectory, trajectory_figure, trajectory_of
 from mmcl.stats import accuracy_se
 from mmcl.train.metrics_log import read_metrics
 
@@ -181,6 +181,9 @@ def training_section(run_dirs: Sequence[Path], out: Path) -> str:
         trajectory = trajectory_of(run_dir.name, colour, rows)
         if trajectory is not None:
             trajectories.append(trajectory)
+        kept = checkpoint_trajectory(run_dir, f"{run_dir.name} (kept checkpoints)", colour)
+        if kept is not None:
+            trajectories.append(kept)
     parts = []
     if curves:
         png = save_png(
@@ -195,8 +198,9 @@ def training_section(run_dirs: Sequence[Path], out: Path) -> str:
         )
         parts.append(
             "<h2>Robustness over training</h2><p>Accuracy on id against each shift every "
-            "<code>eval.every</code> steps, logit axes: a path parallel to the baseline line "
-            "gains no effective robustness.</p>"
+            "<code>eval.every</code> steps, or at each checkpoint kept (<code>mmcl eval RUN "
+            "--checkpoint all</code>), logit axes: a path parallel to the baseline line gains no "
+            "effective robustness.</p>"
             f"<img alt='id-shift trajectory over training' src='{png_data_uri(png)}'/>"
         )
     return "\n".join(parts)

@@ -1,4 +1,5 @@
-"""Robustness over training: each run's path on the id-shift plane, from `eval.every` scores.
+"""Robustness over training: each run's path on the id-shift plane, from `eval.every` scores
+or from every kept checkpoint scored after the fact (`mmcl eval RUN --checkpoint all`).
 
 Training logs `eval/<task>/<split>` accuracies every `eval.every` steps (`mmcl.eval.run.
 periodic_scores`); here each shift gets one panel with id accuracy on x and the shift's on y, in
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
+from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
 from mmcl.report.plots import LOGIT_TICKS, clipped_logit
 
 PREFIX = "eval/"
 ID_SPLIT = "id"
+HEADLINE_TASKS = ("zeroshot", "classifier")  # the periodic scores' tasks
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,19 @@ def trajectory_of(label: str, colour: str, rows: Sequence[dict[str, Any]]) -> Tr
     rows = [row for row in scored if all(f"{PREFIX}{task}/{s}" in row for s in splits)]
     accuracy = {s: [row[f"{PREFIX}{task}/{s}"] for row in rows] for s in splits}
     return Trajectory(label, colour, task, [row["step"] for row in rows], accuracy)
+
+
+def checkpoint_trajectory(run_dir: Path, label: str, colour: str) -> Trajectory | None:
+    """The trajectory through a run's scored checkpoints; None when they were not scored."""
+    path = run_dir / CHECKPOINT_RESULTS
+    if not path.is_file():
+        return None
+    by_step: dict[int, dict[str, Any]] = {}
+    for r in read_results(path)["records"]:
+        if r["metric"] == "accuracy" and r["task"] in HEADLINE_TASKS and "step" in r:
+            row = by_step.setdefault(int(r["step"]), {"step": int(r["step"])})
+            row[f"{PREFIX}{r['task']}/{r['split']}"] = r["value"]
+    return trajectory_of(label, colour, [by_step[step] for step in sorted(by_step)])
 
 
 def trajectory_figure(trajectories: Sequence[Trajectory]) -> Figure:
