@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import random
 import re
 from dataclasses import asdict
@@ -20,7 +21,13 @@ from mmcl.report.html import (
     summary_sentences,
     write_report,
 )
-from mmcl.report.plots import PNG_MAGIC, accuracy_bar_chart, chart_series, png_data_uri
+from mmcl.report.plots import (
+    PNG_MAGIC,
+    accuracy_bar_chart,
+    chart_series,
+    png_data_uri,
+    sample_counts,
+)
 from mmcl.report.tables import format_html, format_text, shift_table
 
 from ..browser import assert_reads_well
@@ -147,6 +154,16 @@ def test_chart_bars_follow_the_table():
     )
     _, no_probe = chart_series(shift_table(records), include_probe=False)
     assert not any(b.probe for b in no_probe)
+    assert all(math.isnan(e) for b in bars for e in b.errors)  # no sample counts: no interval
+
+
+def test_chart_bars_carry_the_binomial_interval_of_their_sample_count():
+    records = _world(5)  # 100 test samples per record
+    _, bars = chart_series(shift_table(records), samples=sample_counts(records))
+    for bar in bars:
+        for value, error in zip(bar.values, bar.errors, strict=True):
+            p = value / 100
+            assert error == pytest.approx(100 * 1.959964 * math.sqrt(p * (1 - p) / 100))
 
 
 def test_failed_png_write_leaves_no_file(tmp_path, monkeypatch):
@@ -202,9 +219,10 @@ def test_a_run_report_draws_the_training_curves_and_fits_a_1280_px_window(tmp_pa
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     path = write_report(tmp_path, {"meta": {}, "records": _world(3)}, title="wide run")
     page = path.read_text()
-    assert "<h2>Training curves</h2>" in page and page.count("data:image/png;base64,") == 2
+    assert "<h2>Training curves</h2>" in page and page.count("data:image/png;base64,") == 3
     assert "<div class='scroll'><table class='mmcl-shift'>" in page  # scrolls in its own box
-    assert_reads_well(path, ["Accuracy under shift", "What this shows", "Training curves"])
+    assert_reads_well(path, ["Accuracy under shift", "The id-shift plane", "What this shows",
+                             "Training curves"])  # fmt: skip
 
 
 def _two_models(a_sketch: float, b_sketch: float) -> list[dict]:

@@ -21,9 +21,10 @@ from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
 from mmcl.io import atomic_write_text
 from mmcl.report.page import Header, page, run_lines
+from mmcl.report.plane import has_plane, headline_points, plane_figure
 from mmcl.report.plots import Z95, accuracy_bar_chart, chart_series, png_data_uri, save_png
 from mmcl.report.samples import run_samples_html
-from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, is_accuracy, shift_table
+from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, shift_table
 from mmcl.report.training_curves import PANELS, Curve, training_curves_figure
 from mmcl.report.trajectory import checkpoint_trajectory, trajectory_figure, trajectory_of
 from mmcl.stats import accuracy_se
@@ -40,17 +41,6 @@ class ReportConfig:
     id_split: str = "id"
     headline_tasks: tuple[str, ...] = HEADLINE_TASKS  # first task a model has is its headline
     include_probe: bool = True  # hatched linear-probe bars in the chart
-
-
-def _headline_accuracy(
-    records: Sequence[dict[str, Any]], headline: dict[str, str]
-) -> dict[tuple[str, str], tuple[float, int | None]]:
-    """(model, split) -> (accuracy, test samples) of each model's headline task."""
-    return {
-        (r["model"], r["split"]): (float(r["value"]), r.get("n_samples"))
-        for r in records
-        if is_accuracy(r) and headline.get(r["model"]) == r["task"]
-    }
 
 
 def drop_interval(
@@ -75,15 +65,14 @@ def summary_sentences(
     the figure, so no model is named more robust here: `mmcl sweep ... seeds=0,1,2` (or the
     demo) decides that with seed intervals.
     """
-    headline = {m: t for m, t in zip(table.rows, table.column("headline"), strict=True) if t}
-    accuracy = _headline_accuracy(records, headline)
+    points = headline_points(records, table)
     shifts = [c.split for c in table.columns if c.group == "drop"]
     sentences = []
     for shift in shifts:
         parts = [
-            f"{model} {_drop_text(accuracy[model, id_split], accuracy[model, shift])}"
+            f"{model} {_drop_text(points[model][id_split], points[model][shift])}"
             for model in table.rows
-            if (model, id_split) in accuracy and (model, shift) in accuracy
+            if id_split in points.get(model, {}) and shift in points.get(model, {})
         ]
         if parts:
             sentences.append(f"From {id_split} to {shift}: {'; '.join(parts)}.")
@@ -114,6 +103,7 @@ def render_report(
     chart: Path | None,
     sections: Sequence[str] = (),
     config: ReportConfig | None = None,
+    plane: Path | None = None,
 ) -> str:
     """The whole page as a string: header, shift table, chart, summary, extra sections."""
     cfg = config or ReportConfig()
@@ -131,6 +121,13 @@ def render_report(
     if chart is not None:
         alt = "accuracy per split, one bar per model, 95% test-sample intervals; hatched: probes"
         parts.append(f"<img alt='{alt}' src='{png_data_uri(chart)}'/>")
+    if plane is not None:
+        parts.append(
+            "<h2>The id-shift plane</h2><p>Each model's headline accuracy on id against each "
+            "shift, logit axes, 95% test-sample intervals; points below y = x lose accuracy "
+            "under the shift.</p>"
+            f"<img alt='id against each shift' src='{png_data_uri(plane)}'/>"
+        )
     parts.append("<h2>What this shows</h2>")
     parts.append("<p>" + " ".join(html.escape(s) for s in sentences) + "</p>")
     return page(title, header, [*parts, *sections])
@@ -146,8 +143,13 @@ def _write(
 ) -> Path:
     """Chart beside `out` (when there are accuracies), then the page, both atomically."""
     cfg = config or ReportConfig()
-    chart = None
-    if has_bars(shift_table(records, cfg.id_split, cfg.headline_tasks), cfg.include_probe):
+    table = shift_table(records, cfg.id_split, cfg.headline_tasks)
+    chart, plane = None, None
+    if has_plane(records, table, cfg.id_split):
+        plane = save_png(
+            plane_figure(records, table, cfg.id_split), out.with_name(f"{out.stem}_plane.png")
+        )
+    if has_bars(table, cfg.include_probe):
         chart = accuracy_bar_chart(
             records,
             out.with_name(f"{out.stem}_accuracy.png"),
@@ -155,7 +157,7 @@ def _write(
             cfg.id_split,
             cfg.headline_tasks,
         )
-    atomic_write_text(out, render_report(title, header, records, chart, sections, cfg))
+    atomic_write_text(out, render_report(title, header, records, chart, sections, cfg, plane))
     return out
 
 
