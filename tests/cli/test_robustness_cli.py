@@ -15,6 +15,8 @@ from scipy import special
 
 from mmcl.cli.robustness import register
 from mmcl.errors import MMCLError
+from mmcl.eval.robustness_inputs import read_results_json
+from mmcl.eval.tasks import make_record, write_results
 
 from ..browser import assert_reads_well
 
@@ -121,3 +123,44 @@ def test_python_c_entry(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "fit ImageNet v2: slope" in proc.stdout
+
+
+def _run_results(folder: Path, model: str, task: str, accuracies: dict, **extra) -> Path:
+    """An mmcl results.json: headline accuracies plus the attribute probes mmcl also writes."""
+    records = [make_record(model, task, "shapes", s, 200, "accuracy", v, **extra)
+               for s, v in accuracies.items()]  # fmt: skip
+    records += [make_record(model, "attributes", "shapes", "balanced", 200, "accuracy", 0.3,
+                            attribute=a, **extra) for a in ("shape", "color")]  # fmt: skip
+    write_results(folder / "results.json", {"run": folder.name}, records)
+    return folder / "results.json"
+
+
+def test_mmcl_results_with_attribute_probes_are_read(tmp_path, capsys):
+    """Attribute probes share split and metric with the headline: they must not collide."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(6):
+        x = rng.uniform(0.5, 0.9)
+        y = special.expit(special.logit(x) - 1.0)
+        paths.append(_run_results(tmp_path / f"sup{k}", "supervised", "classifier",
+                                  {"id": x, "spurious_reversed": y}))  # fmt: skip
+    paths.append(_run_results(tmp_path / "clip", "clip", "zeroshot",
+                              {"id": 0.7, "spurious_reversed": 0.6}))  # fmt: skip
+    argv = [*map(str, paths), "--id", "id", "--ood", "spurious_reversed",
+            "--baseline-where", "task=classifier", "--json", "--bootstrap", "0"]  # fmt: skip
+    assert run_cli(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fits"]["spurious_reversed"]["n"] == 6  # one per run, none from the probes
+    models = {m["model"] for m in doc["models"]}
+    assert "clip" in models and "supervised [sup0]" in models  # same name, told apart by run
+
+
+def test_checkpoint_results_become_one_point_per_step(tmp_path):
+    points = [
+        (step, s, v) for step in (2, 4) for s, v in (("id", 0.5 + step / 10), ("sketch", 0.3))
+    ]
+    records = [make_record("m", "zeroshot", "shapes", s, 100, "accuracy", v, step=step)
+               for step, s, v in points]  # fmt: skip
+    write_results(tmp_path / "checkpoint_results.json", {}, records)
+    table = read_results_json([tmp_path / "checkpoint_results.json"])
+    assert [row["model"] for row in table.rows] == ["m@step 2", "m@step 4"]

@@ -1,4 +1,4 @@
-"""A run report draws its accuracy chart only when there is an accuracy to draw."""
+"""A run report draws each chart only when it has something to draw."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ def _attribute(model: str, attribute: str, value: float) -> dict:
     return record | {"attribute": attribute}
 
 
-def test_attribute_probes_alone_give_no_empty_chart(tmp_path):
+def test_attribute_probes_alone_give_only_the_attribute_chart(tmp_path):
     records = [_attribute("stage1", "color", 0.9), _attribute("stage1", "shape", 0.3)]
     page = write_report(tmp_path, {"meta": {}, "records": records}).read_text()
-    assert "<img" not in page and not list(tmp_path.glob("*.png"))
+    assert page.count("<img") == 1 and "<img alt='attribute probes'" in page
+    assert [p.name for p in tmp_path.glob("*.png")] == ["report_attributes.png"]
     assert "attr color" in page  # the table still shows the probes
 
 

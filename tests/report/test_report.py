@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import make_record, write_results
 from mmcl.report import html as report_html
+from mmcl.report.attributes import attribute_chart, attribute_probes
 from mmcl.report.html import (
     ReportConfig,
     drop_interval,
@@ -219,10 +220,10 @@ def test_a_run_report_draws_the_training_curves_and_fits_a_1280_px_window(tmp_pa
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     path = write_report(tmp_path, {"meta": {}, "records": _world(3)}, title="wide run")
     page = path.read_text()
-    assert "<h2>Training curves</h2>" in page and page.count("data:image/png;base64,") == 3
+    assert "<h2>Training curves</h2>" in page and page.count("data:image/png;base64,") == 4
     assert "<div class='scroll'><table class='mmcl-shift'>" in page  # scrolls in its own box
     assert_reads_well(path, ["Accuracy under shift", "The id-shift plane", "What this shows",
-                             "Training curves"])  # fmt: skip
+                             "Which features each model keeps", "Training curves"])  # fmt: skip
 
 
 def _two_models(a_sketch: float, b_sketch: float) -> list[dict]:
@@ -291,3 +292,19 @@ def test_other_id_split_name_is_honoured(tmp_path):
     assert _cell(table, "m", "drop sketch") == pytest.approx(30.0)
     page = write_report(tmp_path, {"meta": {}, "records": records}, config=ReportConfig("val"))
     assert "From val to sketch" in Path(page).read_text()
+
+
+def test_attribute_probes_are_read_with_their_chance_and_sample_count():
+    records = _world(2)
+    records.append(
+        make_record("clip", "attributes", "shapes", "id", 100, "color/uniform_chance", 0.125)
+    )
+    probes = attribute_probes(records)
+    assert set(probes) == {"clip", "supervised"}
+    assert set(probes["clip"]) == {"color (id)", "size (id)"}
+    color = probes["clip"]["color (id)"]
+    assert color.chance == 0.125 and color.n_samples == 100
+    assert color.accuracy == _value(records, "clip", "attributes", "id", "color/accuracy")
+    assert probes["supervised"]["color (id)"].chance is None  # no chance record for it
+    assert isinstance(attribute_chart(records), Figure)
+    assert attribute_chart(_two_models(0.5, 0.5)) is None  # nothing to draw

@@ -32,7 +32,9 @@ EPILOG = """examples:
       --ood "ImageNet v2,ImageNet Sketch,ImageNet-R,ImageNet-A,ObjectNet" --json
   mmcl robustness --table t.csv --id "ImageNet 1k" --ood "ImageNet v2,ObjectNet" \\
       --baseline-where "pretrained=openai"
-  mmcl robustness runs/*/results.json --id id --ood shift_style,shift_bg --baseline-where task=ce
+  mmcl robustness runs/demo/runs/*/results.json --id id --ood spurious_reversed \
+      --baseline-where task=classifier
+  mmcl robustness RUN/checkpoint_results.json --id id --ood spurious_reversed,sketch
 """
 
 

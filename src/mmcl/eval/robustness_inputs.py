@@ -40,6 +40,7 @@ SHIFT_ALIASES = {
     "imagenetadversarial": "imageneta",
 }
 BASELINE_FLAG = "baseline_candidate"  # the testbed's STANDARD-and-clean marker column
+ATTRIBUTES = "attributes"  # the attribute-probe task: features, not predictions
 
 
 def shift_key(name: str) -> str:
@@ -92,17 +93,30 @@ def read_csv_table(path: str | Path, unit: str = "auto") -> Table:
 
 
 def read_results_json(paths: Sequence[str | Path]) -> Table:
-    """Pivot accuracy records into one row per (model, task) with one column per split."""
+    """Pivot accuracy records into one row per (model, task) with one column per split.
+
+    Attribute probes are not a model's prediction and are left out. A record scored at a kept
+    checkpoint becomes `model@step N`. A model name found in several files is told apart by
+    its run folder, `model [folder]`, as `mmcl report` does.
+    """
+    loaded = [(path, _accuracy_records(path)) for path in map(Path, paths)]
+    files_of: dict[str, set[Path]] = {}
+    for path, records in loaded:
+        for rec in records:
+            files_of.setdefault(_model_label(rec), set()).add(path)
     rows: dict[tuple[str, str], dict[str, str]] = {}
-    for path in map(Path, paths):
-        for rec in _accuracy_records(path):
-            key = (str(rec["model"]), str(rec.get("task", "")))
+    for path, records in loaded:
+        for rec in records:
+            model = _model_label(rec)
+            if len(files_of[model]) > 1:
+                model = f"{model} [{path.parent.name}]"
+            key = (model, str(rec.get("task", "")))
             row = rows.setdefault(key, {"model": key[0], "task": key[1]})
             split = str(rec["split"])
             if split in row:
                 raise MMCLError(
-                    f"{path}: model {key[0]!r} task {key[1]!r} has split {split!r} twice "
-                    "(give each run a distinct model name)"
+                    f"{path}: model {key[0]!r} task {key[1]!r} has two accuracies on split "
+                    f"{split!r}; a results file holds one per model, task and split"
                 )
             row[split] = repr(float(rec["value"]))
     columns = list(dict.fromkeys(c for r in rows.values() for c in r))
@@ -110,8 +124,14 @@ def read_results_json(paths: Sequence[str | Path]) -> Table:
     return Table(source, columns, list(rows.values()), "fraction")
 
 
+def _model_label(record: dict) -> str:
+    model = str(record["model"])
+    return f"{model}@step {record['step']}" if "step" in record else model
+
+
 def _accuracy_records(path: Path) -> list[dict]:
-    """The accuracy records of one results.json, checked for the fields we need."""
+    """The accuracy records of one results.json (attribute probes excluded), checked for the
+    fields we need."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
@@ -119,7 +139,11 @@ def _accuracy_records(path: Path) -> list[dict]:
     records = doc.get("records") if isinstance(doc, dict) else None
     if not isinstance(records, list):
         raise MMCLError(f"{path}: expected {{'meta': ..., 'records': [...]}}")
-    out = [r for r in records if r.get("metric") == "accuracy"]
+    out = [
+        r
+        for r in records
+        if r.get("metric") == "accuracy" and "attribute" not in r and r.get("task") != ATTRIBUTES
+    ]
     for r in out:
         missing = [k for k in ("model", "split", "value") if k not in r]
         if missing:

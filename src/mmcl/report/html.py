@@ -20,6 +20,7 @@ import numpy as np
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results
 from mmcl.io import atomic_write_text
+from mmcl.report.attributes import attribute_chart
 from mmcl.report.page import Header, page, run_lines
 from mmcl.report.plane import has_plane, headline_points, plane_figure
 from mmcl.report.plots import Z95, accuracy_bar_chart, chart_series, png_data_uri, save_png
@@ -96,14 +97,22 @@ def _drop_text(id_point: tuple[float, int | None], shift_point: tuple[float, int
     return text + f" [{low:.1f}, {high:.1f}]" if drop >= 0 else text + f" [{-high:.1f}, {-low:.1f}]"
 
 
+@dataclass(frozen=True)
+class Figures:
+    """The PNGs a run report embeds (None: nothing to draw)."""
+
+    chart: Path | None = None  # accuracy bars per split
+    plane: Path | None = None  # id against each shift
+    attributes: Path | None = None  # attribute probes per model
+
+
 def render_report(
     title: str,
     header: Header | None,
     records: Sequence[dict[str, Any]],
-    chart: Path | None,
+    figures: Figures,
     sections: Sequence[str] = (),
     config: ReportConfig | None = None,
-    plane: Path | None = None,
 ) -> str:
     """The whole page as a string: header, shift table, chart, summary, extra sections."""
     cfg = config or ReportConfig()
@@ -118,15 +127,22 @@ def render_report(
         "</p>",
         format_html(table) if table.rows else "<p>No accuracy records.</p>",
     ]
-    if chart is not None:
+    if figures.chart is not None:
         alt = "accuracy per split, one bar per model, 95% test-sample intervals; hatched: probes"
-        parts.append(f"<img alt='{alt}' src='{png_data_uri(chart)}'/>")
-    if plane is not None:
+        parts.append(f"<img alt='{alt}' src='{png_data_uri(figures.chart)}'/>")
+    if figures.plane is not None:
         parts.append(
             "<h2>The id-shift plane</h2><p>Each model's headline accuracy on id against each "
             "shift, logit axes, 95% test-sample intervals; points below y = x lose accuracy "
             "under the shift.</p>"
-            f"<img alt='id against each shift' src='{png_data_uri(plane)}'/>"
+            f"<img alt='id against each shift' src='{png_data_uri(figures.plane)}'/>"
+        )
+    if figures.attributes is not None:
+        parts.append(
+            "<h2>Which features each model keeps</h2><p>A linear probe per attribute on frozen "
+            "features, 95% test-sample intervals; a probe at the dashed chance line means the "
+            "model's features lost that attribute.</p>"
+            f"<img alt='attribute probes' src='{png_data_uri(figures.attributes)}'/>"
         )
     parts.append("<h2>What this shows</h2>")
     parts.append("<p>" + " ".join(html.escape(s) for s in sentences) + "</p>")
@@ -141,24 +157,31 @@ def _write(
     sections: Sequence[str],
     config: ReportConfig | None,
 ) -> Path:
-    """Chart beside `out` (when there are accuracies), then the page, both atomically."""
+    """Figures beside `out` (those with something to show), then the page, all atomically."""
     cfg = config or ReportConfig()
-    table = shift_table(records, cfg.id_split, cfg.headline_tasks)
-    chart, plane = None, None
-    if has_plane(records, table, cfg.id_split):
-        plane = save_png(
-            plane_figure(records, table, cfg.id_split), out.with_name(f"{out.stem}_plane.png")
-        )
+    figures = draw_figures(
+        out, records, shift_table(records, cfg.id_split, cfg.headline_tasks), cfg
+    )
+    atomic_write_text(out, render_report(title, header, records, figures, sections, cfg))
+    return out
+
+
+def draw_figures(
+    out: Path, records: Sequence[dict[str, Any]], table: Table, cfg: ReportConfig
+) -> Figures:
+    """Each figure that has something to show, as a PNG beside `out`."""
+    stem = out.with_name(out.stem)
+    chart = plane = attributes = None
     if has_bars(table, cfg.include_probe):
         chart = accuracy_bar_chart(
-            records,
-            out.with_name(f"{out.stem}_accuracy.png"),
-            cfg.include_probe,
-            cfg.id_split,
-            cfg.headline_tasks,
+            records, f"{stem}_accuracy.png", cfg.include_probe, cfg.id_split, cfg.headline_tasks
         )
-    atomic_write_text(out, render_report(title, header, records, chart, sections, cfg, plane))
-    return out
+    if has_plane(records, table, cfg.id_split):
+        plane = save_png(plane_figure(records, table, cfg.id_split), f"{stem}_plane.png")
+    figure = attribute_chart(records)
+    if figure is not None:
+        attributes = save_png(figure, f"{stem}_attributes.png")
+    return Figures(chart, plane, attributes)
 
 
 def has_bars(table: Table, include_probe: bool) -> bool:
