@@ -74,7 +74,8 @@ def eval_data(cfg: RunConfig, tasks: Sequence[str], feature_dir: Path | None = N
 
 
 def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalData:
-    """Probes fit on (the first probe_train_size images of) data.path, scored on data.val_path.
+    """Probes fit on (a class-stratified probe_train_size images of) data.path, scored on
+    data.val_path.
 
     Labels of both are aligned by class name onto the val split's classes, which are also
     the zero-shot classes; without data.val_path there is nothing to score.

@@ -214,7 +214,8 @@ def _accounted(loader, bad: BadDataLog) -> Iterator[Batch]:
 def data_split(
     cfg: DataConfig, fmt: str, path: str, name: str, limit: int | None, bad: BadDataLog
 ) -> WorldSplit:
-    """Decode (the first `limit` images of) a dataset on disk into an in-memory split."""
+    """Decode a dataset on disk (or `limit` of its images) into an in-memory split: for record
+    formats a class-stratified subset, for shard streams the first `limit` in shard order."""
     source = read_source(fmt, path, cfg)
     if isinstance(source, RecordSet):
         return records_to_split(source, cfg.image_size, name, cfg.prompt_templates, bad, limit)

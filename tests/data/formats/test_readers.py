@@ -10,6 +10,7 @@ from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.images import decode_image
 from mmcl.data.formats.readers import ReaderOptions, read_records
 from mmcl.data.formats.webdataset_shards import expand_braces, shard_paths
+from mmcl.data.record_dataset import class_balanced_indices, records_to_split
 from mmcl.data.stream_dataset import first_samples, index_shards
 
 
@@ -77,3 +78,22 @@ def test_brace_expansion_matches_the_braceexpand_package():
 
     for pattern in ["s-{000..011}.tar", "{a,b}-{1..3}.tar", "x.tar", "d/{train,val}-{08..10}.tar"]:
         assert expand_braces(pattern) == list(braceexpand(pattern))
+
+
+def test_a_limited_split_of_a_class_sorted_folder_holds_every_class(written):
+    """The linear probe's training subset: ImageFolder lists class by class, so the first N
+    would hold only the first classes."""
+    records = read_records("imagefolder", written / "imagefolder" / "id")
+    labels = [r.label for r in records.records]
+    assert labels == sorted(labels)  # the folder's own order: class by class
+    n_classes = len(set(labels))
+    limit = 2 * n_classes
+    split = records_to_split(records, 32, "probe", ["a {}."], BadDataLog(0.0), limit)
+    assert len(split) == limit and set(split.labels.tolist()) == set(labels)
+    available = {y: labels.count(y) for y in set(labels)}
+    taken = {y: split.labels.tolist().count(y) for y in set(labels)}
+    assert all(taken[y] >= min(2, available[y]) for y in available)  # each class its share
+    again = records_to_split(records, 32, "probe", ["a {}."], BadDataLog(0.0), limit)
+    assert torch.equal(again.images, split.images)  # seeded: the same subset every time
+    assert 3 in class_balanced_indices([0, 0, 0, 1], 2)  # the rare class is never crowded out
+    assert class_balanced_indices([5, 5], None) == [0, 1]
