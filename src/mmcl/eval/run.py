@@ -19,7 +19,7 @@ from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
 from mmcl.machine import machine_description
 from mmcl.methods.base import METHODS, Method, build_method
-from mmcl.models.tokenizer import Tokenizer
+from mmcl.models.tokenizer import tokenizer_for
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import SUBSET_NAMES, RunConfig
 from mmcl.train.data import data_info, data_split, load_split, load_train_source, relabel
@@ -176,7 +176,7 @@ def evaluate_method(
             cfg.name,
             data,
             tasks,
-            Tokenizer(cfg.model.context_length),
+            tokenizer_for(cfg.model),
             bf16,
             progress,
         )

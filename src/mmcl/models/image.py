@@ -80,35 +80,22 @@ class OpenCLIPVisual(nn.Module):
 
     def __init__(self, name: str, image_size: int) -> None:
         super().__init__()
-        import open_clip
+        from mmcl.models.open_clip_model import create_open_clip, embed_dim
 
-        if name not in open_clip.list_models():
-            raise MMCLError(
-                f"model.open_clip_name={name!r} is not an open_clip architecture "
-                f"(see open_clip.list_models(); e.g. ViT-B-32, RN50)"
-            )
-        self.visual = open_clip.create_model(
-            name, pretrained=None, force_image_size=image_size
-        ).visual
-        if not isinstance(getattr(self.visual, "output_dim", None), int):
-            raise MMCLError(unbuildable_tower(name, "vision", type(self.visual).__name__))
-        self.feature_dim = self.visual.output_dim
+        self.visual = create_open_clip(name, image_size).visual
+        dim = getattr(self.visual, "output_dim", None)  # timm trunks: the joint space's width
+        self.feature_dim = dim if isinstance(dim, int) else embed_dim(name)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.visual(images)
 
 
 def unbuildable_tower(name: str, kind: str, tower: str) -> str:
-    """Why an open_clip architecture's tower cannot be used yet, and what to use instead."""
-    instead = (
-        "model.image=timm model.timm_name=..."
-        if kind == "vision"
-        else "model.text=small_transformer"
-    )
+    """Why an open_clip architecture's tower cannot stand alone, and what to use instead."""
     return (
-        f"model.open_clip_name={name!r}: its {kind} tower ({tower}) is not one mmcl can wrap yet "
-        "(timm trunks, SigLIP/EVA/MobileCLIP/CoCa towers); use an OpenAI-style CLIP "
-        f"architecture (ViT-B-32, ViT-B-16, RN50, ...) or {instead}"
+        f"model.open_clip_name={name!r}: its {kind} tower ({tower}) works only inside its own "
+        "model; set model.image=open_clip and model.text=open_clip to use the whole open_clip "
+        "model, or model.text=small_transformer"
     )
 
 

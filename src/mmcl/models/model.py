@@ -20,6 +20,12 @@ from mmcl.config import check_choice, check_range
 from mmcl.errors import MMCLError
 from mmcl.models.heads import HEAD_KINDS, projection_head
 from mmcl.models.image import IMAGE_TOWERS, ImageTowerSpec
+from mmcl.models.open_clip_model import (
+    LOCAL_DIR,
+    WEIGHTS_FILE,
+    OpenCLIPModel,
+    is_open_clip_state,
+)
 from mmcl.models.text import TEXT_TOWERS, TextTowerSpec
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp on the learnable temperature
@@ -36,9 +42,11 @@ class ModelConfig:
     context_length: int = 32  # shapes captions are < 25 BPE tokens
     embed_dim: int = 128  # joint / projection space
     projection: str = "linear"  # none | linear | mlp
-    open_clip_name: str = ""  # architecture for image/text = open_clip (e.g. ViT-B-32)
+    # open_clip architecture (e.g. ViT-B-32, ViT-B-16-SigLIP); with image and text both
+    # open_clip the model is open_clip's whole CLIP, in its layout, with its own tokenizer
+    open_clip_name: str = ""
     timm_name: str = ""  # architecture for image = timm
-    pretrained: str = ""  # local checkpoint file (never downloaded)
+    pretrained: str = ""  # local checkpoint (mmcl's or open_clip's layout); never downloaded
     init_temperature: float = 0.07  # CLIP's initial temperature, learnable
     # channels_last memory format: faster cuDNN convolutions. None (default): on CUDA only; on
     # the CPU it saves ~5% but sums BatchNorm in another order than a DDP run does.
@@ -56,6 +64,11 @@ class ModelConfig:
         check_range("model.context_length", self.context_length, 1)
         check_range("model.embed_dim", self.embed_dim, 1)
         check_range("model.init_temperature", self.init_temperature, 1e-3, 10)
+
+    @property
+    def whole_open_clip(self) -> bool:
+        """Both towers from open_clip: build open_clip's own model, not mmcl's assembly."""
+        return self.image == "open_clip" and self.text == "open_clip"
 
 
 class ContrastiveModel(nn.Module):
@@ -109,8 +122,10 @@ class ContrastiveModel(nn.Module):
 
 def build_model(
     cfg: ModelConfig, image_size: int, with_text: bool, num_classes: int = 0
-) -> ContrastiveModel:
+) -> ContrastiveModel | OpenCLIPModel:
     """Assemble towers and heads from the config; `num_classes > 0` adds a class head."""
+    if cfg.whole_open_clip and with_text and num_classes == 0:
+        return _open_clip_model(cfg, image_size)
     image_tower = IMAGE_TOWERS.get(cfg.image)(
         ImageTowerSpec(cfg.width, image_size, cfg.open_clip_name, cfg.timm_name)
     )
@@ -158,13 +173,51 @@ def enable_grad_checkpointing(model: nn.Module, cfg: ModelConfig) -> None:
         tower.set_grad_checkpointing(True)
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load a local state dict (an mmcl checkpoint or a bare state dict), strictly."""
+def _open_clip_model(cfg: ModelConfig, image_size: int) -> OpenCLIPModel:
+    if not cfg.open_clip_name:
+        raise MMCLError("model.image=open_clip needs model.open_clip_name (e.g. ViT-B-32)")
+    path = weights_file(Path(cfg.pretrained.removeprefix(LOCAL_DIR))) if cfg.pretrained else None
+    if path is not None and (path.suffix == ".safetensors" or is_open_clip_state(_read(path))):
+        model = OpenCLIPModel(cfg.open_clip_name, image_size, weights=path)
+    else:  # no weights, or an mmcl checkpoint of this model (keys under `clip.`)
+        model = OpenCLIPModel(cfg.open_clip_name, image_size)
+        if path is not None:
+            load_weights(model, path)
+    if cfg.grad_checkpointing:
+        enable_grad_checkpointing(model, cfg)
+    return model
+
+
+OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", WEIGHTS_FILE)
+
+
+def weights_file(path: Path) -> Path:
+    """The weights file itself, or the one inside an open_clip model folder (`local-dir:`)."""
+    if path.is_dir():
+        found = [path / name for name in OPEN_CLIP_WEIGHT_FILES if (path / name).is_file()]
+        if not found:
+            raise MMCLError(
+                f"model.pretrained={str(path)!r} is a folder without "
+                f"{' or '.join(OPEN_CLIP_WEIGHT_FILES)}"
+            )
+        return found[0]
     if not path.is_file():
         raise MMCLError(
             f"model.pretrained={str(path)!r}: file not found (weights are never downloaded)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    return path
+
+
+def _read(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # not a torch file: say which and why, no pickle trace
+        raise MMCLError(f"model.pretrained={str(path)!r} cannot be read: {err}") from None
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load a local state dict (an mmcl checkpoint or a bare state dict), strictly."""
+    state = _read(weights_file(path))
     if "method" in state:  # an mmcl training checkpoint: the model sits inside the method
         prefix = "model."
         state = {k[len(prefix) :]: v for k, v in state["method"].items() if k.startswith(prefix)}

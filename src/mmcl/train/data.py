@@ -35,7 +35,7 @@ from mmcl.data.world_dataset import WorldDataset, collate_batches
 from mmcl.data.worlds import WorldSplit, load_world
 from mmcl.errors import MMCLError
 from mmcl.methods.base import DataInfo, Method
-from mmcl.models.tokenizer import Tokenizer
+from mmcl.models.tokenizer import tokenizer_for
 from mmcl.train.config import DataConfig, RunConfig
 from mmcl.train.distributed import Runtime
 
@@ -132,7 +132,7 @@ def check_method_fits(cfg: RunConfig, method: Method, source: TrainSource) -> No
 
 
 def batch_encoder(cfg: RunConfig, method: Method, image_size: int) -> BatchEncoder:
-    tokenizer = Tokenizer(cfg.model.context_length) if method.needs_text else None
+    tokenizer = tokenizer_for(cfg.model) if method.needs_text else None
     views = None
     if method.n_views:
         views = simclr_view_transform(image_size, strength=cfg.method.augment)

@@ -37,7 +37,7 @@ from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import read_results, write_results
 from mmcl.io import atomic_write_json
 from mmcl.methods.base import Method
-from mmcl.models.tokenizer import Tokenizer
+from mmcl.models.tokenizer import tokenizer_for
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train import run as train_run
@@ -178,9 +178,7 @@ def score(cfg: RunConfig, method: Method, spec: EvalSpec, settings: Settings) ->
     rows = settings.probe_train_size if spec.task == "linear_probe" else FAST_PROBE_ROWS
     data = EvalData("shapes", _probe_split(cfg, spec, settings), tests, rows)
     method.eval()
-    return evaluate_model(
-        method.model, cfg.name, data, [spec.task], Tokenizer(cfg.model.context_length)
-    )
+    return evaluate_model(method.model, cfg.name, data, [spec.task], tokenizer_for(cfg.model))
 
 
 def _train_and_score(cfg: RunConfig, evals: Sequence[EvalSpec], settings: Settings) -> float:

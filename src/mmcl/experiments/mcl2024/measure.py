@@ -27,7 +27,7 @@ from mmcl.eval import mmvp
 from mmcl.eval.features import FeatureSet, concatenate_features, extract_features
 from mmcl.experiments.mcl2024.scales import Scale, run_configs
 from mmcl.models.multistage import MultiStageModel
-from mmcl.models.tokenizer import Tokenizer
+from mmcl.models.tokenizer import tokenizer_for
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
 from mmcl.train.data import load_split
@@ -129,7 +129,7 @@ def _mmvp(cfg: RunConfig, folder: Path, n_pairs: int) -> dict[str, Any]:
     """Per-pair correctness (bool lists per attribute) of CLIP, MCL-CLIP and CLIP twice."""
     stages = stage_models(cfg, folder / "clip-mcl")
     pairs = mmvp.world_pairs(cfg.data.shapes, n_pairs, seed=cfg.data.shapes.seed + 1)
-    tokenizer = Tokenizer(cfg.model.context_length)
+    tokenizer = tokenizer_for(cfg.model)
     normalize = cfg.method.mcl.normalize_per_stage
     models = {
         "clip": stages[0],

@@ -1,0 +1,41 @@
+"""`mmcl export RUN --format open_clip --out DIR`: a trained run as an open_clip model folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mmcl.errors import MMCLError
+
+FORMATS = ("open_clip",)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a trained run's model in another library's layout (open_clip)",
+        description="Writes DIR/open_clip_config.json and DIR/open_clip_pytorch_model.bin; "
+        "open_clip loads them with create_model_and_transforms('local-dir:DIR'), and so does "
+        "CLIP_benchmark (--model local-dir:DIR).",
+    )
+    p.add_argument("run", help="run folder trained with model.image=open_clip model.text=open_clip")
+    p.add_argument("--format", choices=FORMATS, default="open_clip")
+    p.add_argument("--out", help="output folder (default RUN/export_open_clip)")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from mmcl.eval.run import load_trained
+    from mmcl.models.open_clip_model import OpenCLIPModel, export_open_clip
+
+    run = Path(args.run)
+    _, method = load_trained(run)
+    if not isinstance(method.model, OpenCLIPModel):
+        raise MMCLError(
+            f"{run}: its model is mmcl's own assembly ({type(method.model).__name__}), which has "
+            "no open_clip architecture; train with model.image=open_clip model.text=open_clip "
+            "model.open_clip_name=NAME to export"
+        )
+    out = export_open_clip(method.model, Path(args.out or run / "export_open_clip"))
+    print(f"wrote {out}: open_clip.create_model_and_transforms('local-dir:{out}')")
+    return 0
