@@ -39,7 +39,10 @@ def test_subset_split_is_scored_among_its_own_classes(tmp_path):
         candidate_classes={"subset": torch.tensor([0, 1, 2])},
     )
     records = evaluate_model(model, "m", data, ["zeroshot"], Tokenizer())
-    accuracy = {r["split"]: r["value"] for r in records}
+    accuracy = {r["split"]: r["value"] for r in records if r["metric"] == "accuracy"}
+    metrics = {(r["split"], r["metric"]) for r in records}
+    assert ("subset", "mean_per_class_accuracy") in metrics
+    assert ("all", "top5_accuracy") in metrics and ("subset", "top5_accuracy") not in metrics
 
     tokenizer = Tokenizer()
     classifier = zero_shot_classifier(model, tokenizer, train.class_names, train.prompt_templates)

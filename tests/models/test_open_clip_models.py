@@ -142,7 +142,8 @@ def test_real_architectures_load_their_open_clip_checkpoints(tmp_path, name):
     torch.manual_seed(0)
     reference = open_clip.create_model(name, pretrained=None).eval()
     torch.save(reference.state_dict(), tmp_path / "w.pt")
-    size = reference.visual.preprocess_cfg["size"][0]
+    size = reference.visual.image_size
+    size = size[0] if isinstance(size, tuple | list) else size
     cfg = ModelConfig(image="open_clip", text="open_clip", open_clip_name=name,
                       pretrained=str(tmp_path / "w.pt"))  # fmt: skip
     model = build_model(cfg, size, with_text=True).eval()

@@ -1,4 +1,6 @@
-"""`mmcl eval RUN [--tasks ...]`: score a trained run on every task and shift."""
+"""`mmcl eval RUN [--tasks ...]`: score a trained run on every task and shift; or
+`mmcl eval --model NAME --pretrained PATH --data NAME=DIR --shifts NAME=DIR,...`: score any
+open_clip model and checkpoint on an ImageNet-style folder and its shifted test sets."""
 
 from __future__ import annotations
 
@@ -8,14 +10,42 @@ import logging
 from pathlib import Path
 
 from mmcl.config import check_choice
+from mmcl.errors import MMCLError
 from mmcl.train.config import EVAL_TASK_NAMES
 
 log = logging.getLogger("mmcl")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a run folder's checkpoints")
-    p.add_argument("run", help="run folder (holds checkpoints/latest)")
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a run folder's checkpoints, or any open_clip model on folders of images",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", nargs="?", help="run folder (holds checkpoints/); or use --model")
+    model = p.add_argument_group("any open_clip model (instead of a run folder)")
+    model.add_argument("--model", help="open_clip architecture (ViT-B-32, ...) or local-dir:DIR")
+    model.add_argument("--pretrained", default="", help="checkpoint file in open_clip's layout")
+    model.add_argument(
+        "--data", help="NAME=DIR: the in-distribution ImageFolder (e.g. ImageNet val)"
+    )
+    model.add_argument(
+        "--shifts",
+        default="",
+        help="NAME=DIR,...: shifted test sets; imagenet_v2 (class-index folders), imagenet_r, "
+        "imagenet_a and objectnet are read in their own layouts",
+    )
+    model.add_argument("--train", default="", help="labelled folder the linear probe fits on")
+    model.add_argument(
+        "--templates",
+        default="",
+        help="zero-shot templates: openai_imagenet, simple_imagenet or 'a photo of a {}.' "
+        "(default: openai_imagenet for ImageNet wnid folders)",
+    )
+    model.add_argument("--image-size", type=int, default=0, help="default: the model's own")
+    model.add_argument("--out", help="results folder (default runs/eval_<model>)")
     p.add_argument(
         "--tasks",
         help=f"comma-separated, from: {', '.join(EVAL_TASK_NAMES)} (default: the run's eval.tasks)",
@@ -32,19 +62,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_eval)
 
 
+EPILOG = """examples:
+  mmcl eval runs/clip_shapes --checkpoint all
+  mmcl eval --model ViT-B-32 --pretrained ~/ckpt/vit_b32.pt --data imagenet=/data/imagenet/val \\
+      --shifts imagenet_v2=/data/imagenetv2,imagenet_r=/data/imagenet-r,objectnet=/data/objectnet
+"""
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    if args.model:
+        return run_pretrained_eval(args)
+    if not args.run:
+        raise MMCLError("mmcl eval needs a run folder, or --model NAME --data NAME=DIR")
     from mmcl.cli.report import write_run_report
     from mmcl.eval.run import evaluate_checkpoints, evaluate_run
 
-    tasks = None
-    if args.tasks:
-        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        for task in tasks:
-            check_choice("--tasks", task, EVAL_TASK_NAMES)
+    tasks = _tasks(args.tasks)
     score = evaluate_checkpoints if args.checkpoint == "all" else evaluate_run
     results = score(Path(args.run), tasks, progress=lambda m: log.info("eval: %s", m))
     if (Path(args.run) / "results.json").is_file():
         write_run_report(Path(args.run), title=f"mmcl run {results['meta']['run']}")
     if args.json:
         print(json.dumps(results, indent=2))
+    return 0
+
+
+def _tasks(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    tasks = [t.strip() for t in text.split(",") if t.strip()]
+    for task in tasks:
+        check_choice("--tasks", task, EVAL_TASK_NAMES)
+    return tasks
+
+
+def _pairs(text: str, flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise MMCLError(f"{flag} {item!r}: give NAME=DIR (e.g. imagenet_v2=/data/imagenetv2)")
+        pairs[name] = path
+    return pairs
+
+
+def run_pretrained_eval(args: argparse.Namespace) -> int:
+    from mmcl.cli.report import write_run_report
+    from mmcl.eval.pretrained import PretrainedEval, evaluate_pretrained
+
+    if args.run:
+        raise MMCLError("give a run folder or --model, not both")
+    data = _pairs(args.data or "", "--data")
+    if len(data) != 1:
+        raise MMCLError("--model needs --data NAME=DIR: one in-distribution folder")
+    ((id_name, id_path),) = data.items()
+    tasks = _tasks(args.tasks) or ["zeroshot"]
+    spec = PretrainedEval(
+        model=args.model,
+        pretrained=args.pretrained,
+        id_name=id_name,
+        id_path=id_path,
+        shifts=_pairs(args.shifts, "--shifts"),
+        train_path=args.train,
+        tasks=tasks,
+        templates=[t for t in args.templates.split("|") if t] if args.templates else [],
+        image_size=args.image_size,
+    )
+    name = Path(args.model.removeprefix("local-dir:")).name
+    out = Path(args.out or f"runs/eval_{name}")
+    results = evaluate_pretrained(spec, out, progress=lambda m: log.info("eval: %s", m))
+    write_run_report(out, title=f"mmcl eval {args.model}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
     return 0

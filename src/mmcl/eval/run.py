@@ -13,6 +13,8 @@ import torch
 from mmcl import __version__
 from mmcl.config import config_hash, from_dict, load_config
 from mmcl.data.formats.bad_data import BadDataLog
+from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS
+from mmcl.data.worlds import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
@@ -75,7 +77,7 @@ def eval_data(cfg: RunConfig, tasks: Sequence[str], feature_dir: Path | None = N
 
 def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalData:
     """Probes fit on (a class-stratified probe_train_size images of) data.path, scored on
-    data.val_path.
+    data.val_path; without data.path only zero-shot and retrieval have something to score.
 
     Labels of both are aligned by class name onto the val split's classes, which are also
     the zero-shot classes; without data.val_path there is nothing to score.
@@ -88,7 +90,10 @@ def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalDat
         )
     bad = BadDataLog(d.max_bad_fraction, what="evaluation data")
     val = data_split(d, d.val_format or d.format, d.val_path, "val", None, bad)
-    train = data_split(d, d.format, d.path, "train", cfg.eval.probe_train_size, bad)
+    if d.path:
+        train = data_split(d, d.format, d.path, "train", cfg.eval.probe_train_size, bad)
+    else:  # nothing to fit probes on: val lends its class names and templates to zero-shot
+        train = val
     if val.class_names and train.class_names != val.class_names:
         train = relabel(train, val.class_names)
     tests, candidate_classes = {"val": val}, {}
@@ -97,7 +102,8 @@ def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalDat
         shift_cfg = dataclasses.replace(d, class_subset=subset)
         shift = data_split(shift_cfg, d.val_format or d.format, path, name, None, bad)
         tests[name] = relabel(shift, val.class_names) if val.class_names else shift
-        if subset:
+        check_relabelled(name, path, shift, tests[name])
+        if subset and subset not in CLASS_INDEX_LAYOUTS:
             candidate_classes[name] = tests[name].labels.unique()  # (K,) sorted
     return EvalData(
         dataset=d.val_path,
@@ -110,11 +116,33 @@ def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalDat
     )
 
 
+def check_relabelled(name: str, path: str, read: WorldSplit, kept: WorldSplit) -> None:
+    """A shift must keep every image it read once labelled with val's classes: a split that
+    shrinks was read in the wrong layout (ImageNetV2's class-index folders named otherwise)."""
+    if len(kept) == len(read):
+        return
+    lost = sorted({read.class_names[int(y)] for y in read.labels} - set(kept.class_names))
+    hint = (
+        f"; its folders look like ImageNet class indices: name the shift imagenet_v2 "
+        f"(data.val_shifts={{imagenet_v2: {path}}})"
+        if all(c.isdigit() for c in lost)
+        else ""
+    )
+    raise MMCLError(
+        f"shift {name!r} ({path}): {len(read) - len(kept)} of {len(read)} images have classes "
+        f"val does not have ({', '.join(lost[:3])}{', ...' if len(lost) > 3 else ''}){hint}"
+    )
+
+
 def supported_tasks(tasks: Sequence[str], data: EvalData) -> list[str]:
     """The tasks real data can score: class tasks need labels, zero-shot class names."""
     val = next(iter(data.tests.values()))
     labelled = bool((val.labels >= 0).any()) and bool(data.train.class_names)
-    probes_fit = bool((data.train.labels >= 0).any()) and bool((val.labels >= 0).any())
+    probes_fit = (
+        data.train is not val  # no separate training split: nothing honest to fit on
+        and bool((data.train.labels >= 0).any())
+        and bool((val.labels >= 0).any())
+    )
     can = {
         "zeroshot": labelled,
         "classifier": labelled,

@@ -28,6 +28,8 @@ from mmcl.eval.zeroshot import zero_shot_accuracy, zero_shot_classifier
 from mmcl.models.model import ContrastiveModel
 from mmcl.models.tokenizer import Tokenizer
 
+TOPK = (1, 5)  # zero-shot top-k recorded, as CLIP_benchmark does (acc1, acc5)
+
 
 @dataclass
 class EvalData:
@@ -155,11 +157,14 @@ def evaluate_model(
             embedding, _ = _heads(model, fs.features)
             classes = data.candidate_classes.get(name)  # (K,) sorted, or None: all classes
             if classes is None:
-                result = zero_shot_accuracy(embedding, classifier, fs.labels)
+                result = zero_shot_accuracy(embedding, classifier, fs.labels, TOPK)
             else:  # a class-subset shift (ImageNet-R, -A, ObjectNet): choose among its classes
                 labels = torch.searchsorted(classes, fs.labels)
-                result = zero_shot_accuracy(embedding, classifier[:, classes], labels)
-            records.append(record("zeroshot", name, "accuracy", result["accuracy"]))
+                result = zero_shot_accuracy(embedding, classifier[:, classes], labels, TOPK)
+            n_classes = classifier.shape[1] if classes is None else len(classes)
+            for metric, value in result.items():  # top-1, per class, top-5 over > 5 classes
+                if metric != f"top{max(TOPK)}_accuracy" or n_classes > max(TOPK):
+                    records.append(record("zeroshot", name, metric, value))
     if "classifier" in tasks and model.has_classifier:
         for name, fs in tests.items():
             _, logits = _heads(model, fs.features)

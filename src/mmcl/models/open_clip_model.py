@@ -153,6 +153,11 @@ def _native_size(name: str) -> int | None:
     return int(size[0] if isinstance(size, list | tuple) else size) if size else None
 
 
+def native_image_size(name: str) -> int:
+    """The image size architecture `name` was designed for (224 when its config is silent)."""
+    return _native_size(name) or 224
+
+
 def is_open_clip_state(state: dict[str, Any]) -> bool:
     """True for a state dict in open_clip's layout rather than mmcl's (`clip.` prefixed)."""
     state = state.get("state_dict", state)

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 
 from mmcl.config import check_choice, check_range
 from mmcl.data.caption_edits import DETAIL_KINDS
-from mmcl.data.formats.class_subsets import SUBSET_TABLES
+from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS, SUBSET_TABLES
 from mmcl.data.formats.detect import infer_format
+from mmcl.data.templates import resolve_templates
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 from mmcl.methods.base import MethodConfig
 from mmcl.models.model import ModelConfig
 
-SUBSET_NAMES = tuple(SUBSET_TABLES)
+SUBSET_NAMES = (*SUBSET_TABLES, *CLASS_INDEX_LAYOUTS)  # shift names with a known class layout
 SHAPES_EVAL_SPLITS = ["id", "spurious_reversed", "sketch", "unseen_colors"]
 EVAL_TASK_NAMES = (
     "zeroshot", "classifier", "linear_probe", "knn", "retrieval", "attributes", "mmvp",
@@ -59,10 +60,13 @@ class DataConfig:
     # /data/imagenet-r); a name that is a class subset (imagenet_r, imagenet_a, objectnet)
     # reads only those classes, and zero-shot then chooses among the classes a split holds.
     val_shifts: dict[str, str] = field(default_factory=dict)
+    # zero-shot prompts: templates with {} for the class name, or presets (openai_imagenet: the
+    # 80 of CLIP's paper; simple_imagenet: open_clip's 7), expanded when the config loads
     prompt_templates: list[str] = field(default_factory=lambda: ["a photo of a {}."])
 
     def __post_init__(self) -> None:
         self.csv_separator = SEPARATOR_ALIASES.get(self.csv_separator, self.csv_separator)
+        self.prompt_templates = resolve_templates(self.prompt_templates)
         if self.format == AUTO:
             self.format = self._inferred("data.path", self.path)
         if self.val_format == AUTO:
@@ -107,9 +111,10 @@ class DataConfig:
                 f"config key 'data.csv_separator' = {self.csv_separator!r} must be one "
                 "character (use \\t or tab for TSV)"
             )
-        if self.format != "world" and not self.path:
+        if self.format != "world" and not self.path and not self.val_path:
             raise MMCLError(
-                f"data.format={self.format} needs data.path (the file, folder or shards to read)"
+                f"data.format={self.format} needs data.path (the file, folder or shards to read; "
+                "data.val_path alone is enough to evaluate)"
             )
         if self.caption_template and self.caption_template.count("{}") != 1:
             raise MMCLError(

@@ -21,6 +21,8 @@ SUBSET_TABLES = {
     "imagenet_a": "imagenet_a_classes.csv",
     "objectnet": "objectnet_classes.csv",
 }
+# Layouts whose class folders are ImageNet-1k class indices ("0".."999"), not wnids
+CLASS_INDEX_LAYOUTS = ("imagenet_v2",)
 OBJECTNET_FOLDERS = 313  # ObjectNet's image folders; its table indexes them in sorted order
 
 
@@ -82,6 +84,17 @@ def class_subset(name: str) -> ClassSubset:
         grouped.setdefault(row[key_column], []).append(int(row["imagenet_index"]))
     keys = list(grouped)
     return ClassSubset(name, tuple(tuple(grouped[k]) for k in keys), tuple(keys))
+
+
+def class_index_labels(folders: list[str], where: str) -> dict[str, int]:
+    """Folder -> ImageNet class index for ImageNetV2's layout (folders "0".."999")."""
+    bad = [f for f in folders if not f.isdigit() or int(f) >= len(imagenet_wnids())]
+    if bad:
+        raise MMCLError(
+            f"class-map mismatch in {where}: ImageNetV2's layout has class-index folders "
+            f"0..999, found {bad[:3]}"
+        )
+    return {f: int(f) for f in folders}
 
 
 def subset_labels(subset: ClassSubset, folders: list[str], where: str) -> dict[str, int]:

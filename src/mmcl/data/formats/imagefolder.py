@@ -2,7 +2,8 @@
 
 Folders named by ImageNet wnids get readable class names (for captions and zero-shot prompts);
 `data.class_subset` keeps only the classes of ImageNet-R / ImageNet-A / ObjectNet and relabels
-them 0..K-1 in the subset's order, so probes and zero-shot score only the shared classes.
+them 0..K-1 in the subset's order, so probes and zero-shot score only the shared classes;
+`imagenet_v2` reads ImageNetV2's class-index folders ("0".."999") as ImageNet classes.
 Captions "a photo of a {class}." are made when `data.caption_template` is set.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmcl.data.formats.class_subsets import (
+    CLASS_INDEX_LAYOUTS,
+    class_index_labels,
     class_subset,
     imagenet_class_names,
     imagenet_wnids,
@@ -35,6 +38,8 @@ def _class_folders(root: Path) -> list[str]:
 
 def _labels(root: Path, folders: list[str], subset: str) -> tuple[dict[str, int], list[str]]:
     """Folder -> label and the class names, for the whole folder or one class subset."""
+    if subset in CLASS_INDEX_LAYOUTS:
+        return class_index_labels(folders, str(root)), imagenet_class_names()
     if subset:
         chosen = class_subset(subset)
         return subset_labels(chosen, folders, str(root)), chosen.class_names

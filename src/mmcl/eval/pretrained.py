@@ -1,0 +1,97 @@
+"""Score a model nobody trained here: any open_clip architecture with its checkpoint, on an
+ImageNet-style folder and its shifted test sets (`mmcl eval --model ...`).
+
+The model and data become an ordinary `RunConfig` (a whole open_clip model, ImageFolder splits
+named by the user), so scoring goes through the same `evaluate_method` as a trained run and
+the results file is the same kind: `mmcl report` and `mmcl robustness` read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmcl.config import config_hash, load_config, save_config
+from mmcl.data.formats.class_subsets import imagenet_wnids
+from mmcl.errors import MMCLError
+from mmcl.eval.run import evaluate_method, results_meta
+from mmcl.eval.tasks import write_results
+from mmcl.methods.base import DataInfo, build_method
+from mmcl.models.open_clip_model import native_image_size
+from mmcl.train.config import RunConfig
+
+NEEDS_TRAIN = ("linear_probe", "knn")  # tasks that fit on a training split
+
+
+@dataclass
+class PretrainedEval:
+    """What to score: an open_clip model and checkpoint, an id split and its shifts."""
+
+    model: str  # open_clip architecture (or local-dir:FOLDER)
+    pretrained: str  # checkpoint file or open_clip model folder; "" = random init
+    id_name: str  # what the in-distribution split is called in results (e.g. imagenet)
+    id_path: str  # its folder
+    shifts: dict[str, str] = field(default_factory=dict)  # name -> folder
+    train_path: str = ""  # a labelled folder the probes fit on
+    tasks: Sequence[str] = ("zeroshot",)
+    templates: Sequence[str] = ()  # default: openai_imagenet for ImageNet folders
+    image_size: int = 0  # 0 = the model's own
+    data_format: str = "imagefolder"
+
+
+def default_templates(folder: str) -> list[str]:
+    """CLIP's 80 ImageNet templates for a folder of ImageNet wnids, else one plain template."""
+    root = Path(folder)
+    wnids = set(imagenet_wnids())
+    names = [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    return ["openai_imagenet"] if names and all(n in wnids for n in names) else ["a photo of a {}."]
+
+
+def run_config(spec: PretrainedEval) -> RunConfig:
+    """The run config that describes the evaluation (written beside its results)."""
+    missing = [t for t in spec.tasks if t in NEEDS_TRAIN]
+    if missing and not spec.train_path:
+        raise MMCLError(f"--tasks {','.join(missing)} fit on a training split: give --train DIR")
+    size = spec.image_size or native_image_size(spec.model)
+    overrides = [
+        "method.name=clip",
+        "model.image=open_clip",
+        "model.text=open_clip",
+        f"data.format={spec.data_format}",
+        f"data.val_path={spec.id_path}",
+        f"data.image_size={size}",
+        f"eval.tasks=[{','.join(spec.tasks)}]",
+    ]
+    cfg = load_config(RunConfig, None, overrides)
+    cfg.name = f"eval_{Path(spec.model.removeprefix('local-dir:')).name}"
+    cfg.model.open_clip_name = spec.model
+    cfg.model.pretrained = spec.pretrained
+    cfg.data.path = spec.train_path
+    cfg.data.val_shifts = dict(spec.shifts)
+    cfg.data.prompt_templates = list(spec.templates) or default_templates(spec.id_path)
+    cfg.data.__post_init__()  # expand template presets
+    return cfg
+
+
+def evaluate_pretrained(
+    spec: PretrainedEval, out_dir: Path, progress: Callable[[str], None] = lambda m: None
+) -> dict[str, Any]:
+    """Score the model on every split; writes OUT/results.json and OUT/config.yaml."""
+    cfg = run_config(spec)
+    method = build_method(cfg.method, cfg.model, DataInfo(cfg.data.image_size, 0))
+    records = evaluate_method(cfg, method, list(spec.tasks), progress, out_dir / "features")
+    for record in records:
+        if record["split"] == "val":
+            record["split"] = spec.id_name
+    meta = results_meta(cfg, out_dir) | {
+        "model": spec.model,
+        "pretrained": spec.pretrained,
+        "templates": len(cfg.data.prompt_templates),
+        "config_hash": config_hash(cfg),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "config.yaml")
+    write_results(out_dir / "results.json", meta, records)
+    return {"meta": meta, "records": records}

@@ -1,0 +1,107 @@
+"""`mmcl eval --model`: a saved open_clip model scored on a mock ImageNet and its shifts, each
+in its real on-disk layout, then placed against the shipped testbed by `mmcl robustness`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from mmcl.cli import main
+from mmcl.data.formats.class_subsets import class_subset, imagenet_wnids
+from mmcl.eval.tasks import read_results
+
+from ..models.test_open_clip_models import TINY
+
+CLASSES = (462, 470, 658)  # ImageNet indices in ImageNet-R, ImageNet-A and ObjectNet alike
+PER_CLASS = 2
+SHIFTS = ("imagenet_v2", "imagenet_sketch", "imagenet_r", "imagenet_a", "objectnet")
+TESTBED = (
+    Path(__file__).parents[2].parent / "shared" / "data" / "imagenet-testbed_robustness_top1s.csv"
+)
+
+
+def _images(folder: Path, seed: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for k in range(PER_CLASS):
+        pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{k}.png")
+
+
+def mock_imagenet(root: Path) -> dict[str, Path]:
+    """val and every shift, each in the layout its real release uses."""
+    wnids = [imagenet_wnids()[i] for i in CLASSES]
+    objectnet = class_subset("objectnet")
+    folder_of = {g[0]: int(key) for key, g in zip(objectnet.keys, objectnet.groups, strict=True)}
+    layouts = {
+        "val": wnids,  # ImageNet val: wnid folders
+        "imagenet_v2": [str(i) for i in CLASSES],  # class-index folders
+        "imagenet_sketch": wnids,
+        "imagenet_r": wnids,  # 200-class subsets, wnid folders
+        "imagenet_a": wnids,
+    }
+    for split, folders in layouts.items():
+        for seed, name in enumerate(folders):
+            _images(root / split / name, seed)
+    for index in range(313):  # ObjectNet: 313 named folders, matched by sorted position
+        (root / "objectnet" / f"object_{index:03d}").mkdir(parents=True)
+    for seed, imagenet_index in enumerate(CLASSES):
+        _images(root / "objectnet" / f"object_{folder_of[imagenet_index]:03d}", seed)
+    return {split: root / split for split in ("val", *SHIFTS)}
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    (folder / "mmcl-tiny-vit.json").write_text(json.dumps(TINY["mmcl-tiny-vit"]))
+    open_clip.add_model_config(folder)
+    torch.manual_seed(0)
+    model = open_clip.create_model("mmcl-tiny-vit", pretrained=None)
+    torch.save({"state_dict": model.state_dict()}, folder / "vit.pt")
+    return folder / "vit.pt"
+
+
+def _eval(tmp_path: Path, saved_model: Path, shifts: dict[str, Path], *extra: str) -> int:
+    listed = ",".join(f"{name}={path}" for name, path in shifts.items())
+    return main(["eval", "--model", "mmcl-tiny-vit", "--pretrained", str(saved_model),
+                 "--data", f"imagenet={tmp_path / 'data' / 'val'}", "--shifts", listed,
+                 "--out", str(tmp_path / "out"), *extra])  # fmt: skip
+
+
+def test_every_split_of_a_mock_imagenet_is_scored_in_its_own_layout(tmp_path, saved_model):
+    splits = mock_imagenet(tmp_path / "data")
+    assert _eval(tmp_path, saved_model, {s: splits[s] for s in SHIFTS}) == 0
+    results = read_results(tmp_path / "out" / "results.json")
+    accuracy = {r["split"]: r for r in results["records"] if r["metric"] == "accuracy"}
+    assert set(accuracy) == {"imagenet", *SHIFTS}
+    assert all(r["n_samples"] == len(CLASSES) * PER_CLASS for r in accuracy.values())
+    assert results["meta"]["templates"] == 80  # ImageNet folders: CLIP's 80 templates
+    metrics = {r["metric"] for r in results["records"]}
+    assert {"accuracy", "mean_per_class_accuracy"} <= metrics
+    assert (tmp_path / "out" / "report.html").is_file()
+    if TESTBED.is_file():  # the shipped testbed as the baseline: one effective-robustness point
+        assert main(["robustness", str(tmp_path / "out" / "results.json"), "--id", "imagenet",
+                     "--ood", ",".join(SHIFTS), "--baseline-table", str(TESTBED),
+                     "--baseline-columns", "imagenet=ImageNet 1k", "--bootstrap", "0",
+                     "--out", str(tmp_path / "er")]) == 0  # fmt: skip
+        assert (tmp_path / "er" / "robustness.html").is_file()
+
+
+def test_class_index_folders_under_another_name_are_a_clear_error(tmp_path, saved_model, capsys):
+    splits = mock_imagenet(tmp_path / "data")
+    assert _eval(tmp_path, saved_model, {"v2": splits["imagenet_v2"]}) == 2
+    error = capsys.readouterr().err
+    assert "6 of 6 images" in error and "name the shift imagenet_v2" in error
+
+
+def test_an_empty_split_is_a_clear_error(tmp_path, saved_model, capsys):
+    mock_imagenet(tmp_path / "data")
+    (tmp_path / "empty" / imagenet_wnids()[CLASSES[0]]).mkdir(parents=True)
+    assert _eval(tmp_path, saved_model, {"imagenet_sketch": tmp_path / "empty"}) == 2
+    assert "no images found" in capsys.readouterr().err
