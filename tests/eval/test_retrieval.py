@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from mmcl.data.formats.bad_data import BadDataLog
+from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.record_dataset import records_to_split
+from mmcl.data.world_dataset import normalize
 from mmcl.errors import MMCLError
 from mmcl.eval import retrieval
 from mmcl.eval.retrieval import retrieval_recall
+from mmcl.eval.suite import EvalData, evaluate_model
+from mmcl.models import ModelConfig, Tokenizer, build_model
 
 KS = (1, 5, 10)
 
@@ -87,3 +95,30 @@ def test_evaluate_uses_model_embeddings(fake_model, batches):
         images = fake_model.encode_image(torch.cat([b.images for b in batches]))
         texts = fake_model.encode_text(torch.cat([b.texts for b in batches]))
     assert metrics == pytest.approx(_naive_recall(images, texts, torch.arange(20), ks=(1, 5)))
+
+
+def test_a_split_with_several_captions_per_image_is_scored_over_all_of_them(tmp_path):
+    """COCO gives each image 5 captions: retrieval ranks every one, as the standard protocol."""
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+        records.append(Record(str(path), (f"image {i} first", f"image {i} second"), source=str(i)))
+    split = records_to_split(RecordSet(records, name="coco"), 32, "val", ["a {}."], BadDataLog(0.0))
+    assert split.caption_sets == [list(r.captions) for r in records]
+    assert split.captions == [r.captions[0] for r in records]
+    torch.manual_seed(0)
+    cfg = ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16)
+    model = build_model(cfg, 32, with_text=True).eval()
+    data = EvalData("coco", split, {"val": split}, probe_train_size=6)
+    scored = evaluate_model(model, "m", data, ["retrieval"], Tokenizer())
+    got = {r["metric"]: r["value"] for r in scored}
+    captions = [c for r in records for c in r.captions]
+    with torch.no_grad():
+        images = model.encode_image(normalize(split.images))
+        texts = model.encode_text(Tokenizer()(captions))
+    expected = retrieval_recall(images, texts, torch.arange(6).repeat_interleave(2))
+    assert got == pytest.approx(expected, abs=1e-6)
+    first_only = retrieval_recall(images, texts[::2])
+    assert expected != first_only  # the extra captions change the figures

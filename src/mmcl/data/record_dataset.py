@@ -161,7 +161,8 @@ def records_to_split(
     """Decode the records (or `limit` of them, spread over the classes) into an in-memory split
     for evaluation.
 
-    Bad samples are dropped (and counted in `bad_log`); the first caption stands for each image.
+    Bad samples are dropped (and counted in `bad_log`); the first caption stands for each image
+    in `captions`, and `caption_sets` keeps all of them when some image has several.
     """
     images, kept, bad = [], [], []
     chosen = class_balanced_indices([r.label for r in records.records], limit)
@@ -184,6 +185,11 @@ def records_to_split(
         class_names=list(records.class_names),
         prompt_templates=list(prompt_templates),
         description=f"{records.name}",
+        caption_sets=(
+            [[c for c in r.captions if c.strip()] for r in kept]
+            if any(len(r.captions) > 1 for r in kept)
+            else []
+        ),
     )
 
 

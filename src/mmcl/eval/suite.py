@@ -22,7 +22,13 @@ from torch.utils.data import DataLoader
 from mmcl.data.world_dataset import WorldDataset, collate_batches
 from mmcl.data.worlds import WorldSplit
 from mmcl.eval import attributes, knn, linear_probe, mmvp, retrieval
-from mmcl.eval.features import FeatureCache, FeatureSet, extract_features, tensors_digest
+from mmcl.eval.features import (
+    FeatureCache,
+    FeatureSet,
+    encode_texts,
+    extract_features,
+    tensors_digest,
+)
 from mmcl.eval.tasks import make_record
 from mmcl.eval.zeroshot import zero_shot_accuracy, zero_shot_classifier
 from mmcl.models.model import ContrastiveModel
@@ -184,9 +190,9 @@ def evaluate_model(
         progress("retrieval")
         for name, fs in tests.items():
             embedding, _ = _heads(model, fs.features)
-            with torch.no_grad():
-                text = model.encode_text(fs.texts.to(next(model.parameters()).device)).float().cpu()
-            for metric, value in retrieval.retrieval_recall(embedding, text).items():
+            text, image_of_text = _retrieval_texts(model, data.tests[name], fs, tokenizer, autocast)
+            recalls = retrieval.retrieval_recall(embedding, text, image_of_text)
+            for metric, value in recalls.items():
                 records.append(record("retrieval", name, metric, value))
     if "attributes" in tasks:
         progress("attribute probes")
@@ -195,6 +201,20 @@ def evaluate_model(
         progress("mmvp pairs")
         records += _mmvp_records(model, model_name, data, tokenizer)
     return records
+
+
+def _retrieval_texts(
+    model: ContrastiveModel, split: WorldSplit, fs: FeatureSet, tokenizer, autocast: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Text embeddings to retrieve among, and each one's image: every caption of each image
+    where the split has several (the COCO / Flickr protocol), else its one caption."""
+    if not split.caption_sets:
+        with torch.no_grad():
+            tokens = fs.texts.to(next(model.parameters()).device)
+            return model.encode_text(tokens).float().cpu(), None
+    captions = [c for captions in split.caption_sets for c in captions]
+    image_of_text = torch.tensor([i for i, cs in enumerate(split.caption_sets) for _ in cs])
+    return encode_texts(model, tokenizer(captions), autocast=autocast), image_of_text
 
 
 def _mmvp_records(model, model_name: str, data: EvalData, tokenizer) -> list[dict[str, Any]]:

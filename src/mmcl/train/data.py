@@ -255,4 +255,5 @@ def relabel(split: WorldSplit, class_names: list[str]) -> WorldSplit:
         class_names=list(class_names),
         prompt_templates=split.prompt_templates,
         description=split.description,
+        caption_sets=[c for c, k in zip(split.caption_sets, keep.tolist(), strict=False) if k],
     )

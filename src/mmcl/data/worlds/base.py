@@ -42,6 +42,8 @@ class WorldSplit:
     attributes:       attribute name -> (N,) long value ids; includes the class attribute.
     attribute_values: attribute name -> value names, indexed by those ids.
     captions:         N captions, fixed at build time.
+    caption_sets:     every caption of each image, where a dataset has several (COCO's 5);
+                      retrieval scores over all of them. Empty: `captions` is the only one.
     class_names:      names of the label ids (used to fill `prompt_templates` for zero-shot).
     """
 
@@ -55,6 +57,7 @@ class WorldSplit:
     prompt_templates: list[str]
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    caption_sets: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
