@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         export,
         report,
         repro,
+        results,
         robustness,
         sweep,
         testbed,
@@ -35,7 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmcl {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, train, evaluate, export, sweep, data, report, robustness, repro, testbed):
+    for module in (
+        demo,
+        train,
+        evaluate,
+        export,
+        sweep,
+        data,
+        report,
+        results,
+        robustness,
+        repro,
+        testbed,
+    ):
         module.register(subparsers)
     return parser
 

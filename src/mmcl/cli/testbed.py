@@ -9,13 +9,18 @@ a second call, and `mmcl repro fang2022` at the same scale, reuse them.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import warnings
+from pathlib import Path
 
 from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
+from mmcl.eval.robustness_inputs import BASELINE_FLAG
 from mmcl.experiments.fang2022 import runs as fang_runs
 from mmcl.experiments.fang2022 import testbed as fang_testbed
 from mmcl.experiments.fang2022.testbed import check_baseline_spread
+from mmcl.io import atomic_write_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -32,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="parallel training processes (default: the scale's)")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the line fit")
     p.add_argument("--json", action="store_true", help="print JSON (the robustness document)")
+    p.add_argument(
+        "--csv",
+        help="also write the models' accuracies (%%) as a CSV that `mmcl robustness "
+        "--baseline-table` reads (every row marked baseline_candidate)",
+    )
     p.set_defaults(func=run_testbed)
     return p
 
@@ -47,11 +57,25 @@ def run_testbed(args: argparse.Namespace) -> int:
             points, fang_runs.SHIFTS, RobustnessConfig(bootstrap=args.bootstrap)
         )
     doc = to_document(result, fang_testbed.BASELINE_TEXT)
+    if args.csv:
+        atomic_write_text(Path(args.csv), baseline_table_csv(doc))
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
     print(format_testbed(doc, str(setup.root)))
     return 0
+
+
+def baseline_table_csv(doc: dict) -> str:
+    """One row per testbed model: its id and shift accuracies in %, marked as baseline rows."""
+    shifts = list(fang_runs.SHIFTS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "id", *shifts, BASELINE_FLAG])
+    for m in doc["models"]:
+        accuracies = [f"{m['ood_acc_pct'][s]:.4f}" for s in shifts]
+        writer.writerow([m["model"], f"{m['id_acc_pct']:.4f}", *accuracies, 1])
+    return buffer.getvalue()
 
 
 def format_testbed(doc: dict, root: str) -> str:

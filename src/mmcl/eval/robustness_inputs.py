@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from mmcl.errors import MMCLError
+from mmcl.eval.clip_benchmark import from_clip_benchmark, is_clip_benchmark
 from mmcl.eval.robustness import ModelPoint
 
 SHIFT_ALIASES = {
@@ -96,19 +97,22 @@ def read_results_json(paths: Sequence[str | Path]) -> Table:
     """Pivot accuracy records into one row per (model, task) with one column per split.
 
     Attribute probes are not a model's prediction and are left out. A record scored at a kept
-    checkpoint becomes `model@step N`. A model name found in several files is told apart by
-    its run folder, `model [folder]`, as `mmcl report` does.
+    checkpoint becomes `model@step N`. Files may split one model's splits between them (as
+    CLIP_benchmark writes one file per dataset); a model whose split is scored in several
+    files is told apart by its folder, `model [folder]`, as `mmcl report` does.
     """
     loaded = [(path, _accuracy_records(path)) for path in map(Path, paths)]
-    files_of: dict[str, set[Path]] = {}
+    files_of: dict[tuple[str, str, str], set[Path]] = {}
     for path, records in loaded:
         for rec in records:
-            files_of.setdefault(_model_label(rec), set()).add(path)
+            key = (_model_label(rec), str(rec.get("task", "")), str(rec["split"]))
+            files_of.setdefault(key, set()).add(path)
+    repeated = {model for (model, _, _), files in files_of.items() if len(files) > 1}
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for path, records in loaded:
         for rec in records:
             model = _model_label(rec)
-            if len(files_of[model]) > 1:
+            if model in repeated:
                 model = f"{model} [{path.parent.name}]"
             key = (model, str(rec.get("task", "")))
             row = rows.setdefault(key, {"model": key[0], "task": key[1]})
@@ -130,15 +134,21 @@ def _model_label(record: dict) -> str:
 
 
 def _accuracy_records(path: Path) -> list[dict]:
-    """The accuracy records of one results.json (attribute probes excluded), checked for the
-    fields we need."""
+    """The accuracy records of one results.json or CLIP_benchmark output (attribute probes
+    excluded), checked for the fields we need."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise MMCLError(f"{path}: cannot read results.json ({e})") from e
-    records = doc.get("records") if isinstance(doc, dict) else None
+    if is_clip_benchmark(doc):  # one CLIP_benchmark output
+        records = from_clip_benchmark(doc, str(path))
+    else:
+        records = doc.get("records") if isinstance(doc, dict) else None
     if not isinstance(records, list):
-        raise MMCLError(f"{path}: expected {{'meta': ..., 'records': [...]}}")
+        raise MMCLError(
+            f"{path}: expected mmcl's {{'meta': ..., 'records': [...]}} or a CLIP_benchmark "
+            "output ({'dataset', 'task', 'metrics', ...})"
+        )
     out = [
         r
         for r in records
