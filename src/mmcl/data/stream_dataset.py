@@ -25,7 +25,13 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
 from mmcl.data.formats.images import decode_image
-from mmcl.data.formats.webdataset_shards import RawSample, count_samples, iter_samples
+from mmcl.data.formats.webdataset_shards import (
+    RawSample,
+    count_samples,
+    is_remote,
+    iter_samples,
+    remote_counts,
+)
 from mmcl.data.record_dataset import BatchEncoder, LoadedBatch, choose_caption
 from mmcl.data.seeds import mix
 from mmcl.errors import MMCLError
@@ -38,11 +44,14 @@ class Shard:
     offset: int  # global index of its first sample: Batch.index = offset + position
 
 
-def index_shards(paths: list[str]) -> list[Shard]:
-    """Count every shard's samples (tar headers only) and number samples globally."""
+def index_shards(paths: list[str], per_shard: int = 0) -> list[Shard]:
+    """Count every shard's samples and number samples globally: local shards by their tar
+    headers, remote ones by their sizes.json (or `per_shard`)."""
+    remote = [p for p in paths if is_remote(p)]
+    counts = dict(zip(remote, remote_counts(remote, per_shard), strict=True)) if remote else {}
     shards, offset = [], 0
     for path in paths:
-        n = count_samples(path)
+        n = counts[path] if path in counts else count_samples(path)
         shards.append(Shard(path, n, offset))
         offset += n
     if offset == 0:

@@ -54,6 +54,8 @@ class DataConfig:
     caption_edit: str = "full"
     caption_edit_kinds: list[str] = field(default_factory=lambda: list(DETAIL_KINDS))
     shuffle_buffer: int = 1000  # webdataset: samples held for shuffling, per worker
+    # webdataset: samples per remote shard (pipe:, http://) when no sizes.json lies beside them
+    shard_samples: int = 0
     val_path: str = ""  # evaluation split (same kinds as path); "" = no test split
     val_format: str = ""  # format of val_path; "" = same as format; auto = from val_path
     # Shifted test sets scored beside val, name -> path in val's format (e.g. imagenet_r:
@@ -88,6 +90,7 @@ class DataConfig:
         check_range("data.image_size", self.image_size, 8, 1024)
         check_range("data.max_bad_fraction", self.max_bad_fraction, 0, 1)
         check_range("data.shuffle_buffer", self.shuffle_buffer, 1)
+        check_range("data.shard_samples", self.shard_samples, 0)
         check_choice("data.caption_edit", self.caption_edit, ("full", "no_details", "label"))
         for kind in self.caption_edit_kinds:
             check_choice("data.caption_edit_kinds", kind, DETAIL_KINDS)

@@ -66,7 +66,7 @@ def reader_options(cfg: DataConfig) -> ReaderOptions:
 def read_source(fmt: str, path: str, cfg: DataConfig) -> RecordSet | list[Shard]:
     """Parse one dataset (schema errors raise here, before training)."""
     if fmt == "webdataset":
-        return index_shards(shard_paths(path))
+        return index_shards(shard_paths(path), cfg.shard_samples)
     return read_records(fmt, path, reader_options(cfg))
 
 

@@ -9,6 +9,11 @@ need control over the order in which every sample is read.
 `count_samples` reads only the tar headers and `iter_samples` the whole stream; both stop at
 the same place in a truncated shard, so the count of a shard is exactly what streaming it
 yields. A truncated shard or a sample without an image is reported as one `BadEvent`.
+
+Remote shards (`pipe:COMMAND`, `http(s)://`, and the other schemes of webdataset's `gopen`)
+are streamed through webdataset's opener; their sample counts come from a `sizes.json` beside
+them (`{"shard-000.tar": 1000, ...}`, webdataset's convention) or from `data.shard_samples`,
+since counting would mean downloading every shard first.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from mmcl.data.formats.bad_data import BadEvent, BadSample
 from mmcl.errors import MMCLError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+REMOTE_SCHEMES = ("pipe:", "http://", "https://", "s3://", "gs://", "ais://", "hf://")
+SIZES_FILE = "sizes.json"
 CAPTION_JSON_KEYS = ("caption", "captions", "text")
 _RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
 
@@ -44,12 +51,16 @@ def expand_braces(pattern: str) -> list[str]:
     return [out for option in options for out in expand_braces(head + option + tail)]
 
 
+def is_remote(path: str) -> bool:
+    return path.startswith(REMOTE_SCHEMES)
+
+
 def shard_paths(spec: str) -> list[str]:
-    """Shard files of `spec` (brace patterns, several joined by `::`); all must exist."""
+    """Shards of `spec` (brace patterns, several joined by `::`); local ones must exist."""
     paths = [p for part in spec.split("::") for p in expand_braces(part.strip())]
     if len(paths) == 1 and Path(paths[0]).is_dir():
         paths = sorted(str(p) for p in Path(paths[0]).glob("*.tar"))
-    missing = [p for p in paths if not Path(p).is_file()]
+    missing = [p for p in paths if not is_remote(p) and not Path(p).is_file()]
     if missing or not paths:
         raise MMCLError(
             f"data.path={spec}: shard(s) not found: {missing[:3] or 'no .tar files'}; expected "
@@ -168,6 +179,55 @@ def _missing_end_marker(path: str, data_end: int) -> bool:
     return os.path.getsize(path) < padded + 2 * tarfile.BLOCKSIZE
 
 
+def _location(path: str) -> str:
+    """Where a shard lives: the URL, or for `pipe:` the command's last word (`curl ... URL`)."""
+    return path.removeprefix("pipe:").split()[-1] if path.startswith("pipe:") else path
+
+
+def _read_text(location: str) -> str | None:
+    """A small file by local path or URL, or None when it cannot be read."""
+    try:
+        if is_remote(location):
+            import webdataset
+
+            with webdataset.gopen(location, "rb") as stream:
+                return stream.read().decode("utf-8")
+        return Path(location).read_text(encoding="utf-8")
+    except Exception:  # absent or unreachable: the caller falls back to data.shard_samples
+        return None
+
+
+def remote_counts(paths: list[str], per_shard: int = 0) -> list[int]:
+    """Sample counts of remote shards, from the sizes.json beside each (read once per folder)
+    or `per_shard`; an MMCLError naming both ways when neither gives a count."""
+    tables: dict[str, dict] = {}
+    counts = []
+    for path in paths:
+        folder, name = _location(path).rsplit("/", 1) if "/" in _location(path) else (".", path)
+        if folder not in tables:
+            text = _read_text(f"{folder}/{SIZES_FILE}")
+            try:
+                tables[folder] = json.loads(text) if text else {}
+            except json.JSONDecodeError:
+                raise MMCLError(f"{folder}/{SIZES_FILE} is not valid JSON") from None
+        count = tables[folder].get(name, per_shard)
+        if not isinstance(count, int) or count <= 0:
+            raise MMCLError(
+                f"shard {path}: no sample count; put a {SIZES_FILE} beside the shards "
+                f'({{"{name}": N, ...}}) or set data.shard_samples=N'
+            )
+        counts.append(count)
+    return counts
+
+
+def _open_stream(path: str):
+    if is_remote(path):
+        import webdataset
+
+        return webdataset.gopen(path, "rb")
+    return open(path, "rb")  # noqa: SIM115 (closed by the caller)
+
+
 def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
     """Stream a shard's samples in order; bad groups and truncation come as `BadEvent`s.
 
@@ -195,7 +255,7 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
         return BadEvent(where, f"shard is truncated ({why}); this sample and the rest are lost")
 
     try:
-        with tarfile.open(path, "r|") as tar:
+        with _open_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
@@ -208,7 +268,9 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
     except (tarfile.ReadError, EOFError) as error:
         yield truncated(str(error))
         return
-    if _missing_end_marker(path, data_end):
+    except OSError as error:  # a pipe command or download that failed
+        raise MMCLError(f"shard {path} cannot be read: {error}") from None
+    if not is_remote(path) and _missing_end_marker(path, data_end):
         yield truncated("no end-of-archive marker")
         return
     yield from finish(current)
