@@ -135,8 +135,10 @@ def test_a_checkpoint_of_another_architecture_is_one_clear_error(tiny_configs, t
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["ViT-B-32", "RN50", "convnext_base_w", "ViT-B-16-SigLIP", "EVA02-B-16"]
-)
+    "name",
+    ["ViT-B-32", "RN50", "convnext_base_w", "ViT-B-16-SigLIP", "EVA02-B-16", "MobileCLIP-S1",
+     "coca_ViT-B-32"],
+)  # fmt: skip
 def test_real_architectures_load_their_open_clip_checkpoints(tmp_path, name):
     """The families at full size (random init; a few seconds and ~1 GB of disk each)."""
     torch.manual_seed(0)

@@ -46,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     model.add_argument("--image-size", type=int, default=0, help="default: the model's own")
     model.add_argument("--out", help="results folder (default runs/eval_<model>)")
+    model.add_argument(
+        "--robustness",
+        action="store_true",
+        help="then place the model against a baseline line (mmcl robustness on every shift; "
+        "the shipped ImageNet testbed when --data is named imagenet), into OUT/robustness/",
+    )
+    model.add_argument("--baseline-table", help="with --robustness: CSV of baseline models")
     p.add_argument(
         "--tasks",
         help=f"comma-separated, from: {', '.join(EVAL_TASK_NAMES)} (default: the run's eval.tasks)",
@@ -136,4 +143,24 @@ def run_pretrained_eval(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
     else:
         print(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    if args.robustness:
+        return place_against_baseline(out, id_name, list(spec.shifts), args.baseline_table)
     return 0
+
+
+def place_against_baseline(
+    out: Path, id_name: str, shifts: list[str], baseline_table: str | None
+) -> int:
+    """`mmcl robustness OUT/results.json --id ID --ood SHIFTS ... --out OUT/robustness`."""
+    from mmcl.cli import robustness
+
+    if not shifts:
+        raise MMCLError("--robustness needs --shifts: effective robustness is measured on them")
+    parser = argparse.ArgumentParser(prog="mmcl")
+    robustness.register(parser.add_subparsers())
+    argv = ["robustness", str(out / "results.json"), "--id", id_name, "--ood", ",".join(shifts)]
+    argv += ["--out", str(out / "robustness"), "--bootstrap", "200"]
+    if baseline_table:
+        argv += ["--baseline-table", baseline_table]
+    args = parser.parse_args(argv)
+    return args.func(args)
