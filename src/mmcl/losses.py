@@ -32,7 +32,8 @@ from mmcl.registry import Registry
 LOSSES: Registry[type[nn.Module]] = Registry("loss")
 
 # CLIP's cap on the exponentiated logit scale (a temperature of 0.01).
-MAX_LOGIT_SCALE = 100.0
+MAX_LOGIT_SCALE = 100.0  # CLIP's clamp on 1 / temperature
+MAX_LOG_LOGIT_SCALE = math.log(MAX_LOGIT_SCALE)  # the same clamp on the learnable log scale
 
 
 def clamp_log_scale_(log_scale: Tensor, max_scale: float = MAX_LOGIT_SCALE) -> None:

@@ -24,6 +24,9 @@ def test_train_writes_a_complete_run_folder(tmp_path, tiny_overrides, method):
         assert (run / name).is_file(), name
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_0000006.pt"
     tasks = {r["task"] for r in read_results(run / "results.json")["records"]}
+    assert {r["checkpoint"] for r in read_results(run / "results.json")["records"]} == {
+        "step_0000006.pt"
+    }  # every record names the weights it scored
     expected = {"clip": "zeroshot", "supervised": "classifier", "simclr": "linear_probe"}[method]
     assert expected in tasks
     assert "zeroshot" not in tasks or method == "clip"  # only CLIP has a text tower

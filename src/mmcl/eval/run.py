@@ -229,13 +229,17 @@ def evaluate_run(
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Score the run's latest checkpoint and write `results.json`; returns its content.
+    """Score the run's latest checkpoint and write `results.json`; returns its content. Each
+    record names the checkpoint it came from.
 
     Features are cached in `run_dir/features`, keyed by weights and data, so re-scoring the same
     checkpoint (other tasks, a second call) runs no forward pass.
     """
     cfg, method = load_trained(run_dir)
     records = evaluate_method(cfg, method, tasks, progress, run_dir / "features")
+    scored = ckpt.latest_checkpoint(run_dir / "checkpoints")  # what load_trained loaded
+    if scored is not None:  # a multistage run has one per stage instead
+        records = [r | {"checkpoint": scored.name} for r in records]
     meta = results_meta(cfg, run_dir)
     write_results(run_dir / "results.json", meta, records)
     return {"meta": meta, "records": records}

@@ -18,6 +18,7 @@ from torch import nn
 
 from mmcl.config import check_choice, check_range
 from mmcl.errors import MMCLError
+from mmcl.losses import MAX_LOG_LOGIT_SCALE
 from mmcl.models.heads import HEAD_KINDS, projection_head
 from mmcl.models.image import IMAGE_TOWERS, ImageTowerSpec
 from mmcl.models.open_clip_model import (
@@ -27,8 +28,6 @@ from mmcl.models.open_clip_model import (
     is_open_clip_state,
 )
 from mmcl.models.text import TEXT_TOWERS, TextTowerSpec
-
-MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp on the learnable temperature
 
 
 @dataclass
@@ -117,7 +116,7 @@ class ContrastiveModel(nn.Module):
 
     def scale(self) -> torch.Tensor:
         """exp of the learnable log scale, clamped at 100 as CLIP does."""
-        return self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
+        return self.logit_scale.clamp(max=MAX_LOG_LOGIT_SCALE).exp()
 
 
 def build_model(

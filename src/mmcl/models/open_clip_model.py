@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,13 @@ from torch import nn
 
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write, atomic_write_text
+from mmcl.losses import MAX_LOG_LOGIT_SCALE
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # open_clip.constants.OPENAI_DATASET_MEAN
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)  # open_clip.constants.OPENAI_DATASET_STD
 LOCAL_DIR = "local-dir:"  # open_clip's prefix for a model folder (config + weights)
 WEIGHTS_FILE = "open_clip_pytorch_model.bin"
 CONFIG_FILE = "open_clip_config.json"
-MAX_LOGIT_SCALE = math.log(100.0)  # as ContrastiveModel: CLIP's clamp on log(1 / temperature)
 
 
 def create_open_clip(name: str, image_size: int | None = None) -> nn.Module:
@@ -112,7 +111,7 @@ class OpenCLIPModel(nn.Module):
         raise MMCLError("an open_clip model has no class head: use zero-shot or a probe")
 
     def scale(self) -> torch.Tensor:
-        return self.clip.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp().reshape(())
+        return self.clip.logit_scale.clamp(max=MAX_LOG_LOGIT_SCALE).exp().reshape(())
 
     def load_open_clip_weights(self, path: Path) -> None:
         """A checkpoint in open_clip's layout (bare state dict or {"state_dict": ...}, with
