@@ -48,7 +48,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
 
 def run_train(args: argparse.Namespace) -> int:
     from mmcl.cli.report import write_run_report
-    from mmcl.eval.run import evaluate_method, periodic_scores, results_meta
+    from mmcl.eval.run import periodic_scores, results_meta, score_run
     from mmcl.eval.tasks import write_results
     from mmcl.train.run import train
     from mmcl.train.run_folder import locked_run_folder
@@ -59,9 +59,10 @@ def run_train(args: argparse.Namespace) -> int:
         periodic = periodic_scores(cfg) if cfg.eval.every else None
         method, runtime = train(cfg, run_dir, resume=bool(args.resume), evaluate=periodic)
         if runtime.is_main and cfg.eval.after_train and not args.no_eval:
-            records = evaluate_method(
+            records = score_run(
                 cfg,
                 method,
+                run_dir,
                 progress=lambda m: log.info("eval: %s", m),
                 feature_dir=run_dir / "features",  # `mmcl evaluate` on this run reuses them
             )

@@ -210,6 +210,21 @@ def evaluate_method(
         )
 
 
+def score_run(
+    cfg: RunConfig,
+    method: Method,
+    run_dir: Path,
+    tasks: Sequence[str] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+    feature_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Records of a run's model as it stands at its latest checkpoint, each naming that
+    checkpoint (a multistage run keeps one per stage and names none)."""
+    records = evaluate_method(cfg, method, tasks, progress, feature_dir)
+    scored = ckpt.latest_checkpoint(run_dir / "checkpoints")
+    return [r | {"checkpoint": scored.name} for r in records] if scored is not None else records
+
+
 def results_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     return {
         "mmcl_version": __version__,
@@ -236,10 +251,7 @@ def evaluate_run(
     checkpoint (other tasks, a second call) runs no forward pass.
     """
     cfg, method = load_trained(run_dir)
-    records = evaluate_method(cfg, method, tasks, progress, run_dir / "features")
-    scored = ckpt.latest_checkpoint(run_dir / "checkpoints")  # what load_trained loaded
-    if scored is not None:  # a multistage run has one per stage instead
-        records = [r | {"checkpoint": scored.name} for r in records]
+    records = score_run(cfg, method, run_dir, tasks, progress, run_dir / "features")
     meta = results_meta(cfg, run_dir)
     write_results(run_dir / "results.json", meta, records)
     return {"meta": meta, "records": records}

@@ -25,7 +25,7 @@ from typing import Any
 from mmcl import stats
 from mmcl.config import config_hash, load_config, parse_override_value
 from mmcl.errors import MMCLError
-from mmcl.eval.run import evaluate_method, results_meta
+from mmcl.eval.run import results_meta, score_run
 from mmcl.eval.tasks import read_results, write_results
 from mmcl.io import atomic_write_text
 from mmcl.processes import map_in_processes
@@ -128,7 +128,7 @@ def train_and_evaluate(run: SweepRun, threads: int = 1) -> None:
     with torch_threads(threads):
         resume = latest_checkpoint(run.run_dir / "checkpoints") is not None
         method, _ = train(run.cfg, run.run_dir, resume=resume)
-        records = evaluate_method(run.cfg, method)
+        records = score_run(run.cfg, method, run.run_dir)
     meta = results_meta(run.cfg, run.run_dir) | {"sweep_point": dict(run.point)}
     # Records name the method, not the run (the run is its hash), so seeds of a point group.
     point = dict(run.point) | {"seed": run.seed, "run": run.cfg.name}
