@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmcl.cli import main
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
+from mmcl.eval import run as eval_run
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
 from mmcl.report.trajectory import checkpoint_trajectory
 from mmcl.train.config import RunConfig
@@ -76,3 +78,24 @@ def test_eval_checkpoint_all_without_checkpoints_says_so(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "empty"), "--checkpoint", "all"]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "no step_*.pt checkpoint" in error
+
+
+def test_a_checkpoint_rebuilds_its_model_without_the_training_data(tmp_path, world_cache,
+                                                                   monkeypatch):  # fmt: skip
+    _train(tmp_path, world_cache, "spec")
+    path = tmp_path / "spec" / "checkpoints" / "step_0000010.pt"
+    payload = torch.load(path, weights_only=False)
+    spec = payload["model_spec"]
+    assert spec["image_size"] == 32 and spec["num_classes"] == len(spec["class_names"]) == 10
+    assert spec["method"] == "clip" and spec["tokenizer"].startswith("openai_bpe:")
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the training data was read")
+
+    monkeypatch.setattr(eval_run, "load_train_source", no_data)
+    cfg, method = eval_run.load_checkpoint_method(path)
+    assert cfg.name == "spec" and method.model.has_text
+    del payload["model_spec"]  # a checkpoint from before specs: the data is read again
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(AssertionError, match="training data"):
+        eval_run.load_checkpoint_method(tmp_path / "old.pt")

@@ -20,7 +20,7 @@ from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
 from mmcl.machine import machine_description
-from mmcl.methods.base import METHODS, Method, build_method
+from mmcl.methods.base import METHODS, DataInfo, Method, build_method
 from mmcl.models.tokenizer import tokenizer_for
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import SUBSET_NAMES, RunConfig
@@ -48,10 +48,19 @@ def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
 
 
 def load_checkpoint_method(path: Path) -> tuple[RunConfig, Method]:
-    """The config and method stored in one checkpoint file (any step, not only the latest)."""
+    """The config and method stored in one checkpoint file (any step, not only the latest).
+
+    The checkpoint's `model_spec` says what the model was built for, so the training data is
+    not read; checkpoints written before it existed reopen the data to learn the same.
+    """
     payload = ckpt.load_checkpoint(path)
     cfg = from_dict(RunConfig, payload["config"])
-    method = build_method(cfg.method, cfg.model, data_info(cfg.data, load_train_source(cfg.data)))
+    spec = payload.get("model_spec")
+    if spec is not None:
+        info = DataInfo(spec["image_size"], spec["num_classes"])
+    else:
+        info = data_info(cfg.data, load_train_source(cfg.data))
+    method = build_method(cfg.method, cfg.model, info)
     method.load_state_dict(payload["method"])
     return cfg, method
 

@@ -41,6 +41,27 @@ class TrainState:
     train_seconds: float = 0.0  # wall time in the training loop, evaluation excluded, all resumes
 
 
+def model_spec(cfg: Any, info: Any, class_names: list[str]) -> dict[str, Any]:
+    """What a checkpoint carries so its model can be rebuilt without the training data: the
+    image size and classes it was built for, its method and model config, the tokenizer it
+    reads and the mmcl version that wrote it (`cfg`: a RunConfig; `info`: its DataInfo)."""
+    from mmcl import __version__
+
+    model = cfg.model
+    return {
+        "image_size": int(info.image_size),
+        "num_classes": int(info.num_classes),
+        "class_names": [str(c) for c in class_names],
+        "method": cfg.method.name,
+        "tokenizer": (
+            f"open_clip:{model.open_clip_name}"
+            if model.whole_open_clip
+            else f"openai_bpe:{model.context_length}"
+        ),
+        "mmcl_version": __version__,
+    }
+
+
 def rng_states() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),

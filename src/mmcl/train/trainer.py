@@ -88,6 +88,7 @@ class Trainer:
         seed_everything(cfg.train.seed)  # same initial weights on every rank
         source = load_train_source(cfg.data)  # schema errors stop the run here
         info = data_info(cfg.data, source)
+        self.spec = ckpt.model_spec(cfg, info, getattr(source, "class_names", []))
         if method is None:
             method = build_method(cfg.method, cfg.model, info)
         self.method: Method = method.to(runtime.device)
@@ -136,6 +137,7 @@ class Trainer:
             "config": to_dict(self.cfg),
             "bad_data": bad_data,  # one tally per rank
             "precision": self.precision,  # what train.precision=auto chose, reused on resume
+            "model_spec": self.spec,  # rebuilds the model without the training data
         }
         ckpt.save_checkpoint(
             self.checkpoint_dir, payload, self.state.step, self.cfg.train.keep_checkpoints
