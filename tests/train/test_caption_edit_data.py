@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mmcl.config import load_config
+from mmcl.data.config import DataConfig
 from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.sources import edited_records
 from mmcl.errors import MMCLError
-from mmcl.train.config import DataConfig
-from mmcl.train.data import edited_records
 
 RECORDS = RecordSet(
     [

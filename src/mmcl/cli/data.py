@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 from mmcl.config import load_config
+from mmcl.data.config import DataConfig
 from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format, is_pattern
 from mmcl.errors import MMCLError
-from mmcl.train.config import DataConfig
 
 WORLDS = ("shapes",)
 
@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_make(args: argparse.Namespace) -> int:
     from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
-    from mmcl.train.data import load_split
+    from mmcl.data.sources import load_split
 
     cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])
     options = WriteOptions(args.image_format, args.shard_size)
@@ -104,7 +104,7 @@ def run_make(args: argparse.Namespace) -> int:
 def run_inspect(args: argparse.Namespace) -> int:
     from mmcl.data.formats.bad_data import BadDataLog
     from mmcl.data.inspect import write_sample_grid
-    from mmcl.train.data import load_split, preview_split
+    from mmcl.data.sources import load_split, preview_split
 
     fmt = args.format
     if fmt is None and not Path(args.world).exists() and not is_pattern(args.world):
@@ -182,8 +182,8 @@ def run_world_gate(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from mmcl.data.check import check_dataset
+    from mmcl.data.sources import reader_options
     from mmcl.data.worlds import WORLDS
-    from mmcl.train.data import reader_options
 
     if args.path in WORLDS and not Path(args.path).exists():
         return run_world_gate(args)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mmcl.config import check_choice
 from mmcl.errors import MMCLError
-from mmcl.train.config import EVAL_TASK_NAMES
+from mmcl.eval.config import EVAL_TASK_NAMES
 
 log = logging.getLogger("mmcl")
 

@@ -12,8 +12,10 @@ import torch
 
 from mmcl import __version__
 from mmcl.config import config_hash, from_dict, load_config
+from mmcl.data.config import SUBSET_NAMES
 from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS
+from mmcl.data.sources import data_split, load_split, load_train_source, relabel
 from mmcl.data.worlds import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
@@ -23,8 +25,8 @@ from mmcl.machine import machine_description
 from mmcl.methods.base import METHODS, DataInfo, Method, build_method
 from mmcl.models.tokenizer import tokenizer_for
 from mmcl.train import checkpoint as ckpt
-from mmcl.train.config import SUBSET_NAMES, RunConfig
-from mmcl.train.data import data_info, data_split, load_split, load_train_source, relabel
+from mmcl.train.config import RunConfig
+from mmcl.train.data import data_info
 from mmcl.train.precision import resolve_precision
 
 

@@ -78,11 +78,12 @@ class ClipRunTeacher(_ModelTeacher):
 def load_mmcl_model(path: str) -> torch.nn.Module:
     """The ContrastiveModel of a run folder (latest checkpoint) or of one checkpoint file."""
     from mmcl.config import from_dict
+    from mmcl.data.sources import load_train_source
     from mmcl.eval.run import load_trained  # above methods in the layering: import on use
     from mmcl.methods.base import build_method
     from mmcl.train import checkpoint as ckpt
     from mmcl.train.config import RunConfig
-    from mmcl.train.data import data_info, load_train_source
+    from mmcl.train.data import data_info
 
     where = Path(path)
     if not path or not where.exists():

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from mmcl.config import from_dict, save_config, to_dict
 from mmcl.data.cluster_sampler import ClusterBatchSampler
 from mmcl.data.clusters import accumulate_groups, kmeans
+from mmcl.data.sources import load_split
 from mmcl.data.world_dataset import WorldDataset
 from mmcl.data.worlds import WorldSplit
 from mmcl.errors import MMCLError
@@ -36,7 +37,6 @@ from mmcl.models.model import ContrastiveModel
 from mmcl.models.multistage import MultiStageModel
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.data import load_split
 from mmcl.train.distributed import Runtime, setup_runtime
 from mmcl.train.trainer import Trainer, seed_everything
 

@@ -23,19 +23,14 @@ from tqdm import tqdm
 from mmcl.config import differing_keys, to_dict
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import combined_state
+from mmcl.data.sources import load_train_source
 from mmcl.data.stream_dataset import ShardStream
 from mmcl.distributed import sync_batch_norm
 from mmcl.errors import MMCLError
 from mmcl.methods.base import Method, build_method, total_loss
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.data import (
-    bad_data_log,
-    data_info,
-    epoch_batches,
-    load_train_source,
-    training_dataset,
-)
+from mmcl.train.data import bad_data_log, data_info, epoch_batches, training_dataset
 from mmcl.train.distributed import Runtime, gather_objects, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision

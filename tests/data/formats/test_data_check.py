@@ -9,9 +9,9 @@ import pytest
 
 from mmcl.cli import main
 from mmcl.config import load_config
+from mmcl.data.config import DataConfig
 from mmcl.data.formats.detect import infer_format
 from mmcl.errors import MMCLError
-from mmcl.train.config import DataConfig
 
 from .conftest import N_TEST, N_TRAIN
 

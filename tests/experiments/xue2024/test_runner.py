@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import json
 
+from mmcl.data.sources import load_split
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.eval.tasks import read_results
 from mmcl.experiments import xue2024
@@ -14,7 +15,6 @@ from mmcl.experiments.xue2024 import images as xue_images
 from mmcl.experiments.xue2024 import scales
 from mmcl.experiments.xue2024.claims import paper_column
 from mmcl.experiments.xue2024.image_claims import image_claims
-from mmcl.train.data import load_split
 
 from ...browser import assert_reads_well
 

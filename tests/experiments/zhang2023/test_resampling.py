@@ -155,7 +155,7 @@ def test_index_variant_trains_end_to_end(tiny_overrides, tmp_path):
 
 
 def load_split_labels(cfg: RunConfig) -> torch.Tensor:
-    from mmcl.train.data import load_split
+    from mmcl.data.sources import load_split
 
     return load_split(cfg.data, "train").labels
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.metrics import normalized_mutual_info_score
 
+from mmcl.data.sources import load_split
 from mmcl.data.world_dataset import WorldDataset
 from mmcl.data.worlds import WorldSplit
 from mmcl.eval import attributes as attribute_probes
@@ -30,7 +31,6 @@ from mmcl.models.multistage import MultiStageModel
 from mmcl.models.tokenizer import tokenizer_for
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
-from mmcl.train.data import load_split
 from mmcl.train.run import train
 from mmcl.train.stages import read_clusters, stage_dir, stage_models
 

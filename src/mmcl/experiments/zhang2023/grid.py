@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmcl.data.sources import load_split
 from mmcl.experiments.zhang2023 import pairs
 from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.experiments.zhang2023.probes import TEXT_RUN
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
-from mmcl.train.data import load_split
 
 log = logging.getLogger(__name__)
 
