@@ -84,7 +84,9 @@ def test_every_split_of_a_mock_imagenet_is_scored_in_its_own_layout(tmp_path, sa
     assert results["meta"]["templates"] == 80  # ImageNet folders: CLIP's 80 templates
     metrics = {r["metric"] for r in results["records"]}
     assert {"accuracy", "mean_per_class_accuracy"} <= metrics
-    assert (tmp_path / "out" / "report.html").is_file()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "open_clip mmcl-tiny-vit with " in page and "scored (not trained here)" in page
+    assert "drop imagenet_v2" in page and "From imagenet to objectnet:" in page
     assert _eval(tmp_path, saved_model, {s: splits[s] for s in SHIFTS}, "--robustness") == 0
     placed = json.loads((tmp_path / "out" / "robustness" / "robustness.json").read_text())
     assert [m["model"] for m in placed["models"]] == ["eval_mmcl-tiny-vit"]

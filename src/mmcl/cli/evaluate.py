@@ -138,7 +138,7 @@ def run_pretrained_eval(args: argparse.Namespace) -> int:
     name = Path(args.model.removeprefix("local-dir:")).name
     out = Path(args.out or f"runs/eval_{name}")
     results = evaluate_pretrained(spec, out, progress=lambda m: log.info("eval: %s", m))
-    write_run_report(out, title=f"mmcl eval {args.model}")
+    write_run_report(out, title=f"mmcl eval {args.model}", id_split=id_name)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -22,9 +22,11 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_run_report(run_dir: Path, title: str) -> Path:
-    """report.html for one run folder from its results.json."""
+def write_run_report(run_dir: Path, title: str, id_split: str = "id") -> Path:
+    """report.html for one run folder from its results.json (`id_split`: the split shifts
+    are measured from)."""
     from mmcl.eval.tasks import read_results
-    from mmcl.report.html import write_report
+    from mmcl.report.html import ReportConfig, write_report
 
-    return write_report(run_dir, read_results(run_dir / "results.json"), title=title)
+    results = read_results(run_dir / "results.json")
+    return write_report(run_dir, results, title=title, config=ReportConfig(id_split=id_split))

@@ -259,6 +259,9 @@ def write_report(
 
 
 def _what_ran(meta: dict[str, Any], title: str) -> str:
+    if "pretrained" in meta:  # `mmcl eval --model`: scored, not trained here
+        weights = meta["pretrained"] or "random weights"
+        return f"open_clip {meta.get('model', '?')} with {weights}, scored (not trained here)"
     if "paper" in meta:
         return f"mmcl repro {meta['paper']} at scale {meta.get('scale', '?')}"
     if "method" in meta:
