@@ -163,6 +163,8 @@ def write_outputs(result: RobustnessResult, doc: dict, out: Path, baseline: str)
         pngs[name] = save_scatter(result, name, out / f"robustness_{safe}.png")
     body = html_section(result, pngs, baseline)
     title = f"mmcl robustness: effective robustness against {baseline or 'the baseline'}"
-    what = f"{len(result.models)} models read from their results, fitted per target"
+    reported = sum(m.point.reported for m in result.models)
+    baseline = sum(m.point.baseline for m in result.models)
+    what = f"{reported} model(s) placed against the line through {baseline} baseline models"
     atomic_write_text(out / "robustness.html", page(title, Header(what=what), [body]))
     print(f"wrote {out / 'robustness.json'}, {len(pngs)} PNGs, {out / 'robustness.html'}")
