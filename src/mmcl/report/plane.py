@@ -13,7 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from mmcl.report.plots import LOGIT_TICKS, Z95, clipped_logit
+from mmcl.report.plots import LOGIT_TICKS, Z95, clipped_logit, logit_plane_axes
 from mmcl.report.tables import Table, is_accuracy
 from mmcl.stats import accuracy_se
 
@@ -58,15 +58,9 @@ def plane_figure(records: Sequence[dict[str, Any]], table: Table, id_split: str 
             ax.errorbar(lx, ly, xerr=_logit_error(x, nx), yerr=_logit_error(y, ny), fmt="o",
                         ms=6, color=f"C{k % 10}", capsize=2, label=model)  # fmt: skip
             ax.annotate(model, (lx, ly), fontsize=7, xytext=(5, 4), textcoords="offset points")
-        ticks = clipped_logit(LOGIT_TICKS)
-        ax.set_xticks(ticks, [f"{100 * v:g}" for v in LOGIT_TICKS], fontsize=7)
-        ax.set_yticks(ticks, [f"{100 * v:g}" for v in LOGIT_TICKS], fontsize=7)
         ax.set_xlim(*diagonal)
         ax.set_ylim(*diagonal)
-        ax.set_xlabel(f"{id_split} accuracy (%), logit axis", fontsize=8)
-        ax.set_ylabel(f"{shift} accuracy (%), logit axis", fontsize=8)
-        ax.grid(color="0.93")
-        ax.legend(fontsize=6, loc="upper left")
+        logit_plane_axes(ax, id_split, shift)
     fig.tight_layout()
     return fig
 

@@ -149,6 +149,18 @@ def clipped_logit(accuracy: Any, clip: float = 1e-3) -> np.ndarray:
     return special.logit(np.clip(np.asarray(accuracy, float), clip, 1 - clip))
 
 
+def logit_plane_axes(ax: Any, x_split: str, y_split: str) -> None:
+    """Ticks in %, labels, grid and legend of one id-shift panel on logit axes."""
+    ticks = clipped_logit(LOGIT_TICKS)
+    labels = [f"{100 * v:g}" for v in LOGIT_TICKS]
+    ax.set_xticks(ticks, labels, fontsize=7)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel(f"{x_split} accuracy (%), logit axis", fontsize=8)
+    ax.set_ylabel(f"{y_split} accuracy (%), logit axis", fontsize=8)
+    ax.grid(color="0.93")
+    ax.legend(fontsize=6, loc="upper left")
+
+
 def png_data_uri(path: str | Path) -> str:
     """`data:image/png;base64,...` of a PNG file, for an <img> that needs no file beside it."""
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")

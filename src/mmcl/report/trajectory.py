@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
-from mmcl.report.plots import LOGIT_TICKS, clipped_logit
+from mmcl.report.plots import LOGIT_TICKS, clipped_logit, logit_plane_axes
 
 PREFIX = "eval/"
 ID_SPLIT = "id"
@@ -80,11 +80,6 @@ def trajectory_figure(trajectories: Sequence[Trajectory]) -> Figure:
                         textcoords="offset points")  # fmt: skip
             ax.annotate(f"step {t.steps[-1]}", (x[-1], y[-1]), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
-        ax.set_xticks(clipped_logit(LOGIT_TICKS), [f"{100 * v:g}" for v in LOGIT_TICKS], fontsize=7)
-        ax.set_yticks(clipped_logit(LOGIT_TICKS), [f"{100 * v:g}" for v in LOGIT_TICKS], fontsize=7)
-        ax.set_xlabel(f"{ID_SPLIT} accuracy (%), logit axis", fontsize=8)
-        ax.set_ylabel(f"{shift} accuracy (%), logit axis", fontsize=8)
-        ax.grid(color="0.92")
-        ax.legend(fontsize=6, loc="upper left")
+        logit_plane_axes(ax, ID_SPLIT, shift)
     fig.tight_layout()
     return fig
