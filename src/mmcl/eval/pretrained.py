@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmcl.config import config_hash, load_config, save_config
+from mmcl.config import load_config, save_config
 from mmcl.data.formats.class_subsets import imagenet_wnids
 from mmcl.errors import MMCLError
 from mmcl.eval.run import evaluate_method, results_meta
@@ -89,7 +89,6 @@ def evaluate_pretrained(
         "model": spec.model,
         "pretrained": spec.pretrained,
         "templates": len(cfg.data.prompt_templates),
-        "config_hash": config_hash(cfg),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out_dir / "config.yaml")
