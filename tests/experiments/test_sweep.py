@@ -12,6 +12,7 @@ from mmcl.cli import main
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import make_record, write_results
 from mmcl.experiments import sweep
+from mmcl.report.sweep import write_sweep_report
 
 from ..browser import assert_reads_well
 
@@ -105,6 +106,9 @@ def test_rerun_trains_nothing_and_a_new_seed_trains_only_itself(tiny_overrides, 
     more = sweep.run_sweep(CONFIG, ["train.lr=0.001", "seeds=0,1"], out, fixed, jobs=1)
     assert len(more["trained"]) == 1 and len(more["runs"]) == 2
     assert json.loads((out / "sweep.json").read_text())["seeds"] == [0, 1]
+    page = write_sweep_report(more, out)
+    assert_reads_well(page, ["mmcl sweep", "Training curves", "What the splits look like"])
+    assert "<td>2 (2 distinct config hashes); " in page.read_text()
 
 
 def test_cli_reports_a_bad_axis_in_one_line(capsys):
@@ -113,8 +117,6 @@ def test_cli_reports_a_bad_axis_in_one_line(capsys):
 
 
 def test_report_has_the_table_and_one_plot_per_swept_key(tmp_path):
-    from mmcl.report.sweep import write_sweep_report
-
     axes, seeds = sweep.parse_grid(["train.steps=4,8", "train.lr=0.001,0.002", "seeds=0,1"])
     runs = sweep.plan(CONFIG, axes, seeds, tmp_path)
     for k, run in enumerate(runs):

@@ -15,8 +15,10 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from mmcl.io import atomic_write_text
+from mmcl.report.html import training_section
 from mmcl.report.page import Header, page, run_lines
 from mmcl.report.plots import png_data_uri, save_png
+from mmcl.report.samples import run_samples_html
 from mmcl.report.tables import HEADLINE_TASKS
 
 PLOTTED_TASKS = (*HEADLINE_TASKS, "linear_probe")
@@ -98,13 +100,15 @@ def rows_html(rows: Sequence[dict[str, Any]], axes: Sequence[str]) -> str:
 
 
 def write_sweep_report(result: dict[str, Any], out_dir: Path) -> Path:
-    """OUT/report.html: what was swept, the table, one plot per swept key."""
+    """OUT/report.html: what was swept, the table, one plot per swept key, every run's
+    training curves and the first run's sample images."""
     plots = write_axis_plots(result, out_dir)
+    run_dirs = [Path(run["run_dir"]) for run in result.get("runs", [])]
     axes = list(result["axes"])
     swept = ", ".join(f"{k} = {v}" for k, v in result["axes"].items()) or "no axis"
     header = Header(
         what=f"mmcl sweep of {result['config']} over {swept}",
-        runs=run_lines(Path(run["run_dir"]) for run in result.get("runs", [])),
+        runs=run_lines(run_dirs),
         seeds=result["seeds"],
         wall_seconds=result.get("seconds"),
         wall_note=f"this call, which trained {len(result.get('trained', []))} runs",
@@ -120,5 +124,7 @@ def write_sweep_report(result: dict[str, Any], out_dir: Path) -> Path:
         ),
     ]
     path = out_dir / "report.html"
+    parts.append(training_section(run_dirs, path))  # every run's curves, one colour each
+    parts.append(run_samples_html(run_dirs[0]) if run_dirs else "")
     atomic_write_text(path, page("mmcl sweep", header, parts))
     return path
