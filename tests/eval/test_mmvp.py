@@ -14,7 +14,6 @@ from torch import nn
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 from mmcl.eval import mmvp
-from mmcl.eval.tasks import EVAL_TASKS
 
 
 def _official(image_emb, text_emb, scale=100.0):
@@ -120,7 +119,7 @@ def test_reads_the_real_layout_and_scores_per_pattern(tmp_path):
         assert all(t.startswith(mmvp.PREFIX) for t in texts)
         return torch.tensor([[0] if "red" in t else [1] for t in texts])
 
-    metrics = EVAL_TASKS.get("mmvp")(model, pairs, tokenizer)
+    metrics = mmvp.evaluate(model, pairs, tokenizer)
     assert metrics == {
         "Color/pair_accuracy": 100.0,
         "Orientation/pair_accuracy": 0.0,

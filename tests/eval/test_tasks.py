@@ -6,25 +6,33 @@ import os
 
 import pytest
 
+from mmcl.config import load_config
 from mmcl.errors import MMCLError
-from mmcl.eval import attributes, knn, linear_probe, mmvp, retrieval, tasks, zeroshot
-from mmcl.eval.tasks import EVAL_TASKS, make_record, read_results, write_results
+from mmcl.eval import tasks
+from mmcl.eval.config import eval_task_names
+from mmcl.eval.suite import EVAL_TASKS
+from mmcl.eval.tasks import make_record, read_results, write_results
+from mmcl.train.config import RunConfig
 
 
-def test_registry_maps_names_to_evaluate_functions():
-    expected = {
-        "zeroshot": zeroshot.evaluate,
-        "linear_probe": linear_probe.evaluate,
-        "knn": knn.evaluate,
-        "retrieval": retrieval.evaluate,
-        "attributes": attributes.evaluate,
-        "mmvp": mmvp.evaluate,
+def test_every_task_registers_itself_and_declares_what_it_needs():
+    needs = {  # task -> (needs a text tower, needs a class head)
+        "zeroshot": (True, False),
+        "classifier": (False, True),
+        "linear_probe": (False, False),
+        "knn": (False, False),
+        "retrieval": (True, False),
+        "attributes": (False, False),
+        "mmvp": (True, False),
     }
-    assert EVAL_TASKS.names() == sorted(expected)
-    for name, function in expected.items():
-        assert EVAL_TASKS.get(name) is function
+    assert EVAL_TASKS.names() == sorted(needs) == eval_task_names()
+    for name, (text, head) in needs.items():
+        task = EVAL_TASKS.get(name)
+        assert (task.needs_text, task.needs_classifier) == (text, head)
     with pytest.raises(KeyError, match="did you mean 'knn'"):
         EVAL_TASKS.get("kmn")
+    with pytest.raises(MMCLError, match="eval.tasks.*knn"):
+        load_config(RunConfig, None, ["eval.tasks=[kmn]"])
 
 
 def test_make_record_is_flat_and_rejects_bad_values():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mmcl.config import check_choice
 from mmcl.errors import MMCLError
-from mmcl.eval.config import EVAL_TASK_NAMES
+from mmcl.eval.config import eval_task_names
 
 log = logging.getLogger("mmcl")
 
@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--baseline-table", help="with --robustness: CSV of baseline models")
     p.add_argument(
         "--tasks",
-        help=f"comma-separated, from: {', '.join(EVAL_TASK_NAMES)} (default: the run's eval.tasks)",
+        help="comma-separated registered eval tasks, e.g. zeroshot,linear_probe,knn,retrieval "
+        "(default: the run's eval.tasks)",
     )
     p.add_argument(
         "--checkpoint",
@@ -99,7 +100,7 @@ def _tasks(text: str | None) -> list[str] | None:
         return None
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     for task in tasks:
-        check_choice("--tasks", task, EVAL_TASK_NAMES)
+        check_choice("--tasks", task, eval_task_names())
     return tasks
 
 

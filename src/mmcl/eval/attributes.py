@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from mmcl.errors import MMCLError
+from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import FeatureSet
 from mmcl.eval.linear_probe import ProbeConfig, fit_linear_probe, probe_accuracy
 
@@ -84,3 +85,25 @@ def evaluate(
         if result.accuracy is not None:
             metrics[f"{result.name}/accuracy"] = result.accuracy
     return metrics
+
+
+@eval_task("attributes")
+def score_attributes(ctx: EvalContext) -> Records:
+    """Per-attribute probes: on halves of the independent split when there is one, else
+    fitted on train and scored on `id` (where correlated attributes can stand in for each other).
+    """
+    ctx.progress("attribute probes")
+    if ctx.data.attribute_split is not None:
+        features = ctx.features(ctx.data.attribute_split)
+        first = torch.arange(len(features)) < len(features) // 2
+        fit, score = features.subset(first), features.subset(~first)
+        split = ctx.data.attribute_split.name
+    else:
+        split = "id" if "id" in ctx.tests else next(iter(ctx.tests))
+        fit, score = ctx.train(), ctx.tests[split]
+    records = []
+    for key, value in evaluate(fit, score).items():
+        attribute, metric = key.split("/")
+        records.append(ctx.record("attributes", split, metric, value, n=len(score),
+                                  attribute=attribute))  # fmt: skip
+    return records

@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from mmcl.config import check_choice, check_range
 
 SHAPES_EVAL_SPLITS = ["id", "spurious_reversed", "sketch", "unseen_colors"]
-EVAL_TASK_NAMES = (
-    "zeroshot", "classifier", "linear_probe", "knn", "retrieval", "attributes", "mmvp",
-)  # fmt: skip
+
+
+def eval_task_names() -> list[str]:
+    """The registered eval tasks (each task module registers itself as `suite` imports it;
+    imported on use, so loading a config does not load every evaluator)."""
+    from mmcl.eval.suite import EVAL_TASKS
+
+    return EVAL_TASKS.names()
 
 
 @dataclass
@@ -29,7 +34,7 @@ class EvalConfig:
 
     def validate(self) -> None:
         for task in self.tasks:
-            check_choice("eval.tasks", task, EVAL_TASK_NAMES)
+            check_choice("eval.tasks", task, eval_task_names())
         check_range("eval.probe_train_size", self.probe_train_size, 10)
         check_range("eval.every", self.every, 0)
         check_range("eval.mmvp_pairs", self.mmvp_pairs, 1)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mmcl.errors import MMCLError
+from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import FeatureSet
 
 
@@ -78,3 +79,17 @@ def evaluate(
             train.features, train.labels, test.features, test.labels, config
         )
     return metrics
+
+
+@eval_task("knn")
+def score_knn(ctx: EvalContext) -> Records:
+    train = ctx.train()
+    return [
+        ctx.record(
+            "knn",
+            name,
+            "accuracy",
+            knn_accuracy(train.features, train.labels, fs.features, fs.labels),
+        )  # fmt: skip
+        for name, fs in ctx.tests.items()
+    ]

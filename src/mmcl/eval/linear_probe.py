@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from mmcl.errors import MMCLError
+from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import FeatureSet
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -152,3 +153,15 @@ def evaluate(
         test = test.labelled()
         metrics[f"{split}/accuracy"] = probe_accuracy(probe, test.features, test.labels)
     return metrics
+
+
+@eval_task("linear_probe")
+def score_linear_probe(ctx: EvalContext) -> Records:
+    """One probe fitted on the train features, scored on every split."""
+    ctx.progress("linear probe")
+    train = ctx.train()
+    probe = fit_linear_probe(train.features, train.labels)
+    return [
+        ctx.record("linear_probe", name, "accuracy", probe_accuracy(probe, fs.features, fs.labels))
+        for name, fs in ctx.tests.items()
+    ]

@@ -29,6 +29,7 @@ from mmcl.data.world_dataset import normalize
 from mmcl.data.worlds import render, shapes
 from mmcl.data.worlds.captions import caption
 from mmcl.errors import MMCLError
+from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import inference
 
 PREFIX = "a photo of "  # the official script's text prefix
@@ -267,3 +268,19 @@ def model_pattern_scores(
     """{pattern: %} and "mean" (the metric names of `evaluate` without '/pair_accuracy')."""
     metrics = evaluate(model, pairs, tokenizer, scale)
     return {key.rsplit("/", 1)[0]: value for key, value in metrics.items()}
+
+
+@eval_task("mmvp", needs_text=True)
+def score_mmvp(ctx: EvalContext) -> Records:
+    """One record per pattern (`pattern` field; "mean" = the benchmark score), in %."""
+    pairs = ctx.data.mmvp_pairs
+    if pairs is None:
+        return []
+    ctx.progress("mmvp pairs")
+    counts = {name: pairs.patterns.count(name) for name in pairs.patterns}
+    records = []
+    for key, value in evaluate(ctx.model, pairs, ctx.tokenizer).items():
+        pattern, metric = key.rsplit("/", 1)
+        n = counts.get(pattern, len(pairs))
+        records.append(ctx.record("mmvp", pairs.source, metric, value, n=n, pattern=pattern))
+    return records

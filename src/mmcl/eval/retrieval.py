@@ -17,7 +17,8 @@ from torch import nn
 
 from mmcl.data.batch import Batch
 from mmcl.errors import MMCLError
-from mmcl.eval.features import encode_texts, extract_features
+from mmcl.eval.context import EvalContext, Records, eval_task
+from mmcl.eval.features import FeatureSet, encode_texts, extract_features
 
 CHUNK = 1024  # query rows per similarity matmul, bounds memory at CHUNK x candidates
 
@@ -103,3 +104,30 @@ def evaluate(
         raise MMCLError("retrieval needs captions, but this split's batches carry no texts")
     texts = encode_texts(model, images.texts, autocast=autocast)  # (N, D)
     return retrieval_recall(images.features, texts, ks=ks)
+
+
+@eval_task("retrieval", needs_text=True)
+def score_retrieval(ctx: EvalContext) -> Records:
+    """Recall@k both ways on every split, over every caption of each image."""
+    ctx.progress("retrieval")
+    records = []
+    for name, fs in ctx.tests.items():
+        embedding, _ = ctx.heads(fs.features)
+        text, image_of_text = _texts(ctx, ctx.data.tests[name].caption_sets, fs)
+        for metric, value in retrieval_recall(embedding, text, image_of_text).items():
+            records.append(ctx.record("retrieval", name, metric, value))
+    return records
+
+
+def _texts(
+    ctx: EvalContext, caption_sets: list[list[str]], fs: FeatureSet
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Text embeddings to retrieve among, and each one's image: every caption of each image
+    where the split has several (the COCO / Flickr protocol), else its one caption."""
+    if not caption_sets:
+        with torch.no_grad():
+            tokens = fs.texts.to(next(ctx.model.parameters()).device)
+            return ctx.model.encode_text(tokens).float().cpu(), None
+    captions = [c for captions in caption_sets for c in captions]
+    image_of_text = torch.tensor([i for i, cs in enumerate(caption_sets) for _ in cs])
+    return encode_texts(ctx.model, ctx.tokenizer(captions), autocast=ctx.autocast), image_of_text

@@ -1,4 +1,4 @@
-"""The eval-task registry and the `results.json` record format.
+"""The `results.json` record format (the tasks themselves: `mmcl.eval.context.EVAL_TASKS`).
 
 Records are flat dicts, one metric each, like CLIP_benchmark's, but they also carry the split and
 the number of samples it held: CLIP_benchmark's records lack both, and its issue #48 shows a wrong
@@ -14,20 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmcl.errors import MMCLError
-from mmcl.eval import attributes, knn, linear_probe, mmvp, retrieval, zeroshot
 from mmcl.io import atomic_write_text
-from mmcl.registry import Registry
-
-# Task name -> that module's `evaluate`. Signatures differ by task: zeroshot and retrieval take
-# (model, batches, ...); linear_probe and knn take (train, tests: {split: FeatureSet}, config);
-# attributes takes (train, test, config). Each returns dict[str, float].
-EVAL_TASKS: Registry = Registry("eval task")
-EVAL_TASKS.register("zeroshot")(zeroshot.evaluate)
-EVAL_TASKS.register("linear_probe")(linear_probe.evaluate)
-EVAL_TASKS.register("knn")(knn.evaluate)
-EVAL_TASKS.register("retrieval")(retrieval.evaluate)
-EVAL_TASKS.register("attributes")(attributes.evaluate)
-EVAL_TASKS.register("mmvp")(mmvp.evaluate)  # (model, pairs, tokenizer)
 
 RECORD_KEYS = ("model", "task", "dataset", "split", "n_samples", "metric", "value")
 

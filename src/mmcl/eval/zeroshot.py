@@ -14,6 +14,7 @@ from torch import nn
 
 from mmcl.data.batch import Batch
 from mmcl.errors import MMCLError
+from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import encode_texts, extract_features
 
 
@@ -93,3 +94,31 @@ def evaluate(
             "were given; pass the dataset's full class list"
         )
     return zero_shot_accuracy(images.features, classifier, images.labels, topk)
+
+
+TOPK = (1, 5)  # zero-shot top-k recorded, as CLIP_benchmark does (acc1, acc5)
+
+
+@eval_task("zeroshot", needs_text=True)
+def score_zeroshot(ctx: EvalContext) -> Records:
+    """Top-1, mean per-class recall and top-5 (over more than 5 classes) on every split; a
+    class-subset shift (ImageNet-R, -A, ObjectNet) chooses among its own classes."""
+    ctx.progress("zero-shot")
+    train = ctx.data.train
+    classifier = zero_shot_classifier(
+        ctx.model, ctx.tokenizer, train.class_names, train.prompt_templates, ctx.autocast
+    )
+    records = []
+    for name, fs in ctx.tests.items():
+        embedding, _ = ctx.heads(fs.features)
+        classes = ctx.data.candidate_classes.get(name)  # (K,) sorted, or None: all classes
+        if classes is None:
+            result = zero_shot_accuracy(embedding, classifier, fs.labels, TOPK)
+        else:
+            labels = torch.searchsorted(classes, fs.labels)
+            result = zero_shot_accuracy(embedding, classifier[:, classes], labels, TOPK)
+        n_classes = classifier.shape[1] if classes is None else len(classes)
+        for metric, value in result.items():
+            if metric != f"top{max(TOPK)}_accuracy" or n_classes > max(TOPK):
+                records.append(ctx.record("zeroshot", name, metric, value))
+    return records
