@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmcl.config import load_config
-from mmcl.data.config import DataConfig
 from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format, is_pattern
 from mmcl.errors import MMCLError
+
+if TYPE_CHECKING:
+    from mmcl.data.config import DataConfig
 
 WORLDS = ("shapes",)
 
@@ -90,7 +93,7 @@ def run_make(args: argparse.Namespace) -> int:
     from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
     from mmcl.data.sources import load_split
 
-    cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])
+    cfg = _data_config([f"world={args.world}", *args.overrides])
     options = WriteOptions(args.image_format, args.shard_size)
     out = Path(args.out)
     for name in [s.strip() for s in args.splits.split(",") if s.strip()]:
@@ -115,7 +118,7 @@ def run_inspect(args: argparse.Namespace) -> int:
             )
         fmt = "world"
     if fmt == "world":
-        cfg = load_config(DataConfig, None, [f"world={args.world}", *args.overrides])
+        cfg = _data_config([f"world={args.world}", *args.overrides])
         split, name = load_split(cfg, args.split), f"{args.world}/{args.split}"
     else:
         cfg = dataset_config(args.world, fmt, args.overrides)
@@ -142,14 +145,14 @@ def dataset_config(path: str, fmt: str | None, overrides: list[str]) -> DataConf
     implied: list[str] = []
     if fmt is None:
         fmt, implied = infer_format(path)
-    return load_config(DataConfig, None, [*implied, f"format={fmt}", f"path={path}", *overrides])
+    return _data_config([*implied, f"format={fmt}", f"path={path}", *overrides])
 
 
 def run_world_gate(args: argparse.Namespace) -> int:
     """`mmcl data check shapes`: the world's gates, (a) silhouettes and (b) learnability."""
     from mmcl.data.worlds.silhouettes import MIN_SILHOUETTE_PIXELS, silhouette_separation
 
-    cfg = load_config(DataConfig, None, ["format=world", f"world={args.path}", *args.overrides])
+    cfg = _data_config(["format=world", f"world={args.path}", *args.overrides])
     size = cfg.shapes.image_size
     pairs = silhouette_separation(size, size=0)
     print(f"closest silhouettes at {size} px, smallest size (pixels of coverage difference):")
@@ -193,3 +196,10 @@ def run_check(args: argparse.Namespace) -> int:
     report.tally(cfg.max_bad_fraction).check()  # past the limit: an MMCLError, exit status 2
     print(f"ok: bad samples within data.max_bad_fraction={cfg.max_bad_fraction:g}")
     return 0
+
+
+def _data_config(overrides: list[str]) -> DataConfig:
+    """`DataConfig` from overrides; imported on use, as the worlds behind it load torch."""
+    from mmcl.data.config import DataConfig
+
+    return load_config(DataConfig, None, overrides)

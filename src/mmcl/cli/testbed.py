@@ -15,12 +15,9 @@ import json
 import warnings
 from pathlib import Path
 
-from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
-from mmcl.eval.robustness_inputs import BASELINE_FLAG
-from mmcl.experiments.fang2022 import runs as fang_runs
-from mmcl.experiments.fang2022 import testbed as fang_testbed
-from mmcl.experiments.fang2022.testbed import check_baseline_spread
 from mmcl.io import atomic_write_text
+
+# The training and fitting modules load on use: `mmcl --help` should not import torch.
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -32,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("world", choices=["shapes"], help="built-in world")
-    p.add_argument("--scale", choices=list(fang_testbed.SCALES), default="tiny")
+    p.add_argument("--scale", default="tiny", help="tiny | small | paper (default tiny)")
     p.add_argument("--cache", help="cache folder (default $MMCL_CACHE or ~/.cache/mmcl)")
     p.add_argument("--jobs", type=int, help="parallel training processes (default: the scale's)")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the line fit")
@@ -47,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run_testbed(args: argparse.Namespace) -> int:
+    from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
+    from mmcl.experiments.fang2022 import runs as fang_runs
+    from mmcl.experiments.fang2022 import testbed as fang_testbed
+    from mmcl.experiments.fang2022.testbed import check_baseline_spread
+
     scale = fang_testbed.get_scale(args.scale)
     setup = fang_testbed.settings(scale, args.cache, args.jobs)
     points, _ = fang_runs.collect(fang_testbed.testbed_specs(scale), setup)
@@ -68,7 +70,10 @@ def run_testbed(args: argparse.Namespace) -> int:
 
 def baseline_table_csv(doc: dict) -> str:
     """One row per testbed model: its id and shift accuracies in %, marked as baseline rows."""
-    shifts = list(fang_runs.SHIFTS)
+    from mmcl.eval.robustness_inputs import BASELINE_FLAG
+    from mmcl.experiments.fang2022.runs import SHIFTS
+
+    shifts = list(SHIFTS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "id", *shifts, BASELINE_FLAG])
@@ -80,8 +85,10 @@ def baseline_table_csv(doc: dict) -> str:
 
 def format_testbed(doc: dict, root: str) -> str:
     """One line per model (accuracies in %, residual ER on the average), then the line fit."""
+    from mmcl.experiments.fang2022.runs import SHIFTS
+
     main = doc["sorted_by"].removeprefix("ER on ")
-    shifts = list(fang_runs.SHIFTS)
+    shifts = list(SHIFTS)
     head = f"{'model':<26} {'id':>6} " + " ".join(f"{s[:12]:>12}" for s in shifts)
     lines = [f"baseline testbed ({len(doc['models'])} models, cached in {root})", head]
     lines[-1] += f" {main:>6} {'ER pp':>6}"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
-from mmcl.train.config import RunConfig
+
+if TYPE_CHECKING:  # the config pulls in models and methods: loaded when a command runs
+    from mmcl.train.config import RunConfig
 
 log = logging.getLogger("mmcl")
 
@@ -32,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
+    from mmcl.train.config import RunConfig
+
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").is_file():
