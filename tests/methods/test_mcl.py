@@ -19,7 +19,7 @@ from mmcl.config import load_config
 from mmcl.data.batch import Batch
 from mmcl.data.cluster_sampler import ClusterBatchSampler
 from mmcl.data.clusters import accumulate_groups, kmeans
-from mmcl.eval.run import eval_data, load_trained
+from mmcl.eval.run import eval_data
 from mmcl.eval.suite import evaluate_model
 from mmcl.losses import ClipLoss, NTXentLoss
 from mmcl.methods import DataInfo, MethodConfig, build_method, total_loss
@@ -28,7 +28,7 @@ from mmcl.models import ModelConfig, Tokenizer
 from mmcl.models.multistage import MultiStageModel
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.run import train
+from mmcl.train.run import load_trained, train
 from mmcl.train.stages import _resume_view, read_clusters, stage_config, stage_dir
 
 TINY_MODEL = ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16)

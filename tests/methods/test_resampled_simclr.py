@@ -325,9 +325,8 @@ def test_open_clip_teacher_from_a_local_checkpoint(tmp_path):
 
 def test_trained_run_loads_for_eval_without_its_teacher(tiny_overrides, tmp_path):
     from mmcl.config import load_config
-    from mmcl.eval.run import load_trained
     from mmcl.train.config import RunConfig
-    from mmcl.train.run import train
+    from mmcl.train.run import load_trained, train
 
     cfg = load_config(RunConfig, None, [
         *tiny_overrides, "name=oracle", "train.steps=2", "method.name=resampled_simclr",

@@ -10,9 +10,9 @@ import torch
 from mmcl.cli import main
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
-from mmcl.eval import run as eval_run
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
 from mmcl.report.trajectory import checkpoint_trajectory
+from mmcl.train import run as train_run
 from mmcl.train.config import RunConfig
 from mmcl.train.metrics_log import read_metrics
 
@@ -92,10 +92,10 @@ def test_a_checkpoint_rebuilds_its_model_without_the_training_data(tmp_path, wor
     def no_data(*args, **kwargs):
         raise AssertionError("the training data was read")
 
-    monkeypatch.setattr(eval_run, "load_train_source", no_data)
-    cfg, method = eval_run.load_checkpoint_method(path)
+    monkeypatch.setattr(train_run, "load_train_source", no_data)
+    cfg, method = train_run.load_model(path)
     assert cfg.name == "spec" and method.model.has_text
     del payload["model_spec"]  # a checkpoint from before specs: the data is read again
     torch.save(payload, tmp_path / "old.pt")
     with pytest.raises(AssertionError, match="training data"):
-        eval_run.load_checkpoint_method(tmp_path / "old.pt")
+        train_run.load_model(tmp_path / "old.pt")

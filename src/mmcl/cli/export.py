@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from mmcl.eval.run import load_trained
     from mmcl.models.open_clip_model import OpenCLIPModel, export_open_clip
+    from mmcl.train.run import load_trained
 
     run = Path(args.run)
     _, method = load_trained(run)

@@ -11,60 +11,23 @@ from typing import Any
 import torch
 
 from mmcl import __version__
-from mmcl.config import config_hash, from_dict, load_config
+from mmcl.config import config_hash
 from mmcl.data.config import SUBSET_NAMES
 from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS
-from mmcl.data.sources import data_split, load_split, load_train_source, relabel
+from mmcl.data.sources import data_split, load_split, relabel
 from mmcl.data.worlds import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
 from mmcl.machine import machine_description
-from mmcl.methods.base import METHODS, DataInfo, Method, build_method
+from mmcl.methods.base import Method
 from mmcl.models.tokenizer import tokenizer_for
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.data import data_info
 from mmcl.train.precision import resolve_precision
-
-
-def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
-    """The run's config and its method with the latest checkpoint's weights, on the CPU.
-
-    A multistage run (MCL) has no top-level checkpoint: its stage driver loads every stage and
-    returns the integrated model.
-    """
-    config_file = run_dir / "config.yaml"
-    if config_file.is_file():
-        cfg = load_config(RunConfig, config_file)
-        if METHODS.get(cfg.method.name).multistage:
-            from mmcl.train.stages import load_stages
-
-            return cfg, load_stages(cfg, run_dir)
-    path = ckpt.latest_checkpoint(run_dir / "checkpoints")
-    if path is None:
-        raise MMCLError(f"{run_dir} has no checkpoint (expected {run_dir}/checkpoints/latest)")
-    return load_checkpoint_method(path)
-
-
-def load_checkpoint_method(path: Path) -> tuple[RunConfig, Method]:
-    """The config and method stored in one checkpoint file (any step, not only the latest).
-
-    The checkpoint's `model_spec` says what the model was built for, so the training data is
-    not read; checkpoints written before it existed reopen the data to learn the same.
-    """
-    payload = ckpt.load_checkpoint(path)
-    cfg = from_dict(RunConfig, payload["config"])
-    spec = payload.get("model_spec")
-    if spec is not None:
-        info = DataInfo(spec["image_size"], spec["num_classes"])
-    else:
-        info = data_info(cfg.data, load_train_source(cfg.data))
-    method = build_method(cfg.method, cfg.model, info)
-    method.load_state_dict(payload["method"])
-    return cfg, method
+from mmcl.train.run import load_model, load_trained
 
 
 def eval_data(cfg: RunConfig, tasks: Sequence[str], feature_dir: Path | None = None) -> EvalData:
@@ -284,7 +247,7 @@ def evaluate_checkpoints(
             f"{run_dir}/checkpoints holds no step_*.pt checkpoint to score (a multistage run "
             "keeps its checkpoints per stage; score it with --checkpoint latest)"
         )
-    cfg, method = load_checkpoint_method(paths[0])
+    cfg, method = load_model(paths[0])
     records = []
     for index, path in enumerate(paths):
         payload = ckpt.load_checkpoint(path)

@@ -55,7 +55,7 @@ class Method(nn.Module):
     needs_text: bool = False  # the dataset must tokenize captions
     n_views: int = 0  # the dataset must produce this many augmented views
     # Trained by `mmcl.train.stages` (one Trainer per stage, e.g. MCL) instead of one Trainer;
-    # `mmcl.train.run.train` and `mmcl.eval.run.load_trained` consult it.
+    # `mmcl.train.run.train` and `mmcl.train.run.load_trained` consult it.
     multistage: bool = False
 
     def __init__(self, model: ContrastiveModel) -> None:

@@ -76,14 +76,8 @@ class ClipRunTeacher(_ModelTeacher):
 
 
 def load_mmcl_model(path: str) -> torch.nn.Module:
-    """The ContrastiveModel of a run folder (latest checkpoint) or of one checkpoint file."""
-    from mmcl.config import from_dict
-    from mmcl.data.sources import load_train_source
-    from mmcl.eval.run import load_trained  # above methods in the layering: import on use
-    from mmcl.methods.base import build_method
-    from mmcl.train import checkpoint as ckpt
-    from mmcl.train.config import RunConfig
-    from mmcl.train.data import data_info
+    """The model of a run folder (latest checkpoint) or of one checkpoint file."""
+    from mmcl.train.run import load_model, load_trained  # above methods: import on use
 
     where = Path(path)
     if not path or not where.exists():
@@ -91,13 +85,8 @@ def load_mmcl_model(path: str) -> torch.nn.Module:
             f"method.resampling.teacher_path={path!r} does not exist: give an mmcl run folder "
             "(e.g. runs/clip_shapes) or one of its checkpoints/step_*.pt files"
         )
-    if where.is_dir():
-        return load_trained(where)[1].model
-    payload = ckpt.load_checkpoint(where)
-    cfg = from_dict(RunConfig, payload["config"])
-    method = build_method(cfg.method, cfg.model, data_info(cfg.data, load_train_source(cfg.data)))
-    method.load_state_dict(payload["method"])
-    return method.model
+    loaded = load_trained(where) if where.is_dir() else load_model(where)
+    return loaded[1].model
 
 
 @TEACHERS.register("open_clip")

@@ -1,7 +1,8 @@
-"""Train one run: the entry point every command and experiment calls (`mmcl train` and up).
+"""Train one run, and load a trained one: the entry points every command and experiment calls.
 
 It owns the choice between the one-stage trainer and the stage driver (MCL), so neither
-imports the other: `trainer` holds the loop, `stages` drives several of them.
+imports the other: `trainer` holds the loop, `stages` drives several of them. Loading follows
+the same split: `load_model` reads one checkpoint, `load_trained` a whole run folder.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from mmcl.config import config_hash, save_config
-from mmcl.methods.base import METHODS, Method
+from mmcl.config import config_hash, from_dict, load_config, save_config
+from mmcl.data.sources import load_train_source
+from mmcl.errors import MMCLError
+from mmcl.methods.base import METHODS, DataInfo, Method, build_method
+from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
+from mmcl.train.data import data_info
 from mmcl.train.distributed import Runtime, setup_runtime
 from mmcl.train.run_folder import locked_run_folder
-from mmcl.train.stages import train_stages
+from mmcl.train.stages import load_stages, train_stages
 from mmcl.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -63,3 +68,39 @@ def _train_one(
         )
     method = trainer.fit()
     return method, runtime
+
+
+def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
+    """The run's config and its method with the latest checkpoint's weights, on the CPU.
+
+    A multistage run (MCL) has no top-level checkpoint: its stage driver loads every stage and
+    returns the integrated model.
+    """
+    config_file = run_dir / "config.yaml"
+    if config_file.is_file():
+        cfg = load_config(RunConfig, config_file)
+        if METHODS.get(cfg.method.name).multistage:
+            return cfg, load_stages(cfg, run_dir)
+    path = ckpt.latest_checkpoint(run_dir / "checkpoints")
+    if path is None:
+        raise MMCLError(f"{run_dir} has no checkpoint (expected {run_dir}/checkpoints/latest)")
+    return load_model(path)
+
+
+def load_model(path: Path) -> tuple[RunConfig, Method]:
+    """The config and method stored in one checkpoint file (any step, not only the latest):
+    the one way mmcl loads a trained model (eval, export, teachers, the testbed).
+
+    The checkpoint's `model_spec` says what the model was built for, so the training data is
+    not read; checkpoints written before it existed reopen the data to learn the same.
+    """
+    payload = ckpt.load_checkpoint(path)
+    cfg = from_dict(RunConfig, payload["config"])
+    spec = payload.get("model_spec")
+    if spec is not None:
+        info = DataInfo(spec["image_size"], spec["num_classes"])
+    else:
+        info = data_info(cfg.data, load_train_source(cfg.data))
+    method = build_method(cfg.method, cfg.model, info)
+    method.load_state_dict(payload["method"])
+    return cfg, method

@@ -245,6 +245,6 @@ def stage_models(cfg: RunConfig, run_dir: Path) -> list[ContrastiveModel]:
 
 
 def load_stages(cfg: RunConfig, run_dir: Path) -> Method:
-    """The integrated model of a finished MCL run, for evaluation (`mmcl.eval.run.load_trained`)."""
+    """The integrated model of a finished MCL run (for `mmcl.train.run.load_trained`)."""
     models = stage_models(cfg, run_dir)
     return Method(MultiStageModel(models, cfg.method.mcl.normalize_per_stage))

@@ -32,7 +32,6 @@ from mmcl.config import load_config, to_dict
 from mmcl.data.worlds import load_world
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.eval.robustness import ModelPoint
-from mmcl.eval.run import load_trained
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import read_results, write_results
 from mmcl.io import atomic_write_json
@@ -42,6 +41,7 @@ from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train import run as train_run
 from mmcl.train.config import RunConfig
+from mmcl.train.run import load_trained
 
 log = logging.getLogger(__name__)
 
