@@ -223,3 +223,14 @@ def differing_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
         elif a != b:
             changes.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return changes
+
+
+def parse_pairs(text: str | None, flag: str) -> dict[str, str]:
+    """'a=b,c=d' -> {'a': 'b', 'c': 'd'}: the NAME=VALUE lists of command-line flags."""
+    pairs = {}
+    for part in filter(None, (item.strip() for item in (text or "").split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise MMCLError(f"{flag}: expected 'name=value[,name=value]', got {part!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs

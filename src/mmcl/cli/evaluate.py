@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-from mmcl.config import check_choice
+from mmcl.config import check_choice, parse_pairs
 from mmcl.errors import MMCLError
 from mmcl.eval.config import eval_task_names
 
@@ -104,23 +104,13 @@ def _tasks(text: str | None) -> list[str] | None:
     return tasks
 
 
-def _pairs(text: str, flag: str) -> dict[str, str]:
-    pairs = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise MMCLError(f"{flag} {item!r}: give NAME=DIR (e.g. imagenet_v2=/data/imagenetv2)")
-        pairs[name] = path
-    return pairs
-
-
 def run_pretrained_eval(args: argparse.Namespace) -> int:
     from mmcl.cli.report import write_run_report
     from mmcl.eval.pretrained import PretrainedEval, evaluate_pretrained
 
     if args.run:
         raise MMCLError("give a run folder or --model, not both")
-    data = _pairs(args.data or "", "--data")
+    data = parse_pairs(args.data or "", "--data")
     if len(data) != 1:
         raise MMCLError("--model needs --data NAME=DIR: one in-distribution folder")
     ((id_name, id_path),) = data.items()
@@ -130,7 +120,7 @@ def run_pretrained_eval(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         id_name=id_name,
         id_path=id_path,
-        shifts=_pairs(args.shifts, "--shifts"),
+        shifts=parse_pairs(args.shifts, "--shifts"),
         train_path=args.train,
         tasks=tasks,
         templates=[t for t in args.templates.split("|") if t] if args.templates else [],

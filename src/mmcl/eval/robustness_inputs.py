@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from mmcl.config import parse_pairs
 from mmcl.errors import MMCLError
 from mmcl.eval.clip_benchmark import from_clip_benchmark, is_clip_benchmark
 from mmcl.eval.robustness import ModelPoint
@@ -159,19 +160,6 @@ def _accuracy_records(path: Path) -> list[dict]:
         if missing:
             raise MMCLError(f"{path}: an accuracy record lacks {missing}: {r}")
     return out
-
-
-def parse_pairs(text: str | None, flag: str) -> dict[str, str]:
-    """'a=b,c=d' -> {'a': 'b', 'c': 'd'}."""
-    if not text:
-        return {}
-    pairs = {}
-    for part in text.split(","):
-        if "=" not in part:
-            raise MMCLError(f"{flag}: expected 'name=value[,name=value]', got {part!r}")
-        k, v = part.split("=", 1)
-        pairs[k.strip()] = v.strip()
-    return pairs
 
 
 def _same(a: str, b: str) -> bool:

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmcl.report.plots import Z95
+from mmcl.report.plots import binomial_half_width
 from mmcl.report.tables import ATTRIBUTE_TASK, attribute_accuracy
-from mmcl.stats import accuracy_se
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def attribute_probes(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, P
 def _half_width(probe: Probe | None) -> float:
     if probe is None or not probe.n_samples:
         return 0.0
-    return 100 * Z95 * float(accuracy_se(probe.accuracy, probe.n_samples))
+    return 100 * binomial_half_width(probe.accuracy, probe.n_samples)
 
 
 def attribute_chart(records: Sequence[dict[str, Any]]) -> Figure | None:

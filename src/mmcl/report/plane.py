@@ -13,9 +13,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from mmcl.report.plots import LOGIT_TICKS, Z95, clipped_logit, logit_plane_axes
+from mmcl.report.plots import LOGIT_TICKS, binomial_half_width, clipped_logit, logit_plane_axes
 from mmcl.report.tables import Table, is_accuracy
-from mmcl.stats import accuracy_se
 
 
 def headline_points(
@@ -34,7 +33,7 @@ def _logit_error(accuracy: float, n: int | None) -> list[list[float]]:
     """Asymmetric logit-axis error bar of the binomial 95% interval (zero without a count)."""
     if not n:
         return [[0.0], [0.0]]
-    half = Z95 * float(accuracy_se(accuracy, n))
+    half = binomial_half_width(accuracy, n)
     centre = float(clipped_logit(accuracy))
     low, high = clipped_logit(accuracy - half), clipped_logit(accuracy + half)
     return [[centre - float(low)], [float(high) - centre]]

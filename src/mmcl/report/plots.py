@@ -77,9 +77,14 @@ def chart_series(
 
 def _half_widths(values: list[float], counts: list[int | None]) -> list[float]:
     return [
-        math.nan if not n or math.isnan(v) else 100 * Z95 * float(accuracy_se(v / 100, n))
+        math.nan if not n or math.isnan(v) else 100 * binomial_half_width(v / 100, n)
         for v, n in zip(values, counts, strict=True)
     ]
+
+
+def binomial_half_width(accuracy: float, n_samples: int) -> float:
+    """Half-width of the 95% test-sample interval of an accuracy (a fraction) on n samples."""
+    return Z95 * float(accuracy_se(accuracy, n_samples))
 
 
 def sample_counts(records: Sequence[dict[str, Any]]) -> Samples:
