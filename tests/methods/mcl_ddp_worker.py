@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from mmcl.methods.mcl import GroupedClipLoss
+from mmcl.losses import ClipLoss
 
 GLOBAL, DIM = 8, 6
 
@@ -33,11 +33,11 @@ def main(out_dir: Path) -> None:
     images.requires_grad_(True)
     texts.requires_grad_(True)
     local = slice(rank * GLOBAL // world, (rank + 1) * GLOBAL // world)
-    loss = GroupedClipLoss()(
+    loss = ClipLoss()(
         F.normalize(images[local], dim=-1),
         F.normalize(texts[local], dim=-1),
         torch.tensor(10.0),
-        groups[local],
+        groups=groups[local],
     )
     loss.backward()
     torch.save(

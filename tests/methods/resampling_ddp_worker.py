@@ -15,7 +15,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from mmcl.resampling import ResamplingConfig, neighbour_ntxent, resampled_ntxent
+from mmcl.losses.resampled import neighbour_ntxent, resampled_ntxent
+from mmcl.resampling import ResamplingConfig
 
 GLOBAL_BATCH, D_IN, D_OUT, D_TEACHER, TAU = 8, 6, 4, 5, 0.2
 CASES = {

@@ -23,7 +23,7 @@ from mmcl.eval.run import eval_data
 from mmcl.eval.suite import evaluate_model
 from mmcl.losses import ClipLoss, NTXentLoss
 from mmcl.methods import DataInfo, MethodConfig, build_method, total_loss
-from mmcl.methods.mcl import MCL, GroupedClipLoss, build_base
+from mmcl.methods.mcl import MCL, build_base
 from mmcl.models import ModelConfig, Tokenizer
 from mmcl.models.multistage import MultiStageModel
 from mmcl.train import checkpoint as ckpt
@@ -169,7 +169,7 @@ def test_masked_mode_negatives_are_exactly_the_anchor_group_clip():
     img, txt = stage.model.encode_image(batch.images), stage.model.encode_text(batch.texts)
     scale = stage.model.scale()
     assert torch.allclose(loss, _naive_clip(img, txt, scale, groups), atol=1e-5)
-    one_group = GroupedClipLoss()(img, txt, scale, torch.zeros(12, dtype=torch.long))
+    one_group = ClipLoss()(img, txt, scale, groups=torch.zeros(12, dtype=torch.long))
     assert torch.allclose(one_group, ClipLoss()(img, txt, scale), atol=1e-6)
 
 
@@ -311,7 +311,7 @@ def test_group_masked_clip_loss_under_two_processes_equals_one_process(tmp_path)
     images.requires_grad_(True)
     texts.requires_grad_(True)
     norm = (F.normalize(images, dim=-1), F.normalize(texts, dim=-1))
-    loss = GroupedClipLoss()(*norm, torch.tensor(10.0), groups)
+    loss = ClipLoss()(*norm, torch.tensor(10.0), groups=groups)
     loss.backward()
     assert torch.allclose(sum(r["loss"] for r in ranks) / 2, loss, atol=1e-6)
     # DDP averages parameter gradients over ranks: (1/W) sum_r grad_r == the global gradient.

@@ -19,17 +19,17 @@ from open_clip.constants import OPENAI_DATASET_STD as OPENAI_STD
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.losses import NTXentLoss
-from mmcl.methods.base import DataInfo, MethodConfig, build_method
-from mmcl.methods.partner_views import PARTNER_KEY, PartnerViewDataset
-from mmcl.methods.teachers import LabelOracleTeacher, RandomProjectionTeacher
-from mmcl.models.model import ModelConfig
-from mmcl.resampling import (
-    ResamplingConfig,
+from mmcl.losses.resampled import (
     neighbour_ntxent,
     resampled_ntxent,
     resampling_masks,
     teacher_similarity,
 )
+from mmcl.methods.base import DataInfo, MethodConfig, build_method
+from mmcl.methods.partner_views import PARTNER_KEY, PartnerViewDataset
+from mmcl.methods.teachers import LabelOracleTeacher, RandomProjectionTeacher
+from mmcl.models.model import ModelConfig
+from mmcl.resampling import ResamplingConfig
 
 N, D, DT, TAU = 6, 5, 4, 0.3
 WORKER = Path(__file__).with_name("resampling_ddp_worker.py")

@@ -14,6 +14,7 @@ from torch import nn
 
 from mmcl.config import check_choice, check_range
 from mmcl.data.batch import Batch
+from mmcl.losses import image_text_losses
 from mmcl.methods.mcl_config import MCLConfig
 from mmcl.models.model import ContrastiveModel, ModelConfig
 from mmcl.registry import Registry
@@ -24,8 +25,8 @@ METHODS: Registry = Registry("method")
 
 @dataclass
 class MethodConfig:
-    name: str = "clip"  # clip | simclr | supervised | mcl
-    loss: str = "clip"  # clip: clip (InfoNCE) | siglip
+    name: str = "clip"  # a registered method: clip | simclr | supervised | mcl | ...
+    loss: str = "clip"  # image-text methods: a registered image-text loss, clip | siglip
     temperature: float = 0.2  # simclr's NT-Xent temperature (CLIP's is learned)
     augment: str = "default"  # simclr views: default | weak_color | no_color
     label_smoothing: float = 0.0  # supervised cross-entropy
@@ -35,7 +36,9 @@ class MethodConfig:
 
     def validate(self) -> None:
         check_choice("method.name", self.name, METHODS.names())
-        check_choice("method.loss", self.loss, ("clip", "siglip"))
+        check_choice("method.loss", self.loss, image_text_losses())
+        if self.name == "mcl":
+            check_choice("method.mcl.base", self.mcl.base, groupable_methods())
         check_choice("method.augment", self.augment, ("default", "weak_color", "no_color"))
         check_range("method.temperature", self.temperature, 1e-3, 10)
         check_range("method.label_smoothing", self.label_smoothing, 0, 1)
@@ -57,6 +60,9 @@ class Method(nn.Module):
     # Trained by `mmcl.train.stages` (one Trainer per stage, e.g. MCL) instead of one Trainer;
     # `mmcl.train.run.train` and `mmcl.train.run.load_trained` consult it.
     multistage: bool = False
+    # `training_forward(batch, groups)` takes (B,) group ids and restricts each anchor's
+    # negatives to its own group, so MCL can wrap the method (`method.mcl.base`).
+    groupable: bool = False
 
     def __init__(self, model: ContrastiveModel) -> None:
         super().__init__()
@@ -75,6 +81,11 @@ class Method(nn.Module):
 
     def after_optimizer_step(self) -> None:
         """Keep learnable scales in range (CLIP clamps its logit scale at 100)."""
+
+
+def groupable_methods() -> list[str]:
+    """The registered methods MCL can wrap: those whose negatives a group mask restricts."""
+    return [name for name in METHODS if METHODS.get(name).groupable]
 
 
 def total_loss(outputs: dict[str, torch.Tensor]) -> torch.Tensor:

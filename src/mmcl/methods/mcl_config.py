@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 from mmcl.config import check_choice, check_range
 
-MCL_BASES = ("simclr", "clip")
 MCL_SAMPLERS = ("homogeneous", "masked", "random")
 
 
 @dataclass
 class MCLConfig:
-    base: str = "simclr"  # the wrapped contrastive method: simclr | clip
+    # The wrapped contrastive method: a groupable registered method, simclr | clip (checked by
+    # `MethodConfig.validate` against the registry).
+    base: str = "simclr"
     stages: int = 3  # MCL stages; train.steps is per stage
     clusters: int = 10  # K of the k-means after each stage
     backend: str = "auto"  # k-means: auto (faiss if installed, else sklearn) | faiss | sklearn
@@ -38,7 +39,6 @@ class MCLConfig:
     initial_stage: bool = False
 
     def validate(self) -> None:
-        check_choice("method.mcl.base", self.base, MCL_BASES)
         check_choice("method.mcl.sampler", self.sampler, MCL_SAMPLERS)
         check_choice("method.mcl.small_groups", self.small_groups, ("pool", "drop"))
         check_choice("method.mcl.backend", self.backend, ("auto", "faiss", "sklearn"))

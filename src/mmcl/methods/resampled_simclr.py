@@ -23,11 +23,12 @@ import torch
 from mmcl.data.batch import Batch
 from mmcl.distributed import all_gather_no_grad
 from mmcl.errors import MMCLError
+from mmcl.losses.resampled import ResampledMasks, neighbour_ntxent, resampled_ntxent
 from mmcl.methods.base import METHODS, DataInfo, Method, MethodConfig
 from mmcl.methods.partner_views import PARTNER_KEY, PARTNER_LABEL_KEY
 from mmcl.methods.teachers import Teacher, build_teacher
 from mmcl.models.model import ContrastiveModel, ModelConfig, build_model
-from mmcl.resampling import ResampledMasks, ResamplingConfig, neighbour_ntxent, resampled_ntxent
+from mmcl.resampling import ResamplingConfig
 
 
 @METHODS.register("resampled_simclr")

@@ -13,6 +13,7 @@ from mmcl.models.model import ContrastiveModel, ModelConfig, build_model
 @METHODS.register("simclr")
 class SimCLR(Method):
     n_views = 2
+    groupable = True
 
     def __init__(self, model: ContrastiveModel, temperature: float) -> None:
         super().__init__(model)
@@ -24,8 +25,11 @@ class SimCLR(Method):
         head_cfg = ModelConfig(**{**model_cfg.__dict__, "projection": "mlp"})
         return cls(build_model(head_cfg, info.image_size, with_text=False), cfg.temperature)
 
-    def training_forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def training_forward(
+        self, batch: Batch, groups: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """NT-Xent of the two views; `groups` (B,) restricts the negatives to each group."""
         views = batch.views  # (B, 2, 3, H, W)
         both = self.model.encode_image(views.flatten(0, 1), normalize=False)  # (2B, D)
         both = both.unflatten(0, (len(views), 2))  # (B, 2, D)
-        return {"ntxent_loss": self.loss(both[:, 0], both[:, 1])}
+        return {"ntxent_loss": self.loss(both[:, 0], both[:, 1], groups=groups)}

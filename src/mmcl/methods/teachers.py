@@ -26,10 +26,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor
 
 from mmcl.errors import MMCLError
-from mmcl.registry import Registry
-from mmcl.resampling import ResamplingConfig
-
-TEACHERS: Registry[type] = Registry("teacher")
+from mmcl.resampling import TEACHERS, ResamplingConfig
 
 
 class Teacher:

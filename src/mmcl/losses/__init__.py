@@ -42,6 +42,11 @@ def clamp_log_scale_(log_scale: Tensor, max_scale: float = MAX_LOGIT_SCALE) -> N
         log_scale.clamp_(0.0, math.log(max_scale))
 
 
+def image_text_losses() -> list[str]:
+    """The registered losses an image-text method can train with (`method.loss`)."""
+    return [name for name in LOSSES if getattr(LOSSES.get(name), "image_text", False)]
+
+
 def gather_global(x: Tensor, enabled: bool = True) -> tuple[Tensor, int]:
     """All-gather `x` (B, ...) with grads -> (W*B, ...) and the global index of this rank's row 0.
 
@@ -100,15 +105,24 @@ class ClipLoss(nn.Module):
     """Symmetric image-text InfoNCE over the global batch (CLIP).
 
     Matches open_clip's `ClipLoss(local_loss=True, gather_with_grad=True)`: local rows against all
-    gathered columns, the mean of the image->text and text->image cross-entropies.
+    gathered columns, the mean of the image->text and text->image cross-entropies. Optional
+    `groups` (B,) restrict each query's negatives to samples of its own group (MCL's
+    within-cluster negatives); with a single group the value equals the unrestricted loss.
     """
+
+    image_text = True  # a choice of `method.loss` for image-text methods
 
     def __init__(self, gather: bool = True) -> None:
         super().__init__()
         self.gather = gather  # False: each rank contrasts only within its local batch
 
     def forward(
-        self, image_features: Tensor, text_features: Tensor, logit_scale: Tensor, **unused: object
+        self,
+        image_features: Tensor,
+        text_features: Tensor,
+        logit_scale: Tensor,
+        groups: Tensor | None = None,
+        **unused: object,
     ) -> Tensor:
         """Features (B, D) L2-normalised; `logit_scale` the exponentiated scale (scalar)."""
         all_images, offset = gather_global(image_features, self.gather)  # (W*B, D)
@@ -116,8 +130,22 @@ class ClipLoss(nn.Module):
         logits_per_image = logit_scale * image_features @ all_texts.T  # (B, W*B)
         logits_per_text = logit_scale * text_features @ all_images.T  # (B, W*B)
         labels = offset + torch.arange(image_features.shape[0], device=image_features.device)
+        if groups is not None:
+            return self._grouped(logits_per_image, logits_per_text, labels, groups)
         image_loss = F.cross_entropy(logits_per_image, labels)
         text_loss = F.cross_entropy(logits_per_text, labels)
+        return (image_loss + text_loss) / 2
+
+    def _grouped(
+        self, logits_per_image: Tensor, logits_per_text: Tensor, labels: Tensor, groups: Tensor
+    ) -> Tensor:
+        """Both directions' InfoNCE with other-group keys masked out of each denominator."""
+        all_groups = all_gather_no_grad(groups) if self.gather else groups  # (W*B,)
+        empty = torch.zeros_like(logits_per_image, dtype=torch.bool)  # (B, W*B)
+        positive = empty.scatter(1, labels[:, None], True)  # own caption / own image
+        negative = same_group_mask(groups, all_groups)  # (B, W*B)
+        image_loss = masked_infonce(logits_per_image, positive, negative)
+        text_loss = masked_infonce(logits_per_text, positive, negative)
         return (image_loss + text_loss) / 2
 
 
@@ -129,6 +157,8 @@ class SigLipLoss(nn.Module):
     size, not by the number of pairs). Across ranks the text features are all-gathered with
     gradients: local images against every text, positives on the local diagonal.
     """
+
+    image_text = True
 
     def __init__(self, gather: bool = True) -> None:
         super().__init__()
