@@ -13,6 +13,7 @@ import sys
 
 from mmcl import __version__
 from mmcl.errors import MMCLError
+from mmcl.plugins import load_plugins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(args.verbose)
     try:
+        load_plugins()
         return int(args.func(args) or 0)
     except MMCLError as error:
         if os.environ.get("MMCL_DEBUG"):

@@ -15,16 +15,12 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmcl.config import load_config
-from mmcl.data.formats.detect import FORMAT_CHOICES, infer_format, is_pattern
+from mmcl.config import check_choice, load_config
+from mmcl.data.formats.detect import infer_format, is_pattern
 from mmcl.errors import MMCLError
 
 if TYPE_CHECKING:
     from mmcl.data.config import DataConfig
-
-WORLDS = ("shapes",)
-
-MAKE_FORMATS = ("csv", "coco", "imagefolder", "webdataset")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,23 +32,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="e.g. `mmcl data make shapes --out data/shapes --format webdataset`; then "
         "train with data.format=webdataset data.path='data/shapes/train-{000000..000009}.tar'",
     )
-    make.add_argument("world", help="built-in world name (shapes)")
+    make.add_argument("world", help="registered world name (shapes)")
     make.add_argument("overrides", nargs="*", help="data config overrides, e.g. shapes.n_train=512")
     make.add_argument("--out", required=True, help="output folder")
-    make.add_argument("--format", required=True, choices=MAKE_FORMATS, help="on-disk format")
+    make.add_argument(
+        "--format", required=True, help="a registered writer: csv, coco, imagefolder, webdataset"
+    )
     make.add_argument("--splits", default="train,id", help="comma-separated splits to write")
     make.add_argument("--image-format", default="png", choices=("png", "jpg", "webp"))
     make.add_argument("--shard-size", type=int, default=1000, help="webdataset samples per tar")
     make.set_defaults(func=run_make)
 
     inspect = actions.add_parser("inspect", help="write a PNG grid of samples with captions")
-    inspect.add_argument("world", help="built-in world name (shapes), or a dataset path")
+    inspect.add_argument("world", help="registered world name (shapes), or a dataset path")
     inspect.add_argument("overrides", nargs="*", help="data config overrides, e.g. shapes.seed=1")
     inspect.add_argument(
         "--format",
         default=None,
-        choices=("world", *FORMAT_CHOICES),
-        help="how to read a dataset path (default: inferred from it)",
+        help="world, or how to read a dataset path: csv, coco, webdataset, imagefolder, "
+        "imagenet_captions or another registered reader (default: inferred from it)",
     )
     inspect.add_argument("--split", default="train", help="world split to show (train, id, ...)")
     inspect.add_argument("--n", type=int, default=16, help="number of samples")
@@ -74,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "overrides", nargs="*", help="data config overrides, e.g. csv_caption_key=caption"
     )
     check.add_argument(
-        "--format", default=None, choices=FORMAT_CHOICES, help="default: inferred from the path"
+        "--format", default=None, help="a data format, as data.format (default: inferred)"
     )
     check.add_argument("--workers", type=int, default=4, help="threads decoding images")
     check.add_argument("--show", type=int, default=20, help="bad samples listed one per line")
@@ -93,6 +91,7 @@ def run_make(args: argparse.Namespace) -> int:
     from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
     from mmcl.data.sources import load_split
 
+    check_choice("--format", args.format, WRITERS.names())
     cfg = _data_config([f"world={args.world}", *args.overrides])
     options = WriteOptions(args.image_format, args.shard_size)
     out = Path(args.out)
@@ -111,9 +110,11 @@ def run_inspect(args: argparse.Namespace) -> int:
 
     fmt = args.format
     if fmt is None and not Path(args.world).exists() and not is_pattern(args.world):
+        from mmcl.data.worlds import WORLDS
+
         if args.world not in WORLDS:
             raise MMCLError(
-                f"{args.world!r} is neither a built-in world ({', '.join(WORLDS)}) nor an "
+                f"{args.world!r} is neither a registered world ({', '.join(WORLDS)}) nor an "
                 "existing dataset path"
             )
         fmt = "world"

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mmcl.config import check_choice, check_range
 from mmcl.data.caption_edits import DETAIL_KINDS
 from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS, SUBSET_TABLES
-from mmcl.data.formats.detect import infer_format
+from mmcl.data.formats.detect import file_formats, infer_format
 from mmcl.data.templates import resolve_templates
+from mmcl.data.worlds import WORLDS, get_world
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 
 SUBSET_NAMES = (*SUBSET_TABLES, *CLASS_INDEX_LAYOUTS)  # shift names with a known class layout
-DATA_FORMATS = ("world", "csv", "coco", "webdataset", "imagefolder", "imagenet_captions")
 AUTO = "auto"  # data.format / data.val_format: inferred from the path, and saved resolved
 SEPARATOR_ALIASES = {"\\t": "\t", "tab": "\t", "comma": ","}  # `\t` as typed in a shell
 
 
+def data_formats() -> list[str]:
+    """What `data.format` accepts: a world, a registered file format, or auto."""
+    return ["world", *file_formats(), AUTO]
+
+
 @dataclass
 class DataConfig:
-    # world | csv | coco | webdataset | imagefolder | imagenet_captions | auto (from data.path)
+    # world, or a file format: csv | coco | webdataset | imagefolder | imagenet_captions | any
+    # registered reader | auto (inferred from data.path)
     format: str = "world"
-    world: str = "shapes"  # built-in world to train and evaluate on (format=world)
+    world: str = "shapes"  # a registered world to train and evaluate on (format=world)
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
     cache_dir: str = ""  # rendered worlds; default $MMCL_CACHE or ~/.cache/mmcl
     num_workers: int = 0  # in-memory worlds load fastest in the main process
@@ -66,6 +73,12 @@ class DataConfig:
         if self.val_format == AUTO:
             self.val_format = self._inferred("data.val_path", self.val_path)
 
+    def world_config(self) -> Any:
+        """The config of `data.world`: `data.shapes` for shapes, the defaults of any other
+        registered world (a world with settings of its own adds a section like `data.shapes`)."""
+        world, defaults = get_world(self.world)
+        return self.shapes if isinstance(self.shapes, world.config_cls) else defaults
+
     def _inferred(self, key: str, path: str) -> str:
         """The format of `path` (a TSV also sets a tab separator, unless one was chosen)."""
         if not path:
@@ -76,8 +89,8 @@ class DataConfig:
         return fmt
 
     def validate(self) -> None:
-        check_choice("data.format", self.format, (*DATA_FORMATS, AUTO))
-        check_choice("data.world", self.world, ("shapes",))
+        check_choice("data.format", self.format, data_formats())
+        check_choice("data.world", self.world, WORLDS.names())
         check_range("data.num_workers", self.num_workers, 0, 64)
         check_range("data.image_size", self.image_size, 8, 1024)
         check_range("data.max_bad_fraction", self.max_bad_fraction, 0, 1)
@@ -93,7 +106,7 @@ class DataConfig:
                 "data.shapes.caption_preset"
             )
         if self.val_format:
-            check_choice("data.val_format", self.val_format, (*DATA_FORMATS, AUTO))
+            check_choice("data.val_format", self.val_format, data_formats())
         if self.val_shifts and not self.val_path:
             raise MMCLError("data.val_shifts needs data.val_path (the in-distribution test set)")
         for name in self.val_shifts:

@@ -26,7 +26,7 @@ TrainSource = WorldSplit | RecordSet | list[Shard]
 
 def load_split(cfg: DataConfig, split: str) -> WorldSplit:
     """One split of the configured world (rendered once, then read from the disk cache)."""
-    return load_world(cfg.shapes, split, cfg.cache_dir or None)
+    return load_world(cfg.world_config(), split, cfg.cache_dir or None)
 
 
 def reader_options(cfg: DataConfig) -> ReaderOptions:

@@ -68,4 +68,4 @@ def run_samples_html(run_dir: Path, n: int = PER_SPLIT) -> str:
         return ""
     names = list(dict.fromkeys(["train", *cfg.eval.splits]))
     cache = cfg.data.cache_dir or None
-    return samples_section([load_world(cfg.data.shapes, name, cache) for name in names], n)
+    return samples_section([load_world(cfg.data.world_config(), name, cache) for name in names], n)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from mmcl.config import check_choice, check_range
 from mmcl.data.config import DataConfig
+from mmcl.data.worlds import get_world
 from mmcl.errors import MMCLError
 from mmcl.eval.config import EvalConfig
 from mmcl.methods.base import MethodConfig
@@ -70,3 +71,13 @@ class RunConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        """Across sections: the splits scored must be splits of the world trained on."""
+        if self.data.format != "world":
+            return
+        world, _ = get_world(self.data.world)
+        for split in self.eval.splits:
+            check_choice("eval.splits", split, world.splits)
+        if self.eval.attribute_split and "attributes" in self.eval.tasks:
+            check_choice("eval.attribute_split", self.eval.attribute_split, world.splits)

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mmcl.data.formats.readers import reader_formats
 from mmcl.errors import MMCLError
 
-FORMAT_CHOICES = ("csv", "coco", "webdataset", "imagefolder", "imagenet_captions")
+STREAM_FORMATS = ("webdataset",)  # read as a stream of shards, not by a map-style reader
+
+
+def file_formats() -> list[str]:
+    """Every format a dataset on disk can be read in: the registered readers and the streams."""
+    return sorted([*STREAM_FORMATS, *reader_formats()])
 
 
 def infer_format(path: str) -> tuple[str, list[str]]:
@@ -35,7 +41,7 @@ def infer_format(path: str) -> tuple[str, list[str]]:
     raise MMCLError(
         f"cannot tell the dataset format of {path}: expected a .csv/.tsv file, a COCO "
         "captions_*.json, .tar shards or a folder of class folders; give --format "
-        f"({', '.join(FORMAT_CHOICES)})"
+        f"({', '.join(file_formats())})"
     )
 
 

@@ -45,10 +45,15 @@ def _register_all() -> None:
                 raise
 
 
+def reader_formats() -> list[str]:
+    """The formats a map-style reader is registered for (csv, coco, imagefolder, ...)."""
+    _register_all()
+    return READERS.names()
+
+
 def read_records(fmt: str, path: str | Path, options: ReaderOptions | None = None) -> RecordSet:
     """Parse `path` with the reader registered as `fmt`; schema errors raise `MMCLError`."""
-    _register_all()
-    if fmt not in READERS:
+    if fmt not in reader_formats():
         raise MMCLError(f"data.format={fmt!r} has no map-style reader (have: {READERS.names()})")
     if not str(path):
         raise MMCLError(f"data.format={fmt} needs data.path (the file or folder to read)")
