@@ -135,7 +135,7 @@ def test_squared_closed_form_reproduces_the_spec_numbers():
         for value in sweep.values:
             cfg = xv.config_for(sweep, value, 0, scale)
             train, ood = generate(cfg, "train"), generate(cfg, "ood")
-            enc = xl.squared_closed_form(train, xl.TrainConfig(), 0)
+            enc = xl.squared_closed_form(train, xl.LearnerConfig(), 0)
             pred = xl.zero_shot_scores(enc, ood.x_image, ood.prompts).argmax(1)
             got[value] = float((pred == ood.labels).mean())
     assert (round(got[0.0], 2), round(got[1.0], 2)) == (0.79, 0.86)

@@ -38,7 +38,7 @@ NEGATIVES = ("square", "linear")
 
 
 @dataclass
-class TrainConfig:
+class LearnerConfig:
     """One MMCL learner's settings (RECON choices, not the paper's)."""
 
     rank: int | None = None  # r; None: the number of latent coordinates (headline)
@@ -74,7 +74,7 @@ class Encoders:
         return self.w_text.T @ self.w_image
 
 
-Learner = Callable[[VectorData, TrainConfig, int], Encoders]  # (train data, config, rank)
+Learner = Callable[[VectorData, LearnerConfig, int], Encoders]  # (train data, config, rank)
 LossFn = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # (W_I, W_T, x_I, x_T) -> loss
 LEARNERS: Registry[Learner] = Registry("xue learner")
 
@@ -86,7 +86,7 @@ def learner(name: str) -> Learner:
 
 
 @LEARNERS.register("linear")
-def linear_closed_form(data: VectorData, cfg: TrainConfig, rank: int) -> Encoders:
+def linear_closed_form(data: VectorData, cfg: LearnerConfig, rank: int) -> Encoders:
     """Linear negatives: balanced factors of SVD_r(S_c) / rho."""
     w_image, w_text = linear_negatives_minimizer(
         data.x_image, data.x_text, rank, cfg.rho
@@ -95,14 +95,14 @@ def linear_closed_form(data: VectorData, cfg: TrainConfig, rank: int) -> Encoder
 
 
 @LEARNERS.register("squared")
-def squared_closed_form(data: VectorData, cfg: TrainConfig, rank: int) -> Encoders:
+def squared_closed_form(data: VectorData, cfg: LearnerConfig, rank: int) -> Encoders:
     """Squared negatives at full rank (`rank` is not used: the closed form has rank d)."""
     g = squared_negatives_minimizer(data.x_image, data.x_text, cfg.rho)  # (d_T, d_I)
     return Encoders(g, np.eye(len(g)))
 
 
 @LEARNERS.register("infonce")
-def train_infonce(data: VectorData, cfg: TrainConfig, rank: int) -> Encoders:
+def train_infonce(data: VectorData, cfg: LearnerConfig, rank: int) -> Encoders:
     """Mini-batch Adam on CLIP's InfoNCE with logit scale 1 / temperature (fixed)."""
     clip, scale = ClipLoss(gather=False), torch.tensor(1.0 / cfg.temperature)
 
@@ -115,7 +115,7 @@ def train_infonce(data: VectorData, cfg: TrainConfig, rank: int) -> Encoders:
 
 
 @LEARNERS.register("squared-sgd")
-def squared_sgd(data: VectorData, cfg: TrainConfig, rank: int) -> Encoders:
+def squared_sgd(data: VectorData, cfg: LearnerConfig, rank: int) -> Encoders:
     """Squared negatives by full-batch Adam at rank r (the only route below full rank)."""
     return fit_linearized(data, "square", rank, cfg.rho, cfg.steps, cfg.lr, cfg.seed)
 

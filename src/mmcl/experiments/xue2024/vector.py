@@ -22,8 +22,8 @@ import numpy as np
 
 from mmcl.data.synthetic import XueConfig, generate
 from mmcl.experiments.xue2024.learners import (
+    LearnerConfig,
     SLConfig,
-    TrainConfig,
     fit_linearized,
     learner,
     train_sl,
@@ -126,7 +126,7 @@ def evaluate_config(cfg: XueConfig, models: Sequence[Model], scale: VectorScale)
     train, splits = generate(cfg, "train"), {s: generate(cfg, s) for s in ("id", "ood")}
     records = []
     for model in models:
-        train_cfg = TrainConfig(steps=scale.steps, seed=cfg.seed, **model.train)
+        train_cfg = LearnerConfig(steps=scale.steps, seed=cfg.seed, **model.train)
         rank = model.rank_for(cfg)
         enc = learner(model.learner)(train, train_cfg, rank)
         preds = {
@@ -177,7 +177,7 @@ def sgd_checks(seed: int, scale: VectorScale) -> dict:
     for name, rank in (("squared", cfg.d_image), ("linear", cfg.n_latent)):
         negatives = "square" if name == "squared" else "linear"
         sgd = fit_linearized(train, negatives, rank, 1.0, scale.check_steps, 0.05, seed)
-        closed = learner(name)(train, TrainConfig(), rank)
+        closed = learner(name)(train, LearnerConfig(), rank)
         accs = [float((_zero_shot(e, ood) == ood.labels).mean()) for e in (sgd, closed)]
         error = np.linalg.norm(sgd.product - closed.product) / np.linalg.norm(closed.product)
         out[name] = {"relative_error": float(error), "ood_acc_sgd": accs[0]}
