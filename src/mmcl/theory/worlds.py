@@ -1,8 +1,8 @@
 """Finite image-text worlds: a joint pair distribution P_M over N_V images x N_L texts + labels.
 
 Zhang, Wang & Wang (ICML 2023, arXiv 2306.04272) analyse multimodal contrastive learning on such a
-world: P_M is the adjacency of the bipartite image-text graph (shared/papers/zhang2023.md 1.1).
-Builders here make the worlds the checks of `mmcl.experiments.zhang2023.theory` need:
+world: P_M is the adjacency of the bipartite image-text graph (zhang2023.md in the shared specs,
+1.1). Builders here make the worlds the checks of `mmcl.experiments.zhang2023.theory` need:
 
 - `class_structured_world`: C classes, within-class co-occurrence with a text-sharing knob (how
   many distinct same-class images a caption connects) and cross-class caption noise.

@@ -1,10 +1,14 @@
-"""Sizes of the fang2022 study at each scale: worlds, reference run, testbed grid and seeds."""
+"""Sizes of the fang2022 study at each scale: worlds, reference run, testbed grid and seeds.
+
+The numbers, and why, are in configs/fang2022/scales.yaml.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from mmcl.errors import MMCLError
+from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.registry import unknown_name_message
 
 
@@ -47,32 +51,7 @@ class FangScale:
         )
 
 
-# tiny: the calibrated budget (`mmcl.experiments.calibrated`: 450 steps of 128 at lr 0.005, fp32,
-# 10,000 images, width 8), the smallest at which a supervised model learns the shape; the runner
-# gates it on the narrow world. 7 testbed + 18 cause runs (3 seeds), two at a time.
-# n_test 10,000 per split at every scale: the records hold accuracies, not per-image correctness,
-# so a ΔER's test-sample error adds the two points' binomial errors in quadrature; at 2,000 that
-# is ~1.2 pp, x t(2 df) = 4.3 -> +/-5 pp from test noise alone, as large as the effects compared.
-# Scoring is cheap next to training (changing n_test rescores, never retrains).
-SCALES = {
-    "tiny": FangScale(
-        n_train=10_000, n_test=10_000, steps=450, width=8, batch_size=128,
-        testbed_widths=(4, 8), testbed_steps=(100, 450), testbed_sizes=(2500,),
-        testbed_archs=("test_byobnet", "test_vit"),
-        recipe=("train.lr=0.005", "train.precision=fp32"),
-    ),
-    "small": FangScale(
-        n_train=8000, n_test=10_000, steps=800, width=16, batch_size=256,
-        testbed_widths=(4, 8, 16), testbed_steps=(200, 800), testbed_sizes=(1000, 2000),
-        testbed_archs=("test_byobnet", "test_vit", "test_vit3"), seeds=(0, 1, 2, 3, 4),
-    ),
-    "paper": FangScale(
-        n_train=40_000, n_test=10_000, steps=4000, width=32, batch_size=256,
-        testbed_widths=(8, 16, 32), testbed_steps=(500, 1500, 4000),
-        testbed_sizes=(5000, 20_000), testbed_archs=("test_byobnet", "test_vit3"),
-        seeds=(0, 1, 2, 3, 4), size_fraction=0.125, jobs=4,
-    ),
-}  # fmt: skip
+SCALES = read_grid(grid_path("fang2022", "scales.yaml"), ("scales",)).table(FangScale, "scales")
 
 
 def get_scale(name: str) -> FangScale:

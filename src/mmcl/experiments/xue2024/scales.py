@@ -1,10 +1,9 @@
 """Size presets of the xue2024 sweeps: vector data (every learner) and the shapes image runs.
 
-Seeds: >= 3 at `tiny` and >= 5 at `small` (issue 13), so every claim has a seed spread. `tiny`
-must run in under 10 minutes on 2 CPU cores, vectors and images together: the vector learners
-are closed forms or a few hundred Adam steps. The image runs at `tiny` are the calibrated world
-and budget (`mmcl.experiments.calibrated`, the demo's): the smallest at which the learnability
-gate holds, so the shape is learnable there; every scale runs the gate at its own budget.
+The numbers, and why, are in configs/xue2024/scales.yaml. Seeds: >= 3 at `tiny` and >= 5 at
+`small` (issue 13); `tiny` must run in under 10 minutes on 2 CPU cores. The image runs at `tiny`
+are the calibrated world and budget (`mmcl.experiments.calibrated`, the demo's): the smallest at
+which the learnability gate holds; every scale runs the gate at its own budget.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 
 from mmcl.errors import MMCLError
 from mmcl.experiments import calibrated
+from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.registry import unknown_name_message
 
 
@@ -62,45 +62,10 @@ class ImageScale:
         ]
 
 
-VECTOR_SCALES = {
-    "tiny": VectorScale(
-        n=2000, n_test=5000, steps=300, sl_steps=300, check_steps=300, seeds=(0, 1, 2)
-    ),
-    "small": VectorScale(
-        n=5000, n_test=10000, steps=600, sl_steps=600, check_steps=600, seeds=(0, 1, 2, 3, 4)
-    ),
-    "paper": VectorScale(
-        n=20000, n_test=20000, steps=1500, sl_steps=1500, check_steps=1500, seeds=(0, 1, 2, 3, 4)
-    ),
-}
-
-SMALL_TEXT = ("model.text_width=64", "model.embed_dim=64")  # a quarter of the text tower's cost
-# `paper` is not the paper's size (it trains on MSCOCO / CC): it is a larger shapes run.
-IMAGE_SCALES = {
-    # 12 runs (3 seeds x 3 caption presets + supervised), two at a time, on the calibrated
-    # budget: its overrides come last, so the fields repeat its values only for the reader
-    "tiny": ImageScale(
-        n_train=10_000,
-        n_test=1000,
-        steps=450,
-        width=8,
-        batch_size=128,
-        seeds=(0, 1, 2),
-        extra=calibrated.BUDGET,
-    ),
-    "small": ImageScale(
-        n_train=8000,
-        n_test=1000,
-        steps=300,
-        width=16,
-        batch_size=256,
-        seeds=(0, 1, 2, 3, 4),
-        extra=SMALL_TEXT,
-    ),
-    "paper": ImageScale(
-        n_train=40_000, n_test=4000, steps=3000, width=32, batch_size=256, seeds=(0, 1, 2, 3, 4)
-    ),
-}
+GRID = read_grid(grid_path("xue2024", "scales.yaml"), ("vector", "images"))
+VECTOR_SCALES = GRID.table(VectorScale, "vector")
+# `extra: calibrated` in a file: the image runs train on the calibrated budget.
+IMAGE_SCALES = GRID.table(ImageScale, "images", refs={"extra": {"calibrated": calibrated.BUDGET}})
 
 
 def vector_scale(name: str) -> VectorScale:

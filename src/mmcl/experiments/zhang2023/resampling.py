@@ -12,7 +12,8 @@ world, tower, steps and initial weights:
 Each run is scored by a linear probe on frozen features, in distribution and under the shifts.
 `train_resampled` is the driver for any config: it builds the index and the partner-view dataset
 when `method.resampling.neighbours=index`, which plain `mmcl train` cannot do. The grid over
-seeds and variants is `mmcl.experiments.zhang2023.grid`.
+seeds and variants is `mmcl.experiments.zhang2023.grid`; its sizes per scale, the variants' settings
+and the paper recipe are data (configs/zhang2023/resampling.yaml).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mmcl.data.world_dataset import normalize
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.run import evaluate_method
+from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.zhang2023.probes import BASELINE, SAME_CLASS_METRIC
 from mmcl.methods.base import Method
 from mmcl.methods.partner_views import PartnerViewDataset
@@ -48,17 +50,12 @@ log = logging.getLogger(__name__)
 TEACHER_RUN = "teacher_clip"
 EMBED_CHUNK = 512  # images per teacher forward when indexing the train set
 
-# Variant name -> method overrides (the teacher is filled in by `variant_overrides`).
-VARIANTS: dict[str, dict[str, object]] = {
-    BASELINE: {},
-    "new_positive": {"new_positive_ratio": 1.0},
-    "drop_easy_negative": {"easy_negative_ratio": 0.1},
-    "drop_false_negative": {"false_negative_ratio": 0.05},
-    "drop_false_positive": {"false_positive_ratio": 0.1},
-    "control_random_projection": {"new_positive_ratio": 1.0, "teacher": "random_projection"},
-    "control_label_oracle": {"new_positive_ratio": 1.0, "teacher": "label_oracle"},
-    "index_new_positive": {"neighbours": "index"},
-}
+GRID = read_grid(
+    grid_path("zhang2023", "resampling.yaml"), ("shared", "scales", "variants", "paper_recipe")
+)
+SHARED = GRID.strings("shared")  # every run of a world grid, whatever the scale
+# Variant name -> its method.resampling settings (the teacher is filled in by `variant_overrides`).
+VARIANTS: dict[str, dict[str, object]] = GRID.mapping("variants", dict)
 WORLD_ONLY = ("index_new_positive", "text_positives")  # need in-memory train images / captions
 
 
@@ -80,7 +77,9 @@ class ResamplingScale:
     precision: str = "auto"
 
     def overrides(self) -> list[str]:
+        """What every run of the grid shares: `SHARED` and this scale's sizes."""
         return [
+            *SHARED,
             f"data.shapes.n_train={self.n_train}",
             f"data.shapes.n_test={self.n_test}",
             f"data.shapes.spurious_strength={self.spurious_strength}",
@@ -88,29 +87,14 @@ class ResamplingScale:
             f"train.lr={self.lr}",
             f"train.precision={self.precision}",
             f"model.width={self.width}",
-            "model.embed_dim=64",
-            "model.text_width=64",
-            "model.text_layers=1",
             f"method.temperature={self.temperature}",
             f"eval.probe_train_size={self.probe_train_size}",
-            "train.progress=false",
         ]
 
 
-# tiny: the calibrated world and budget (`mmcl.experiments.calibrated`: 10,000 images, 450 steps
-# of 128 at lr 0.005, fp32, width 8), the smallest at which a supervised model learns the shape
-# (the old tiny world, 4,000 images at lr 0.002, scored 68% [59, 78] on the gate at 450 steps of
-# 64 and 70% [63, 76] at 450 of 128; its 80 steps of 64 were less still).
-SCALES: dict[str, ResamplingScale] = {
-    "tiny": ResamplingScale(
-        n_train=10_000, n_test=1000, steps=450, batch_size=128, width=8, teacher_steps=450,
-        probe_train_size=2000, lr=0.005, precision="fp32",
-    ),
-    "small": ResamplingScale(
-        n_train=10_000, n_test=2000, steps=800, batch_size=256, width=16, teacher_steps=800,
-        probe_train_size=4000,
-    ),
-}  # fmt: skip
+# The grid's sizes per scale, and why, are in configs/zhang2023/resampling.yaml.
+SCALES = GRID.table(ResamplingScale, "scales", names=("tiny", "small"))
+PAPER_RECIPE = GRID.strings("paper_recipe")
 PAPER_PATHS = ("data.path", "data.val_path", "method.resampling.teacher_path")
 
 
@@ -128,14 +112,6 @@ def paper_overrides(overrides: Sequence[str] = ()) -> list[str]:
     set and exist. Differences that remain: AdamW (the trainer's optimiser) instead of LARS, and
     the teacher input is normalized (the repo fed raw [0, 1] pixels to CLIP).
     """
-    recipe = [
-        "data.format=imagefolder", "data.image_size=224", "data.num_workers=8",
-        "model.image=resnet18", "model.embed_dim=128", "train.batch_size=256",
-        "train.steps=50040", "train.warmup_steps=5004", "train.lr=1.2e-3",
-        "train.weight_decay=1.0e-6", "method.temperature=0.1", "method.augment=default",
-        "eval.probe_train_size=126689", "eval.tasks=[linear_probe]",
-        "method.resampling.teacher=open_clip", "method.resampling.teacher_model=ViT-B-32",
-    ]  # fmt: skip
     given = {o.split("=", 1)[0]: o.split("=", 1)[1] for o in overrides if "=" in o}
     missing = [key for key in PAPER_PATHS if not given.get(key)]
     if missing:
@@ -148,7 +124,7 @@ def paper_overrides(overrides: Sequence[str] = ()) -> list[str]:
     absent = [f"{k}={given[k]}" for k in PAPER_PATHS if not Path(given[k]).exists()]
     if absent:
         raise MMCLError(f"zhang2023 paper scale: {', '.join(absent)} does not exist")
-    return [*recipe, *overrides]
+    return [*PAPER_RECIPE, *overrides]
 
 
 def variant_overrides(name: str, teacher_dir: Path | None) -> list[str]:

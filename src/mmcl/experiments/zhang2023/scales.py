@@ -3,6 +3,7 @@
 `tiny` and `small` train on the shapes world (a CPU stand-in); `paper` is spec 2.3's
 ImageNet-100 / ResNet-18 recipe, whose data and CLIP checkpoint come from `--set` values
 (`resampling.paper_overrides`). The theory part of `paper` runs at the `small` world sizes.
+The scales, and why, are in configs/zhang2023/scales.yaml.
 """
 
 from __future__ import annotations
@@ -12,21 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmcl.errors import MMCLError
+from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.registry import seed_list
 from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.experiments.zhang2023 import theory
 from mmcl.experiments.zhang2023.grid import GridPlan
-from mmcl.experiments.zhang2023.probes import BASELINE, TEXT_RUN
+from mmcl.experiments.zhang2023.probes import TEXT_RUN
 from mmcl.registry import unknown_name_message
 
 ALL_RUNS = (*zr.VARIANTS, TEXT_RUN)
-# tiny trains SimCLR and three of the paper table's four variants: at the gated budget (450
-# steps of 128) one SimCLR run takes about 70 s on one core (a third of it the views' colour
-# jitter), and SimCLR + the four variants x 3 seeds took 11 min 19 s on 2 cores, over tiny's
-# 10 minutes. Left out: drop_false_positive (a no-op in the paper's own code, spec 3), and the
-# controls, the index variant and the text-positive run; all run at `small`. A claim whose runs
-# are absent is left out of the table, not called inconclusive.
-TINY_RUNS = (BASELINE, "new_positive", "drop_easy_negative", "drop_false_negative")
 
 
 @dataclass(frozen=True)
@@ -40,14 +35,16 @@ class ZhangScale:
     jobs: int = 2  # training processes side by side, one torch thread each
     runs: tuple[str, ...] = ALL_RUNS  # per seed, on a world (the paper recipe drops WORLD_ONLY)
 
+    def __post_init__(self) -> None:
+        for run in self.runs:
+            if run not in ALL_RUNS:
+                raise MMCLError(unknown_name_message("zhang2023 run", run, ALL_RUNS))
 
-SCALES: dict[str, ZhangScale] = {
-    "tiny": ZhangScale(
-        theory.SCALES["tiny"], zr.SCALES["tiny"], (0, 1, 2), 4000, runs=TINY_RUNS
-    ),  # fmt: skip
-    "small": ZhangScale(theory.SCALES["small"], zr.SCALES["small"], (0, 1, 2, 3, 4), 20_000),
-    "paper": ZhangScale(theory.SCALES["small"], None, (0, 1, 2), 0, jobs=1),
-}
+
+# `theory` and `grid` name a scale of theory.yaml and resampling.yaml.
+SCALES = read_grid(grid_path("zhang2023", "scales.yaml"), ("scales",)).table(
+    ZhangScale, "scales", refs={"theory": theory.SCALES, "grid": zr.SCALES}
+)
 
 
 def resolve(name: str) -> ZhangScale:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mmcl.errors import MMCLError
+from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.losses import spectral_population_loss
 from mmcl.registry import unknown_name_message
 from mmcl.theory import spectral as sp
@@ -63,20 +64,10 @@ class TheoryScale:
     random_worlds: int = 20
 
 
-SCALES: dict[str, TheoryScale] = {
-    "tiny": TheoryScale(),
-    "small": TheoryScale(
-        n_classes=6,
-        images_per_class=10,
-        texts_per_class=6,
-        fit_steps=1500,
-        batch_size=512,
-        noise_levels=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7),
-        sharing_levels=(0.0, 0.1, 0.25, 0.5, 0.75, 1.0),
-        overlaps=(0.05, 0.1, 0.2),  # below ~2 x noise the SSCL alpha cannot reach MMCL's
-        random_worlds=200,
-    ),
-}
+# The sizes per scale, and why, are in configs/zhang2023/theory.yaml.
+SCALES = read_grid(grid_path("zhang2023", "theory.yaml"), ("scales",)).table(
+    TheoryScale, "scales", names=("tiny", "small")
+)
 
 
 def resolve_scale(scale: str | TheoryScale) -> TheoryScale:
