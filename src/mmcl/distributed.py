@@ -1,4 +1,5 @@
-"""torch.distributed helpers and the all-gather that lets contrastive losses see the global batch.
+"""torch.distributed helpers, the all-gather that lets contrastive losses see the global batch,
+and `Shards`, which splits a job's rows over the ranks (evaluation's feature extraction).
 
 Every helper is the identity (rank 0, world size 1, no communication) when no process group is
 initialised, so library code calls them unconditionally.
@@ -15,6 +16,9 @@ mean_s L_s is the global-batch loss when every rank holds the same number of row
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -35,6 +39,45 @@ def rank() -> int:
 def world_size() -> int:
     """Number of processes in the default group, 1 when not distributed."""
     return dist.get_world_size() if is_distributed() else 1
+
+
+@dataclass(frozen=True)
+class Shards:
+    """Rows of a job split over processes: process `rank` of `count` takes rows rank, rank +
+    count, ... and `gather` brings every share to every process.
+
+    `Shards()` is one process doing all of it, whatever process group exists (training
+    evaluates on rank 0 alone); `Shards.across_ranks()` splits over the default group, and then
+    every rank must run the same code, since `gather` is a collective.
+    """
+
+    rank: int = 0
+    count: int = 1
+
+    @classmethod
+    def across_ranks(cls) -> Shards:
+        return cls(rank(), world_size())
+
+    @property
+    def is_main(self) -> bool:
+        """The one process that writes files."""
+        return self.rank == 0
+
+    def rows(self, n: int) -> range:
+        """This process's share of rows 0..n-1."""
+        return range(self.rank, n, self.count)
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every share's `value` (picklable: CPU tensors, lists), in rank order, on every rank.
+
+        all_gather_object works on gloo and NCCL alike (NCCL moves the pickled bytes through
+        the current CUDA device, which `torch.cuda.set_device` chose at set-up).
+        """
+        if self.count == 1:
+            return [value]
+        values: list[Any] = [None] * self.count
+        dist.all_gather_object(values, value)
+        return values
 
 
 class _AllGatherWithGrad(torch.autograd.Function):

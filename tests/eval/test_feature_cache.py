@@ -10,7 +10,7 @@ from torch import nn
 
 from mmcl.data.worlds import load_world, render
 from mmcl.data.worlds.shapes import ShapesConfig
-from mmcl.eval import suite
+from mmcl.eval import split_features, suite
 from mmcl.eval.features import FeatureCache, extract_features, files_identity
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.models.model import ModelConfig, build_model
@@ -200,7 +200,7 @@ def test_second_eval_of_a_run_folder_runs_no_forward_pass(tiny_overrides, tmp_pa
         images.append(len(fs))
         return fs
 
-    monkeypatch.setattr(suite, "extract_features", counting_extract)
+    monkeypatch.setattr(split_features, "extract_features", counting_extract)
     first = evaluate_run(run_dir, ["linear_probe", "knn"])
     n_test = sum(r["n_samples"] for r in first["records"] if r["task"] == "knn")
     assert sum(images) == cfg.eval.probe_train_size + n_test  # once per image, two tasks

@@ -1,6 +1,10 @@
 """`mmcl eval RUN [--tasks ...]`: score a trained run on every task and shift; or
 `mmcl eval --model NAME --pretrained PATH --data NAME=DIR --shifts NAME=DIR,...`: score any
-open_clip model and checkpoint on an ImageNet-style folder and its shifted test sets."""
+open_clip model and checkpoint on an ImageNet-style folder and its shifted test sets.
+
+Under `torchrun --nproc-per-node W -m mmcl eval ...` the W processes join one process group
+(gloo on CPU, NCCL on GPU, as `mmcl train` does) and each extracts a share of every split's
+features; rank 0 writes the feature cache, the results and the report."""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmcl.config import check_choice, parse_pairs
 from mmcl.errors import MMCLError
 from mmcl.eval.config import eval_task_names
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not when the CLI starts
+    import torch
+
+    from mmcl.distributed import Shards
 
 log = logging.getLogger("mmcl")
 
@@ -45,6 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: openai_imagenet for ImageNet wnid folders)",
     )
     model.add_argument("--image-size", type=int, default=0, help="default: the model's own")
+    model.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="image-decoding processes per rank, e.g. 8 for ImageNet on a GPU (default 0: each "
+        "rank decodes its own batches); a run folder's data.num_workers plays this part",
+    )
     model.add_argument("--out", help="results folder (default runs/eval_<model>)")
     model.add_argument(
         "--robustness",
@@ -74,12 +91,26 @@ EPILOG = """examples:
   mmcl eval runs/clip_shapes --checkpoint all
   mmcl eval --model ViT-B-32 --pretrained ~/ckpt/vit_b32.pt --data imagenet=/data/imagenet/val \\
       --shifts imagenet_v2=/data/imagenetv2,imagenet_r=/data/imagenet-r,objectnet=/data/objectnet
+  torchrun --nproc-per-node 4 -m mmcl eval --model ViT-B-32 --pretrained ~/ckpt/vit_b32.pt \\
+      --data imagenet=/data/imagenet/val
 """
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    if args.model:
-        return run_pretrained_eval(args)
+    """Join torchrun's process group if launched by it, evaluate, leave the group."""
+    from mmcl.distributed import Shards
+    from mmcl.train.distributed import setup_runtime, teardown_runtime
+
+    device = setup_runtime("auto").device  # this rank's GPU when there is one
+    try:
+        if args.model:
+            return run_pretrained_eval(args, Shards.across_ranks(), device)
+        return run_folder_eval(args, Shards.across_ranks(), device)
+    finally:
+        teardown_runtime()
+
+
+def run_folder_eval(args: argparse.Namespace, shards: Shards, device: torch.device) -> int:
     if not args.run:
         raise MMCLError("mmcl eval needs a run folder, or --model NAME --data NAME=DIR")
     from mmcl.cli.report import write_run_report
@@ -87,7 +118,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
     tasks = _tasks(args.tasks)
     score = evaluate_checkpoints if args.checkpoint == "all" else evaluate_run
-    results = score(Path(args.run), tasks, progress=lambda m: log.info("eval: %s", m))
+    results = score(Path(args.run), tasks, lambda m: log.info("eval: %s", m), shards, device)
+    if not shards.is_main:
+        return 0
     if (Path(args.run) / "results.json").is_file():
         write_run_report(Path(args.run), title=f"mmcl run {results['meta']['run']}")
     if args.json:
@@ -104,7 +137,7 @@ def _tasks(text: str | None) -> list[str] | None:
     return tasks
 
 
-def run_pretrained_eval(args: argparse.Namespace) -> int:
+def run_pretrained_eval(args: argparse.Namespace, shards: Shards, device: torch.device) -> int:
     from mmcl.cli.report import write_run_report
     from mmcl.eval.pretrained import PretrainedEval, evaluate_pretrained
 
@@ -125,10 +158,13 @@ def run_pretrained_eval(args: argparse.Namespace) -> int:
         tasks=tasks,
         templates=[t for t in args.templates.split("|") if t] if args.templates else [],
         image_size=args.image_size,
+        workers=args.workers,
     )
     name = Path(args.model.removeprefix("local-dir:")).name
     out = Path(args.out or f"runs/eval_{name}")
-    results = evaluate_pretrained(spec, out, progress=lambda m: log.info("eval: %s", m))
+    results = evaluate_pretrained(spec, out, lambda m: log.info("eval: %s", m), shards, device)
+    if not shards.is_main:
+        return 0
     write_run_report(out, title=f"mmcl eval {args.model}", id_split=id_name)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -22,6 +22,7 @@ from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
 from mmcl.data.formats.images import decode_image
 from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.record_images import RecordImages, checked_image, first_caption
 from mmcl.data.seeds import mix
 from mmcl.data.world_dataset import ViewTransform, normalize
 from mmcl.data.worlds.base import WorldSplit
@@ -158,8 +159,7 @@ def records_to_split(
     bad_log: BadDataLog,
     limit: int | None = None,
 ) -> WorldSplit:
-    """Decode the records (or `limit` of them, spread over the classes) into an in-memory split
-    for evaluation.
+    """Decode the records (or `limit` of them, spread over the classes) into an in-memory split.
 
     Bad samples are dropped (and counted in `bad_log`); the first caption stands for each image
     in `captions`, and `caption_sets` keeps all of them when some image has several.
@@ -168,20 +168,50 @@ def records_to_split(
     chosen = class_balanced_indices([r.label for r in records.records], limit)
     for record in (records.records[i] for i in chosen):
         try:
-            images.append(_checked_image(record, image_size))
+            images.append(checked_image(record, image_size))
             kept.append(record)
         except BadSample as error:
             bad.append(BadEvent(record.source, str(error)))
     bad_log.record(len(kept), bad)
     if not kept:
         raise MMCLError(f"{records.name}: no readable images to evaluate on")
+    pixels = torch.stack(images)  # (N, 3, S, S) uint8
+    return _split_of(records, kept, pixels, name, prompt_templates)
+
+
+def lazy_records_split(
+    records: RecordSet,
+    image_size: int,
+    name: str,
+    prompt_templates: Sequence[str],
+    limit: int | None = None,
+) -> WorldSplit:
+    """The records (or `limit` of them, spread over the classes) as a split for evaluation whose
+    images stay on disk (`RecordImages`): each is decoded when a loader reads it, and a bad one
+    is found, counted and skipped then, so its row is still here."""
+    chosen = class_balanced_indices([r.label for r in records.records], limit)
+    kept = [records.records[i] for i in chosen]
+    if not kept:
+        raise MMCLError(f"{records.name}: no images to evaluate on")
+    images = RecordImages(tuple(kept), image_size)
+    return _split_of(records, kept, images, name, prompt_templates)
+
+
+def _split_of(
+    records: RecordSet,
+    kept: list[Record],
+    images: torch.Tensor | RecordImages,
+    name: str,
+    prompt_templates: Sequence[str],
+) -> WorldSplit:
+    """The split of records `kept` (one per row of `images`) with their annotations."""
     return WorldSplit(
         name=name,
-        images=torch.stack(images),  # (N, 3, S, S) uint8
+        images=images,
         labels=torch.tensor([r.label for r in kept], dtype=torch.long),
         attributes={},
         attribute_values={},
-        captions=[_first_caption(r) for r in kept],
+        captions=[first_caption(r) for r in kept],
         class_names=list(records.class_names),
         prompt_templates=list(prompt_templates),
         description=f"{records.name}",
@@ -213,18 +243,3 @@ def class_balanced_indices(labels: Sequence[int], limit: int | None, seed: int =
             if queue and len(chosen) < limit:
                 chosen.append(int(queue.pop()))
     return sorted(chosen)
-
-
-def _checked_image(record: Record, image_size: int) -> torch.Tensor:
-    """The record's decoded image, once its row and first caption are known to be usable."""
-    if record.error:
-        raise BadSample(record.error)
-    try:
-        _first_caption(record).encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes kept as surrogates by the reader
-        raise BadSample("caption is not valid UTF-8") from None
-    return decode_image(record.image, image_size)
-
-
-def _first_caption(record: Record) -> str:
-    return next((c for c in record.captions if c.strip()), "")

@@ -15,7 +15,7 @@ from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.readers import ReaderOptions, read_records
 from mmcl.data.formats.records import RecordSet
 from mmcl.data.formats.webdataset_shards import shard_paths
-from mmcl.data.record_dataset import records_to_split
+from mmcl.data.record_dataset import lazy_records_split, records_to_split
 from mmcl.data.stream_dataset import Shard, first_samples, index_shards
 from mmcl.data.worlds import WorldSplit, load_world
 from mmcl.errors import MMCLError
@@ -89,11 +89,23 @@ def edited_records(records: RecordSet, cfg: DataConfig) -> RecordSet:
 
 
 def data_split(
-    cfg: DataConfig, fmt: str, path: str, name: str, limit: int | None, bad: BadDataLog
+    cfg: DataConfig,
+    fmt: str,
+    path: str,
+    name: str,
+    limit: int | None,
+    bad: BadDataLog,
+    lazy: bool = False,
 ) -> WorldSplit:
     """Decode a dataset on disk (or `limit` of its images) into an in-memory split: for record
-    formats a class-stratified subset, for shard streams the first `limit` in shard order."""
+    formats a class-stratified subset, for shard streams the first `limit` in shard order.
+
+    lazy: record formats keep their images on disk (`RecordImages`, each decoded when read, a
+    bad one found and counted then), so evaluation never holds a whole split of pixels.
+    """
     source = read_source(fmt, path, cfg)
+    if isinstance(source, RecordSet) and lazy:
+        return lazy_records_split(source, cfg.image_size, name, cfg.prompt_templates, limit)
     if isinstance(source, RecordSet):
         return records_to_split(source, cfg.image_size, name, cfg.prompt_templates, bad, limit)
     images, captions, labels = first_samples(source, cfg.image_size, limit, bad)

@@ -17,6 +17,13 @@ def eval_task_names() -> list[str]:
     return EVAL_TASKS.names()
 
 
+def probe_backends() -> tuple[str, ...]:
+    """The linear probe's solvers (imported on use, like the tasks: it loads torch)."""
+    from mmcl.eval.torch_probe import PROBE_BACKENDS
+
+    return PROBE_BACKENDS
+
+
 @dataclass
 class EvalConfig:
     tasks: list[str] = field(
@@ -24,6 +31,9 @@ class EvalConfig:
     )
     splits: list[str] = field(default_factory=lambda: list(SHAPES_EVAL_SPLITS))
     probe_train_size: int = 4000  # train images the probes are fitted on
+    # Linear-probe solver, same objective either way: sklearn (CPU lbfgs), torch (L-BFGS on the
+    # GPU when there is one, for ImageNet-size sets), auto (torch on a GPU, else sklearn).
+    probe_backend: str = "auto"
     attribute_split: str = "balanced"  # attributes independent here; "" probes train -> id
     mmvp_path: str = ""  # local MMVP-VLM folder (Questions.csv + images); "" = world pairs
     mmvp_pairs: int = 15  # world pairs per attribute (MMVP has 15 per pattern)
@@ -36,5 +46,6 @@ class EvalConfig:
         for task in self.tasks:
             check_choice("eval.tasks", task, eval_task_names())
         check_range("eval.probe_train_size", self.probe_train_size, 10)
+        check_choice("eval.probe_backend", self.probe_backend, probe_backends())
         check_range("eval.every", self.every, 0)
         check_range("eval.mmvp_pairs", self.mmvp_pairs, 1)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from mmcl.data.batch import Batch
+from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write
 
@@ -59,7 +60,8 @@ class FeatureSet:
         return self.features.shape[0]
 
     def subset(self, mask: torch.Tensor) -> FeatureSet:
-        """Rows where the boolean `mask` (N,) is true, every field kept aligned."""
+        """Rows where the boolean `mask` (N,) is true (or the rows a long index tensor lists, in
+        its order), every field kept aligned."""
         return FeatureSet(
             features=self.features[mask],
             labels=self.labels[mask],
@@ -214,13 +216,25 @@ def weights_digest(model: nn.Module) -> str:
 def files_identity(paths: Iterable[str | os.PathLike]) -> str:
     """Digest of a file dataset's identity: each path with its size and modification time.
 
-    Cheaper than hashing the images of a large folder, and any rewrite of a file changes it.
+    Cheaper than hashing the images of a large folder, and any rewrite of a file changes it. A
+    missing file (or an empty path, a row its reader could not parse) counts as missing: it is
+    a bad sample that extraction skips, and its reappearance changes the digest.
     """
     h = hashlib.blake2b(digest_size=16)
     for path in paths:
-        stat = Path(path).stat()
-        h.update(f"{os.fspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        h.update(f"{os.fspath(path)}\0{_file_state(path)}\n".encode())
     return h.hexdigest()
+
+
+def _file_state(path: str | os.PathLike) -> str:
+    """Size and modification time of the file, or why there is none."""
+    if not os.fspath(path):
+        return "no file"
+    try:
+        stat = Path(path).stat()
+    except FileNotFoundError:
+        return "missing"
+    return f"{stat.st_size}\0{stat.st_mtime_ns}"
 
 
 def feature_key(
@@ -264,11 +278,16 @@ class FeatureCache:
     """Feature sets of one model on disk, one file `root/<key>.pt` per (data, kind, preprocessing).
 
     The weights digest is computed once, when the cache is made for a model: make a new one after
-    the weights change (the suite does, per evaluation).
+    the weights change (the suite does, per evaluation). With `shards` across torchrun ranks,
+    extraction is a collective, so the ranks agree to read the cache or all extract, and only
+    the main rank writes.
     """
 
-    def __init__(self, root: str | os.PathLike, model: nn.Module) -> None:
+    def __init__(
+        self, root: str | os.PathLike, model: nn.Module, shards: Shards | None = None
+    ) -> None:
         self.root = Path(root)
+        self.shards = shards or Shards()
         self.weights = weights_digest(model)
         self.hits = 0
         self.misses = 0
@@ -308,10 +327,11 @@ class FeatureCache:
     def get_or_extract(self, key: str, extract: Callable[[], FeatureSet]) -> FeatureSet:
         """The cached set for `key`, else `extract()`, stored before it is returned."""
         cached = self.load(key)
-        if cached is not None:
+        if all(self.shards.gather(cached is not None)):
             self.hits += 1
             return cached
         self.misses += 1
         fs = extract()
-        self.save(key, fs)
+        if self.shards.is_main:
+            self.save(key, fs)
         return fs

@@ -5,6 +5,8 @@ The probe is fitted once on the train split and then scored on any number of tes
 in-distribution test set and its shifts), so fitting and scoring are separate calls. The L2
 strength C is picked on a held-out part of the train split unless fixed; the sweep runs from
 strong to weak regularization with warm starts, which keeps it to seconds for N ~ 10k, F ~ 256.
+Two backends minimise the same objective (`mmcl.eval.torch_probe`): scikit-learn's lbfgs on the
+CPU, and a torch L-BFGS on the GPU when there is one, for ImageNet-size sets.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -23,11 +26,16 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from mmcl.config import check_choice
 from mmcl.errors import MMCLError
+from mmcl.eval import torch_probe
 from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import FeatureSet
+from mmcl.eval.torch_probe import PROBE_BACKENDS, LinearWeights, Standardizer, TorchProbe
 
 ArrayLike = torch.Tensor | np.ndarray
+Model = TypeVar("Model")  # a backend's fitted classifier
+Rows = TypeVar("Rows", np.ndarray, torch.Tensor)  # a backend's (standardized) features
 
 
 @dataclass
@@ -42,6 +50,20 @@ class ProbeConfig:
     # BLAS and OpenMP threads while fitting. One by default because they busy-wait: on the
     # shared 2-core machines a fit with 2 threads next to another process ran 30x slower.
     threads: int = 1
+    # "sklearn": scikit-learn's lbfgs; "torch": torch L-BFGS on the GPU if any (same objective);
+    # "auto": torch when there is a GPU, else sklearn at every size. On the CPU with one thread
+    # each, torch took 1.6-2.4x sklearn's time from 5k x 128 (10 classes) to 100k x 768 (100
+    # classes) (bench/probe_backends.py): per-iteration cost is the same two matmuls, and torch
+    # stops at a 10x tighter gradient. So no N x F threshold: CPU runs keep sklearn's numbers.
+    backend: str = "auto"
+
+
+class Probe(Protocol):
+    """A fitted probe, whichever backend fitted it."""
+
+    C: float
+
+    def predict(self, features: ArrayLike) -> np.ndarray: ...
 
 
 @dataclass
@@ -92,49 +114,104 @@ def _validation_split(
     )
 
 
+Fit = Callable[[Rows, np.ndarray, float, Model | None], Model]  # (x, y, C, warm start) -> fitted
+Score = Callable[[Model, Rows, np.ndarray], float]  # (fitted, x, y) -> accuracy
+
+
 def _choose_C(
-    x: np.ndarray, y: np.ndarray, config: ProbeConfig
-) -> tuple[float, LogisticRegression]:
+    x: Rows, y: np.ndarray, config: ProbeConfig, fit: Fit, score: Score
+) -> tuple[float, Model]:
     """The grid value with the best validation accuracy, and the classifier fitted with it."""
-    x_fit, x_val, y_fit, y_val = _validation_split(x, y, config)
-    classifier = _classifier(config.C_grid[0], config.max_iter)
-    best: tuple[float, float, LogisticRegression] | None = None
+    fit_rows, val_rows, y_fit, y_val = _validation_split(np.arange(y.size), y, config)
+    x_fit, x_val = x[fit_rows], x[val_rows]
+    model, best = None, None
     for C in sorted(config.C_grid):
-        classifier.set_params(C=C)
-        _fit_quietly(classifier, x_fit, y_fit, config.threads)  # warm-started from the previous C
-        score = classifier.score(x_val, y_val)
-        if best is None or score > best[0]:
-            best = (score, C, copy.deepcopy(classifier))
+        model = fit(x_fit, y_fit, C, model)  # warm-started from the previous C
+        accuracy = score(model, x_val, y_val)
+        if best is None or accuracy > best[0]:
+            best = (accuracy, C, model)
     assert best is not None  # C_grid is checked non-empty by the caller
     return best[1], best[2]
 
 
+def _fit_with_C(
+    x: Rows, y: np.ndarray, config: ProbeConfig, fit: Fit, score: Score
+) -> tuple[float, Model]:
+    """The fixed C, or the one chosen on a validation split, and the model refitted on all of
+    x (warm-started from the chosen one)."""
+    if config.C is not None:
+        return config.C, fit(x, y, config.C, None)
+    C, model = _choose_C(x, y, config, fit, score)
+    return C, fit(x, y, C, model)
+
+
+def _fit_sklearn(x: np.ndarray, y: np.ndarray, config: ProbeConfig) -> LinearProbe:
+    """StandardScaler, then LogisticRegression(C, lbfgs)."""
+
+    def fit(
+        x: np.ndarray, y: np.ndarray, C: float, warm: LogisticRegression | None
+    ) -> LogisticRegression:
+        # A rare class can fall entirely into the validation part: then no weights to start from.
+        if warm is None or not np.array_equal(warm.classes_, np.unique(y)):
+            classifier = _classifier(C, config.max_iter)
+        else:
+            classifier = copy.deepcopy(warm)
+            classifier.set_params(C=C)
+        _fit_quietly(classifier, x, y, config.threads)
+        return classifier
+
+    scaler = StandardScaler().fit(x)
+    C, classifier = _fit_with_C(scaler.transform(x), y, config, fit, LogisticRegression.score)
+    return LinearProbe(scaler=scaler, classifier=classifier, C=float(C))
+
+
+def _fit_torch(features: ArrayLike, y: np.ndarray, config: ProbeConfig) -> TorchProbe:
+    """`torch_probe.Standardizer`, then `torch_probe.fit_weights` on the probe device."""
+    device = torch_probe.probe_device()
+    classes, indices = np.unique(y, return_inverse=True)
+    x = torch.as_tensor(features).to(device, torch.float32)
+    standardize = Standardizer.fit(x)
+    x = standardize(x)  # drops the raw copy: at ImageNet size each is 4 GB
+
+    def fit(x: torch.Tensor, y: np.ndarray, C: float, warm: LinearWeights | None) -> LinearWeights:
+        y = torch.as_tensor(y, device=device)
+        return torch_probe.fit_weights(x, y, classes.size, C, config.max_iter, warm)
+
+    def score(weights: LinearWeights, x: torch.Tensor, y: np.ndarray) -> float:
+        return torch_probe.accuracy(weights, x, torch.as_tensor(y, device=device))
+
+    with torch_probe.torch_threads(config.threads):
+        C, weights = _fit_with_C(x, indices, config, fit, score)
+    return TorchProbe(standardize, weights, classes, float(C))
+
+
+def resolve_backend(config: ProbeConfig) -> str:
+    """The backend that fits: `config.backend`, with auto resolved (see ProbeConfig.backend)."""
+    check_choice("ProbeConfig.backend", config.backend, PROBE_BACKENDS)
+    if config.backend != "auto":
+        return config.backend
+    return "torch" if torch.cuda.is_available() else "sklearn"
+
+
 def fit_linear_probe(
     features: ArrayLike, labels: ArrayLike, config: ProbeConfig | None = None
-) -> LinearProbe:
-    """Standardize features (N, F) on the train split and fit logistic regression to labels (N,)."""
+) -> Probe:
+    """Standardize features (N, F) on the train split and fit logistic regression to labels (N,)
+    with the configured backend: a `LinearProbe` (scikit-learn) or a `TorchProbe`."""
     config = config or ProbeConfig()
-    x, y = as_numpy(features), as_numpy(labels)
-    if x.shape[0] != y.shape[0]:
-        raise MMCLError(f"linear probe got {x.shape[0]} feature rows for {y.shape[0]} labels")
+    y = as_numpy(labels)
+    if len(features) != y.shape[0]:
+        raise MMCLError(f"linear probe got {len(features)} feature rows for {y.shape[0]} labels")
     if np.unique(y).size < 2:
         raise MMCLError("linear probe needs at least two classes in the train labels")
     if config.C is None and not config.C_grid:
         raise MMCLError("ProbeConfig needs either a fixed C or a non-empty C_grid")
-    scaler = StandardScaler().fit(x)
-    x = scaler.transform(x)
-    if config.C is not None:
-        C, classifier = config.C, _classifier(config.C, config.max_iter)
-    else:
-        C, classifier = _choose_C(x, y, config)  # refit below starts from the chosen weights
-        if not np.array_equal(classifier.classes_, np.unique(y)):
-            # A rare class fell entirely into the validation part: no weights to start from.
-            classifier = _classifier(C, config.max_iter)
-    _fit_quietly(classifier, x, y, config.threads)
-    return LinearProbe(scaler=scaler, classifier=classifier, C=float(C))
+    if resolve_backend(config) == "torch":
+        return _fit_torch(features, y, config)
+    return _fit_sklearn(as_numpy(features), y, config)
 
 
-def probe_accuracy(probe: LinearProbe, features: ArrayLike, labels: ArrayLike) -> float:
+def probe_accuracy(probe: Probe, features: ArrayLike, labels: ArrayLike) -> float:
     """Fraction of samples whose predicted label equals the true one."""
     y = as_numpy(labels)
     if y.shape[0] == 0:
@@ -160,7 +237,9 @@ def score_linear_probe(ctx: EvalContext) -> Records:
     """One probe fitted on the train features, scored on every split."""
     ctx.progress("linear probe")
     train = ctx.train()
-    probe = fit_linear_probe(train.features, train.labels)
+    # eval.probe_backend, once EvalData carries it (mmcl.eval.suite); until then the default.
+    config = ProbeConfig(backend=ctx.data.probe_backend)
+    probe = fit_linear_probe(train.features, train.labels, config)
     return [
         ctx.record("linear_probe", name, "accuracy", probe_accuracy(probe, fs.features, fs.labels))
         for name, fs in ctx.tests.items()

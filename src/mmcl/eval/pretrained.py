@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mmcl.config import load_config, save_config
 from mmcl.data.formats.class_subsets import imagenet_wnids
+from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
 from mmcl.eval.run import evaluate_method, results_meta
 from mmcl.eval.tasks import write_results
@@ -39,6 +42,7 @@ class PretrainedEval:
     templates: Sequence[str] = ()  # default: openai_imagenet for ImageNet folders
     image_size: int = 0  # 0 = the model's own
     data_format: str = "imagefolder"
+    workers: int = 0  # image-decoding DataLoader workers per process (0: the process itself)
 
 
 def default_templates(folder: str) -> list[str]:
@@ -62,6 +66,7 @@ def run_config(spec: PretrainedEval) -> RunConfig:
         f"data.format={spec.data_format}",
         f"data.val_path={spec.id_path}",
         f"data.image_size={size}",
+        f"data.num_workers={spec.workers}",
         f"eval.tasks=[{','.join(spec.tasks)}]",
     ]
     cfg = load_config(RunConfig, None, overrides)
@@ -76,12 +81,19 @@ def run_config(spec: PretrainedEval) -> RunConfig:
 
 
 def evaluate_pretrained(
-    spec: PretrainedEval, out_dir: Path, progress: Callable[[str], None] = lambda m: None
+    spec: PretrainedEval,
+    out_dir: Path,
+    progress: Callable[[str], None] = lambda m: None,
+    shards: Shards | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Score the model on every split; writes OUT/results.json and OUT/config.yaml."""
+    """Score the model on every split on `device`; writes OUT/results.json and OUT/config.yaml
+    (the main rank, when `shards` split the work over torchrun ranks)."""
+    shards = shards or Shards()
     cfg = run_config(spec)
-    method = build_method(cfg.method, cfg.model, DataInfo(cfg.data.image_size, 0))
-    records = evaluate_method(cfg, method, list(spec.tasks), progress, out_dir / "features")
+    method = build_method(cfg.method, cfg.model, DataInfo(cfg.data.image_size, 0)).to(device)
+    features = out_dir / "features"
+    records = evaluate_method(cfg, method, list(spec.tasks), progress, features, shards)
     for record in records:
         if record["split"] == "val":
             record["split"] = spec.id_name
@@ -90,7 +102,8 @@ def evaluate_pretrained(
         "pretrained": spec.pretrained,
         "templates": len(cfg.data.prompt_templates),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "config.yaml")
-    write_results(out_dir / "results.json", meta, records)
+    if shards.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "config.yaml")
+        write_results(out_dir / "results.json", meta, records)
     return {"meta": meta, "records": records}

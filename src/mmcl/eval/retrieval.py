@@ -123,11 +123,15 @@ def _texts(
     ctx: EvalContext, caption_sets: list[list[str]], fs: FeatureSet
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Text embeddings to retrieve among, and each one's image: every caption of each image
-    where the split has several (the COCO / Flickr protocol), else its one caption."""
+    where the split has several (the COCO / Flickr protocol), else its one caption.
+
+    `caption_sets` has one entry per split row; the feature rows are the split rows that could
+    be read (`fs.index`), so a skipped image takes its captions with it."""
     if not caption_sets:
         with torch.no_grad():
             tokens = fs.texts.to(next(ctx.model.parameters()).device)
             return ctx.model.encode_text(tokens).float().cpu(), None
-    captions = [c for captions in caption_sets for c in captions]
-    image_of_text = torch.tensor([i for i, cs in enumerate(caption_sets) for _ in cs])
+    kept = [caption_sets[int(row)] for row in fs.index]
+    captions = [c for captions in kept for c in captions]
+    image_of_text = torch.tensor([i for i, cs in enumerate(kept) for _ in cs])
     return encode_texts(ctx.model, ctx.tokenizer(captions), autocast=ctx.autocast), image_of_text

@@ -17,6 +17,7 @@ from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS
 from mmcl.data.sources import data_split, load_split, relabel
 from mmcl.data.worlds import WorldSplit
+from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
@@ -30,14 +31,21 @@ from mmcl.train.precision import resolve_precision
 from mmcl.train.run import load_model, load_trained
 
 
-def eval_data(cfg: RunConfig, tasks: Sequence[str], feature_dir: Path | None = None) -> EvalData:
+def eval_data(
+    cfg: RunConfig,
+    tasks: Sequence[str],
+    feature_dir: Path | None = None,
+    shards: Shards | None = None,
+) -> EvalData:
+    """The splits to score; `shards` splits their feature extraction over torchrun ranks."""
     if cfg.data.format != "world":
-        return format_eval_data(cfg, feature_dir)
+        return format_eval_data(cfg, feature_dir, shards)
     return EvalData(
         dataset=cfg.data.world,
         train=load_split(cfg.data, "train"),
         tests={name: load_split(cfg.data, name) for name in cfg.eval.splits},
         probe_train_size=cfg.eval.probe_train_size,
+        probe_backend=cfg.eval.probe_backend,
         attribute_split=(
             load_split(cfg.data, cfg.eval.attribute_split)
             if cfg.eval.attribute_split and "attributes" in tasks
@@ -46,15 +54,19 @@ def eval_data(cfg: RunConfig, tasks: Sequence[str], feature_dir: Path | None = N
         extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
         feature_dir=feature_dir,
         mmvp_pairs=mmvp_pairs(cfg) if "mmvp" in tasks else None,
+        shards=shards or Shards(),
     )
 
 
-def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalData:
+def format_eval_data(
+    cfg: RunConfig, feature_dir: Path | None = None, shards: Shards | None = None
+) -> EvalData:
     """Probes fit on (a class-stratified probe_train_size images of) data.path, scored on
     data.val_path; without data.path only zero-shot and retrieval have something to score.
 
     Labels of both are aligned by class name onto the val split's classes, which are also
-    the zero-shot classes; without data.val_path there is nothing to score.
+    the zero-shot classes; without data.val_path there is nothing to score. Record formats stay
+    on disk until extraction streams them (data.num_workers decode), counting bad images then.
     """
     d = cfg.data
     if not d.val_path:
@@ -63,9 +75,10 @@ def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalDat
             "ImageFolder with data.val_format=imagefolder); or train with --no-eval"
         )
     bad = BadDataLog(d.max_bad_fraction, what="evaluation data")
-    val = data_split(d, d.val_format or d.format, d.val_path, "val", None, bad)
+    val = data_split(d, d.val_format or d.format, d.val_path, "val", None, bad, lazy=True)
     if d.path:
-        train = data_split(d, d.format, d.path, "train", cfg.eval.probe_train_size, bad)
+        limit = cfg.eval.probe_train_size
+        train = data_split(d, d.format, d.path, "train", limit, bad, lazy=True)
     else:  # nothing to fit probes on: val lends its class names and templates to zero-shot
         train = val
     if val.class_names and train.class_names != val.class_names:
@@ -74,7 +87,7 @@ def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalDat
     for name, path in d.val_shifts.items():
         subset = name if name in SUBSET_NAMES else ""
         shift_cfg = dataclasses.replace(d, class_subset=subset)
-        shift = data_split(shift_cfg, d.val_format or d.format, path, name, None, bad)
+        shift = data_split(shift_cfg, d.val_format or d.format, path, name, None, bad, lazy=True)
         tests[name] = relabel(shift, val.class_names) if val.class_names else shift
         check_relabelled(name, path, shift, tests[name])
         if subset and subset not in CLASS_INDEX_LAYOUTS:
@@ -85,8 +98,12 @@ def format_eval_data(cfg: RunConfig, feature_dir: Path | None = None) -> EvalDat
         tests=tests,
         candidate_classes=candidate_classes,
         probe_train_size=cfg.eval.probe_train_size,
+        probe_backend=cfg.eval.probe_backend,
         extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
         feature_dir=feature_dir,
+        workers=d.num_workers,
+        shards=shards or Shards(),
+        bad_data=bad,
     )
 
 
@@ -164,12 +181,17 @@ def evaluate_method(
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
     feature_dir: Path | None = None,
+    shards: Shards | None = None,
 ) -> list[dict[str, Any]]:
-    """Records of every task on every split; `feature_dir` caches features there by content."""
+    """Records of every task on every split; `feature_dir` caches features there by content.
+
+    shards: `Shards.across_ranks()` when every torchrun rank calls this together: each extracts
+    a share of every split and all get the same records. Default: this process does it all.
+    """
     device = next(method.parameters()).device
     bf16 = resolve_precision(cfg.train.precision, device) == "bf16"
     tasks = tasks or cfg.eval.tasks
-    data = eval_data(cfg, tasks, feature_dir)
+    data = eval_data(cfg, tasks, feature_dir, shards)
     if cfg.data.format != "world":
         tasks = supported_tasks(tasks, data)
     with torch.no_grad():
@@ -191,10 +213,11 @@ def score_run(
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
     feature_dir: Path | None = None,
+    shards: Shards | None = None,
 ) -> list[dict[str, Any]]:
     """Records of a run's model as it stands at its latest checkpoint, each naming that
     checkpoint (a multistage run keeps one per stage and names none)."""
-    records = evaluate_method(cfg, method, tasks, progress, feature_dir)
+    records = evaluate_method(cfg, method, tasks, progress, feature_dir, shards)
     scored = ckpt.latest_checkpoint(run_dir / "checkpoints")
     return [r | {"checkpoint": scored.name} for r in records] if scored is not None else records
 
@@ -217,17 +240,22 @@ def evaluate_run(
     run_dir: Path,
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    shards: Shards | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Score the run's latest checkpoint and write `results.json`; returns its content. Each
-    record names the checkpoint it came from.
+    """Score the run's latest checkpoint on `device` and write `results.json` (the main rank,
+    under torchrun); returns its content. Each record names the checkpoint it came from.
 
     Features are cached in `run_dir/features`, keyed by weights and data, so re-scoring the same
     checkpoint (other tasks, a second call) runs no forward pass.
     """
+    shards = shards or Shards()
     cfg, method = load_trained(run_dir)
-    records = score_run(cfg, method, run_dir, tasks, progress, run_dir / "features")
+    method.to(device)
+    records = score_run(cfg, method, run_dir, tasks, progress, run_dir / "features", shards)
     meta = results_meta(cfg, run_dir)
-    write_results(run_dir / "results.json", meta, records)
+    if shards.is_main:
+        write_results(run_dir / "results.json", meta, records)
     return {"meta": meta, "records": records}
 
 
@@ -235,12 +263,16 @@ def evaluate_checkpoints(
     run_dir: Path,
     tasks: Sequence[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    shards: Shards | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Score every kept checkpoint, oldest first; writes `checkpoint_results.json`.
+    """Score every kept checkpoint on `device`, oldest first; writes `checkpoint_results.json`
+    (the main rank, under torchrun).
 
     Each record names its checkpoint (file and step), so the report can draw the run's path on
     the id-shift plane after the fact, as `eval.every` does during training.
     """
+    shards = shards or Shards()
     paths = ckpt.checkpoint_files(run_dir / "checkpoints")
     if not paths:
         raise MMCLError(
@@ -248,14 +280,16 @@ def evaluate_checkpoints(
             "keeps its checkpoints per stage; score it with --checkpoint latest)"
         )
     cfg, method = load_model(paths[0])
+    method.to(device)
     records = []
     for index, path in enumerate(paths):
         payload = ckpt.load_checkpoint(path)
         method.load_state_dict(payload["method"])
         progress(f"checkpoint {path.name} ({index + 1}/{len(paths)})")
-        scored = evaluate_method(cfg, method, tasks, progress, run_dir / "features")
+        scored = evaluate_method(cfg, method, tasks, progress, run_dir / "features", shards)
         step = int(payload["state"]["step"])
         records += [r | {"checkpoint": path.name, "step": step} for r in scored]
     meta = results_meta(cfg, run_dir) | {"checkpoints": [p.name for p in paths]}
-    write_results(run_dir / CHECKPOINT_RESULTS, meta, records)
+    if shards.is_main:
+        write_results(run_dir / CHECKPOINT_RESULTS, meta, records)
     return {"meta": meta, "records": records}

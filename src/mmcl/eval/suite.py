@@ -4,6 +4,8 @@ Features are extracted once per split (one forward pass per image) and shared by
 zero-shot and the class head read heads on top of the backbone features, so they need no
 second pass. With `EvalData.feature_dir` set, features are also kept on disk keyed by content
 (`mmcl.eval.features.FeatureCache`), so evaluating the same weights again costs no forward pass.
+Splits of real data are streamed from disk, and under torchrun (`EvalData.shards`) each rank
+extracts a share of every split (`mmcl.eval.split_features`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from torch.utils.data import DataLoader
 
-from mmcl.data.world_dataset import WorldDataset, collate_batches
+from mmcl.data.formats.bad_data import BadDataLog
+from mmcl.data.record_images import RecordImages
 from mmcl.data.worlds import WorldSplit
+from mmcl.distributed import Shards
 from mmcl.eval import (  # noqa: F401  (each module registers its task in EVAL_TASKS)
     attributes,
     classifier,
@@ -30,12 +33,8 @@ from mmcl.eval import (  # noqa: F401  (each module registers its task in EVAL_T
     zeroshot,
 )
 from mmcl.eval.context import EVAL_TASKS, EvalContext
-from mmcl.eval.features import (
-    FeatureCache,
-    FeatureSet,
-    extract_features,
-    tensors_digest,
-)
+from mmcl.eval.features import FeatureCache, FeatureSet, files_identity, tensors_digest
+from mmcl.eval.split_features import Loading, split_features
 from mmcl.models.model import ContrastiveModel
 from mmcl.models.tokenizer import Tokenizer
 
@@ -48,6 +47,7 @@ class EvalData:
     train: WorldSplit
     tests: dict[str, WorldSplit]
     probe_train_size: int = 4000
+    probe_backend: str = "auto"  # eval.probe_backend: the linear probe's solver
     # Attribute probes are fitted and scored on a split whose attributes are independent of
     # each other (halves of it), so a probe for `shape` cannot score by reading the background.
     attribute_split: WorldSplit | None = None
@@ -57,16 +57,32 @@ class EvalData:
     extra: dict[str, Any] = field(default_factory=dict)  # added to every record (seed, hash...)
     feature_dir: Path | None = None  # on-disk feature cache (run_dir/features); None: no cache
     mmvp_pairs: mmvp.PairSet | None = None  # image pairs of the `mmvp` task
+    workers: int = 0  # DataLoader workers decoding splits kept on disk (one torch thread each)
+    # Which rows this process extracts; Shards.across_ranks() only where every rank evaluates.
+    shards: Shards = field(default_factory=Shards)
+    # Where images found unreadable while streaming are counted (data.max_bad_fraction).
+    bad_data: BadDataLog = field(default_factory=lambda: BadDataLog(0.0, what="evaluation data"))
+
+    def loading(self) -> Loading:
+        """How `split_features` reads these splits."""
+        return Loading(self.batch_size, self.workers, self.shards, self.bad_data)
 
 
 def _split_identity(split: WorldSplit, n: int) -> dict[str, Any]:
     """What the first `n` samples of a split are, by content: a world split carries no config,
-    and a digest of exactly the rows evaluated also sees a renderer change."""
-    rows = {"images": split.images[:n], "labels": split.labels[:n]}
+    and a digest of exactly the rows evaluated also sees a renderer change. A split kept on disk
+    is known by its files (paths, sizes, mtimes) instead: a digest of its pixels would decode
+    every image."""
+    rows = {"labels": split.labels[:n]}
     rows.update({f"attributes/{k}": v[:n] for k, v in split.attributes.items()})
     captions = "\0".join(split.captions[:n]).encode()
     rows["captions"] = torch.frombuffer(bytearray(captions), dtype=torch.uint8)
-    return {"split": split.name, "meta": split.meta, "rows": n, "content": tensors_digest(rows)}
+    identity = {"split": split.name, "meta": split.meta, "rows": n}
+    if isinstance(split.images, RecordImages):
+        identity["files"] = files_identity(split.images.files[:n])
+    else:
+        rows["images"] = split.images[:n]
+    return identity | {"content": tensors_digest(rows)}
 
 
 def _preprocessing(split: WorldSplit, tokenizer, autocast: bool) -> dict[str, Any]:
@@ -95,11 +111,7 @@ def _features(
     n = len(split) if limit is None else min(limit, len(split))
 
     def extract() -> FeatureSet:
-        dataset = WorldDataset(split, tokenizer)
-        indices = list(range(n))
-        batches = [indices[i : i + data.batch_size] for i in range(0, n, data.batch_size)]
-        loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_batches)
-        return extract_features(model, loader, kind="backbone", autocast=autocast)
+        return split_features(model, split, tokenizer, n, data.loading(), autocast)
 
     if cache is None:
         return extract()
@@ -121,7 +133,9 @@ def evaluate_model(
     text tower, the class head a classifier), in the order asked."""
     model.eval()
     tokenizer = (tokenizer or Tokenizer()) if model.has_text else None
-    cache = FeatureCache(data.feature_dir, model) if data.feature_dir is not None else None
+    cache = None
+    if data.feature_dir is not None:
+        cache = FeatureCache(data.feature_dir, model, data.shards)
 
     @functools.cache
     def train() -> FeatureSet:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from mmcl.data.record_images import RecordImages
 from mmcl.errors import MMCLError
 from mmcl.registry import Registry
 
@@ -35,9 +36,10 @@ WORLDS: Registry[World] = Registry("world")
 
 @dataclass
 class WorldSplit:
-    """One rendered split of a world, fully in memory.
+    """One split of a rendered world, fully in memory, or of real data (images possibly on disk).
 
-    images:           (N, 3, H, W) uint8.
+    images:           (N, 3, H, W) uint8; for real data read for evaluation, `RecordImages`
+                      that stand for that tensor and decode each image when it is read.
     labels:           (N,) long class ids (= attributes["shape"] for `shapes`).
     attributes:       attribute name -> (N,) long value ids; includes the class attribute.
     attribute_values: attribute name -> value names, indexed by those ids.
@@ -48,7 +50,7 @@ class WorldSplit:
     """
 
     name: str
-    images: torch.Tensor
+    images: torch.Tensor | RecordImages
     labels: torch.Tensor
     attributes: dict[str, torch.Tensor]
     attribute_values: dict[str, list[str]]
