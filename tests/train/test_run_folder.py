@@ -105,6 +105,19 @@ def test_resume_after_editing_config_yaml_names_the_changed_key(finished_run, tm
     assert "train.lr: 0.002 -> 0.001" in error and "different config" in error
 
 
+def test_resume_of_a_checkpoint_from_before_a_config_key_existed(finished_run, tmp_path):
+    """A key added by a newer mmcl (absent from the checkpoint) takes its default: no refusal."""
+    run = _copy(finished_run, tmp_path)
+    latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+    payload = torch.load(latest, weights_only=False)
+    del payload["config"]["eval"]["probe_backend"]
+    torch.save(payload, latest)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("  probe_backend: auto\n", ""))
+
+    assert main(["train", "--resume", str(run)]) == 0
+
+
 def _tiny_checkpoints(folder: Path) -> None:
     for step in (3, 6):
         ckpt.save_checkpoint(folder, {"state": {"step": step}}, step, keep=2)

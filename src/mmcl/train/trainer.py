@@ -20,7 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from mmcl.config import differing_keys, to_dict
+from mmcl.config import differing_keys, from_dict, to_dict
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import combined_state
 from mmcl.data.sources import load_train_source
@@ -143,7 +143,9 @@ class Trainer:
         if found is None:
             return False
         path, payload = found
-        changes = differing_keys(payload["config"], to_dict(self.cfg))
+        # Read through today's dataclasses, so a key a newer mmcl added takes its default.
+        saved = to_dict(from_dict(type(self.cfg), payload["config"]))
+        changes = differing_keys(saved, to_dict(self.cfg))
         if changes:
             raise MMCLError(
                 f"{path} was written with a different config ({'; '.join(changes[:5])}); "
