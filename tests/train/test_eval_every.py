@@ -64,7 +64,10 @@ def test_eval_checkpoint_all_scores_every_kept_checkpoint(tmp_path, world_cache,
     accuracy = {(r["step"], r["split"]): r["value"] for r in records if r["metric"] == "accuracy"}
     assert sorted({step for step, _ in accuracy}) == [2, 4, 6, 8, 10]
     assert {r["checkpoint"] for r in records} == {f"step_{s:07d}.pt" for s in (2, 4, 6, 8, 10)}
+    weights = {r["checkpoint"]: r["weights"] for r in records}
+    assert len(set(weights.values())) == 5  # each record names the digest of the weights it scored
     final = read_results(run / "results.json")["records"]  # the latest checkpoint, scored alone
+    assert {r["weights"] for r in final} == {weights["step_0000010.pt"]}
     for r in final:
         if r["task"] == "zeroshot" and r["metric"] == "accuracy":
             assert accuracy[10, r["split"]] == pytest.approx(r["value"])

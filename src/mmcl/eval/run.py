@@ -19,6 +19,7 @@ from mmcl.data.sources import data_split, load_split, relabel
 from mmcl.data.worlds import WorldSplit
 from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
+from mmcl.eval.features import weights_digest
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
@@ -216,10 +217,14 @@ def score_run(
     shards: Shards | None = None,
 ) -> list[dict[str, Any]]:
     """Records of a run's model as it stands at its latest checkpoint, each naming that
-    checkpoint (a multistage run keeps one per stage and names none)."""
+    checkpoint (a multistage run keeps one per stage and names none) and the digest of the
+    weights scored."""
     records = evaluate_method(cfg, method, tasks, progress, feature_dir, shards)
     scored = ckpt.latest_checkpoint(run_dir / "checkpoints")
-    return [r | {"checkpoint": scored.name} for r in records] if scored is not None else records
+    named = {"weights": weights_digest(method.model)}
+    if scored is not None:
+        named["checkpoint"] = scored.name
+    return [r | named for r in records]
 
 
 def results_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
@@ -288,7 +293,8 @@ def evaluate_checkpoints(
         progress(f"checkpoint {path.name} ({index + 1}/{len(paths)})")
         scored = evaluate_method(cfg, method, tasks, progress, run_dir / "features", shards)
         step = int(payload["state"]["step"])
-        records += [r | {"checkpoint": path.name, "step": step} for r in scored]
+        named = {"checkpoint": path.name, "step": step, "weights": weights_digest(method.model)}
+        records += [r | named for r in scored]
     meta = results_meta(cfg, run_dir) | {"checkpoints": [p.name for p in paths]}
     if shards.is_main:
         write_results(run_dir / CHECKPOINT_RESULTS, meta, records)
