@@ -38,8 +38,9 @@ def test_a_plugin_world_method_and_eval_task_train_and_evaluate_by_name(tmp_path
     config = tmp_path / "toy.yaml"
     config.write_text("name: toy\n")
     overrides = [
-        "data.world=toy", "method.name=toy_clip", "eval.splits=[test]", "eval.attribute_split=",
-        "eval.tasks=[mean_norm]", "eval.probe_train_size=32", f"data.cache_dir={tmp_path}",
+        "data.world=toy", "data.world_options.n=40", "method.name=toy_clip",
+        "eval.splits=[test]", "eval.attribute_split=", "eval.tasks=[mean_norm]",
+        "eval.probe_train_size=32", f"data.cache_dir={tmp_path}",
         f"out_dir={tmp_path / 'runs'}", *TOY_MODEL,
     ]  # fmt: skip
     env = {
@@ -62,6 +63,7 @@ def test_a_plugin_world_method_and_eval_task_train_and_evaluate_by_name(tmp_path
         ("zeroshot", "test"),
     }
     norm = next(r for r in records if r["task"] == "mean_norm")
+    assert norm["n_samples"] == 40  # data.world_options reached the toy world's config
     assert norm["value"] > 0 and norm["checkpoint"] == "step_0000004.pt"
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert any(
@@ -74,6 +76,11 @@ def test_names_a_plugin_registers_are_refused_without_it():
         load_config(RunConfig, None, ["data.world=toy"])
     with pytest.raises(MMCLError, match="method.name"):
         load_config(RunConfig, None, ["method.name=toy_clip"])
+
+
+def test_world_options_are_for_worlds_without_a_section_of_their_own():
+    with pytest.raises(MMCLError, match=r"data.world_options.*use data.shapes.<field>"):
+        load_config(RunConfig, None, ["data.world_options.n_train=10"])
 
 
 def test_a_plugin_that_fails_to_import_is_named(monkeypatch, tmp_path):

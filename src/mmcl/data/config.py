@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmcl.config import check_choice, check_range
+from mmcl.config import check_choice, check_range, from_dict
 from mmcl.data.caption_edits import DETAIL_KINDS
 from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS, SUBSET_TABLES
 from mmcl.data.formats.detect import file_formats, infer_format
@@ -31,6 +31,9 @@ class DataConfig:
     format: str = "world"
     world: str = "shapes"  # a registered world to train and evaluate on (format=world)
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
+    # Any other registered world's config fields, e.g. data.world_options.n=200 (shapes has its
+    # own typed section above); read into that world's config dataclass, keys checked.
+    world_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str = ""  # rendered worlds; default $MMCL_CACHE or ~/.cache/mmcl
     num_workers: int = 0  # in-memory worlds load fastest in the main process
     # ---- real formats (format != world) ----
@@ -74,10 +77,17 @@ class DataConfig:
             self.val_format = self._inferred("data.val_path", self.val_path)
 
     def world_config(self) -> Any:
-        """The config of `data.world`: `data.shapes` for shapes, the defaults of any other
-        registered world (a world with settings of its own adds a section like `data.shapes`)."""
-        world, defaults = get_world(self.world)
-        return self.shapes if isinstance(self.shapes, world.config_cls) else defaults
+        """The config of `data.world`: `data.shapes` for shapes; for any other registered world
+        its config dataclass filled from `data.world_options` (defaults for the rest)."""
+        world, _ = get_world(self.world)
+        if not isinstance(self.shapes, world.config_cls):
+            return from_dict(world.config_cls, self.world_options, prefix="data.world_options.")
+        if self.world_options:
+            raise MMCLError(
+                f"data.world_options sets the fields of a registered world; {self.world} has its "
+                f"own section: use data.{self.world}.<field>=value"
+            )
+        return self.shapes
 
     def _inferred(self, key: str, path: str) -> str:
         """The format of `path` (a TSV also sets a tab separator, unless one was chosen)."""
@@ -91,6 +101,8 @@ class DataConfig:
     def validate(self) -> None:
         check_choice("data.format", self.format, data_formats())
         check_choice("data.world", self.world, WORLDS.names())
+        if self.format == "world":
+            self.world_config()  # the world's options are checked now, not when it renders
         check_range("data.num_workers", self.num_workers, 0, 64)
         check_range("data.image_size", self.image_size, 8, 1024)
         check_range("data.max_bad_fraction", self.max_bad_fraction, 0, 1)
