@@ -4,6 +4,11 @@ in its real on-disk layout, then placed against the shipped testbed by `mmcl rob
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +111,41 @@ def test_an_empty_split_is_a_clear_error(tmp_path, saved_model, capsys):
     (tmp_path / "empty" / imagenet_wnids()[CLASSES[0]]).mkdir(parents=True)
     assert _eval(tmp_path, saved_model, {"imagenet_sketch": tmp_path / "empty"}) == 2
     assert "no images found" in capsys.readouterr().err
+
+
+def test_torchrun_ranks_score_a_mock_imagenet_as_one_process_does(tmp_path, saved_model):
+    """`torchrun --nproc-per-node 2 -m mmcl eval`: the ranks split every split's rows, and
+    rank 0 writes the same records one process writes."""
+    splits = mock_imagenet(tmp_path / "data")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    config = {"model_cfg": TINY["mmcl-tiny-vit"], "preprocess_cfg": {}}
+    (model_dir / "open_clip_config.json").write_text(json.dumps(config))
+    shutil.copy(saved_model, model_dir / "open_clip_pytorch_model.bin")
+    args = ["-m", "mmcl", "eval", "--model", f"local-dir:{model_dir}",
+            "--data", f"imagenet={splits['val']}",
+            "--shifts", f"imagenet_r={splits['imagenet_r']}"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    alone = [sys.executable, *args, "--out", str(tmp_path / "alone")]
+    ranks = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+             "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+             *args, "--out", str(tmp_path / "ranks")]  # fmt: skip
+    for command in (alone, ranks):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    def values(out: str) -> dict[tuple, float]:
+        records = read_results(tmp_path / out / "results.json")["records"]
+        return {(r["task"], r["split"], r["metric"]): r["value"] for r in records}
+
+    alone_values, rank_values = values("alone"), values("ranks")
+    assert alone_values.keys() == rank_values.keys() and alone_values
+    for key, value in alone_values.items():
+        assert rank_values[key] == pytest.approx(value, abs=1e-6), key
+    assert len(list((tmp_path / "ranks" / "features").glob("*.pt"))) == 2  # rank 0 wrote each once
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
