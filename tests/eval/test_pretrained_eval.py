@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from mmcl.data.formats.class_subsets import class_subset, imagenet_wnids
 from mmcl.eval.tasks import read_results
 
 from ..models.test_open_clip_models import TINY
+from ..train.runs import run_two_processes
 
 CLASSES = (462, 470, 658)  # ImageNet indices in ImageNet-R, ImageNet-A and ObjectNet alike
 PER_CLASS = 2
@@ -125,14 +125,11 @@ def test_torchrun_ranks_score_a_mock_imagenet_as_one_process_does(tmp_path, save
     args = ["-m", "mmcl", "eval", "--model", f"local-dir:{model_dir}",
             "--data", f"imagenet={splits['val']}",
             "--shifts", f"imagenet_r={splits['imagenet_r']}"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     alone = [sys.executable, *args, "--out", str(tmp_path / "alone")]
-    ranks = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-             "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-             *args, "--out", str(tmp_path / "ranks")]  # fmt: skip
-    for command in (alone, ranks):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(alone, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(*args, "--out", str(tmp_path / "ranks"))
 
     def values(out: str) -> dict[tuple, float]:
         records = read_results(tmp_path / out / "results.json")["records"]
@@ -143,9 +140,3 @@ def test_torchrun_ranks_score_a_mock_imagenet_as_one_process_does(tmp_path, save
     for key, value in alone_values.items():
         assert rank_values[key] == pytest.approx(value, abs=1e-6), key
     assert len(list((tmp_path / "ranks" / "features").glob("*.pt"))) == 2  # rank 0 wrote each once
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +26,8 @@ from mmcl.eval.split_features import Loading, split_features
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.models.model import ModelConfig, build_model
 from mmcl.models.tokenizer import Tokenizer
+
+from ..train.runs import run_two_processes
 
 WORKER = Path(__file__).with_name("streamed_worker.py")
 TEMPLATES = ["a photo of a {}."]
@@ -210,22 +208,11 @@ def test_features_of_a_lazy_split_are_cached_by_file_identity(tmp_path, decodes)
     torch.testing.assert_close(changed.features[others], first.features[others])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_gloo_ranks_decode_disjoint_shares_and_gather_the_one_process_features(tmp_path):
     folder = image_folder(tmp_path / "val", corrupt=("cat/0.png",))
     out = tmp_path / "out"
     out.mkdir()
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
-               "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-               "--master-port", str(_free_port()), str(WORKER), str(folder), str(out)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(str(WORKER), str(folder), str(out), timeout=120)
     ranks = [torch.load(out / f"rank{r}.pt") for r in range(2)]
 
     alone, decoded_alone, bad_alone = worker.extract(folder, Shards())
