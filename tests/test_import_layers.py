@@ -122,9 +122,20 @@ def test_an_upward_import_is_caught():
     assert upward_imports(graph) == {("mmcl.data.sources", "mmcl.train.run")}
 
 
+def cyclic_modules(graph: dict[str, set[str]]) -> list[str]:
+    """Modules that reach themselves through their imports."""
+    return sorted(name for name in graph if name in reachable(graph, name))
+
+
 def test_no_module_imports_one_that_imports_it_back():
+    assert cyclic_modules(import_graph()) == []
+
+
+def test_a_cycle_introduced_on_purpose_is_caught():
     graph = import_graph()
-    assert sorted(name for name in graph if name in reachable(graph, name)) == []
+    assert "mmcl.errors" in graph["mmcl.config"]
+    graph["mmcl.errors"] = graph["mmcl.errors"] | {"mmcl.config"}  # errors -> config -> errors
+    assert {"mmcl.config", "mmcl.errors"} <= set(cyclic_modules(graph))
 
 
 def test_the_graph_sees_imports_inside_functions(tmp_path):
