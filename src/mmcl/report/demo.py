@@ -242,8 +242,9 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
         runs=run_lines(run_dirs),
         seeds=result["seeds"],
         wall_seconds=result.get("seconds"),
-        wall_note=f"this call, which trained {result.get('trained_now', '?')} of "
-        f"{len(run_dirs)} runs; any others came from the cache",
+        wall_note=f"training and scoring in this call, which trained "
+        f"{result.get('trained_now', '?')} of {len(run_dirs)} runs; any others came from the "
+        "cache",
     )
     parts = [
         f"<p>Three arms on the calibrated <code>shapes</code> world, seeds {result['seeds']}. "
