@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
 
 
@@ -48,11 +49,9 @@ def setup_runtime(device: str) -> Runtime:
 
 def gather_objects(value: Any, runtime: Runtime) -> list[Any]:
     """Every rank's `value` (picklable), in rank order, on every rank; [value] when alone."""
-    if runtime.world_size == 1 or not dist.is_initialized():
+    if not dist.is_initialized():
         return [value]
-    values: list[Any] = [None] * runtime.world_size
-    dist.all_gather_object(values, value)
-    return values
+    return Shards(runtime.rank, runtime.world_size).gather(value)
 
 
 def teardown_runtime() -> None:
