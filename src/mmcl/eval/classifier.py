@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mmcl.eval.context import EvalContext, Records, eval_task
+from mmcl.eval.tasks import pack_correct
 
 
 @eval_task("classifier", needs_classifier=True)
@@ -10,6 +11,9 @@ def score_classifier(ctx: EvalContext) -> Records:
     records = []
     for name, fs in ctx.tests.items():
         _, logits = ctx.heads(fs.features)
-        accuracy = (logits.argmax(-1) == fs.labels).float().mean().item()
-        records.append(ctx.record("classifier", name, "accuracy", accuracy))
+        correct = logits.argmax(-1) == fs.labels
+        accuracy = correct.float().mean().item()
+        records.append(
+            ctx.record("classifier", name, "accuracy", accuracy, correct=pack_correct(correct))
+        )
     return records

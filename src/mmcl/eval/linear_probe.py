@@ -31,6 +31,7 @@ from mmcl.errors import MMCLError
 from mmcl.eval import torch_probe
 from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import FeatureSet
+from mmcl.eval.tasks import pack_correct
 from mmcl.eval.torch_probe import PROBE_BACKENDS, LinearWeights, Standardizer, TorchProbe
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -211,12 +212,17 @@ def fit_linear_probe(
     return _fit_sklearn(as_numpy(features), y, config)
 
 
-def probe_accuracy(probe: Probe, features: ArrayLike, labels: ArrayLike) -> float:
-    """Fraction of samples whose predicted label equals the true one."""
+def probe_correct(probe: Probe, features: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """Per sample, whether the predicted label equals the true one."""
     y = as_numpy(labels)
     if y.shape[0] == 0:
         raise MMCLError("probe_accuracy got an empty split; check the test data")
-    return float(np.mean(probe.predict(features) == y))
+    return probe.predict(features) == y
+
+
+def probe_accuracy(probe: Probe, features: ArrayLike, labels: ArrayLike) -> float:
+    """Fraction of samples whose predicted label equals the true one."""
+    return float(np.mean(probe_correct(probe, features, labels)))
 
 
 def evaluate(
@@ -240,7 +246,9 @@ def score_linear_probe(ctx: EvalContext) -> Records:
     # eval.probe_backend, once EvalData carries it (mmcl.eval.suite); until then the default.
     config = ProbeConfig(backend=ctx.data.probe_backend)
     probe = fit_linear_probe(train.features, train.labels, config)
-    return [
-        ctx.record("linear_probe", name, "accuracy", probe_accuracy(probe, fs.features, fs.labels))
-        for name, fs in ctx.tests.items()
-    ]
+    records = []
+    for name, fs in ctx.tests.items():
+        correct = probe_correct(probe, fs.features, fs.labels)
+        records.append(ctx.record("linear_probe", name, "accuracy", float(np.mean(correct)),
+                                  correct=pack_correct(correct)))  # fmt: skip
+    return records

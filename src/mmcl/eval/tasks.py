@@ -8,15 +8,38 @@ atomically so a crash never leaves a half-written file behind for `mmcl robustne
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write_text
 
 RECORD_KEYS = ("model", "task", "dataset", "split", "n_samples", "metric", "value")
+# Accuracy records also keep which samples were right, packed one bit a sample (base64), so two
+# models scored on the same samples get a paired error (`mmcl.stats.paired_accuracy_se`).
+CORRECT_KEY = "correct"
+
+
+def pack_correct(correct: Any) -> str:
+    """Per-sample correctness (N bools) as base64 of its packed bits: 50,000 samples in 8 KB."""
+    bits = np.packbits(np.asarray(correct, dtype=bool).reshape(-1))
+    return base64.b64encode(bits.tobytes()).decode("ascii")
+
+
+def unpack_correct(record: dict[str, Any]) -> np.ndarray:
+    """The record's per-sample correctness (n_samples bools); an MMCLError if it has none."""
+    if CORRECT_KEY not in record:
+        raise MMCLError(
+            f"record {record.get('task')}/{record.get('split')}/{record.get('metric')} has no "
+            f"per-sample '{CORRECT_KEY}' field; rescore it with this version of mmcl"
+        )
+    bits = np.frombuffer(base64.b64decode(record[CORRECT_KEY]), dtype=np.uint8)
+    return np.unpackbits(bits)[: int(record["n_samples"])].astype(bool)
 
 
 def make_record(

@@ -16,6 +16,7 @@ from mmcl.data.batch import Batch
 from mmcl.errors import MMCLError
 from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import encode_texts, extract_features
+from mmcl.eval.tasks import pack_correct
 
 
 def zero_shot_classifier(
@@ -112,13 +113,13 @@ def score_zeroshot(ctx: EvalContext) -> Records:
     for name, fs in ctx.tests.items():
         embedding, _ = ctx.heads(fs.features)
         classes = ctx.data.candidate_classes.get(name)  # (K,) sorted, or None: all classes
-        if classes is None:
-            result = zero_shot_accuracy(embedding, classifier, fs.labels, TOPK)
-        else:
-            labels = torch.searchsorted(classes, fs.labels)
-            result = zero_shot_accuracy(embedding, classifier[:, classes], labels, TOPK)
-        n_classes = classifier.shape[1] if classes is None else len(classes)
+        weights, labels = classifier, fs.labels
+        if classes is not None:
+            weights, labels = classifier[:, classes], torch.searchsorted(classes, fs.labels)
+        result = zero_shot_accuracy(embedding, weights, labels, TOPK)
+        correct = (embedding.float() @ weights.float()).argmax(1) == labels.long()
         for metric, value in result.items():
-            if metric != f"top{max(TOPK)}_accuracy" or n_classes > max(TOPK):
-                records.append(ctx.record("zeroshot", name, metric, value))
+            extra = {"correct": pack_correct(correct)} if metric == "accuracy" else {}
+            if metric != f"top{max(TOPK)}_accuracy" or weights.shape[1] > max(TOPK):
+                records.append(ctx.record("zeroshot", name, metric, value, **extra))
     return records
