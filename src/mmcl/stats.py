@@ -2,28 +2,36 @@
 
 A claim is decided from several seeds by a rule fixed before the run. Each rule reads one
 `Estimate`: the mean over seeds of a per-seed figure (a difference A - B, a trend slope, ...) and
-its 95% interval. The interval's standard error has two parts, stated here once:
+its 95% interval. How test-sample noise enters depends on the experiment's design, which every
+estimate states (`test=`):
 
-    se^2 = s_seed^2 / n  +  mean_s(se_test,s^2)
+- `PER_SEED`: each seed draws its own test set (a new world per seed). The per-seed figures
+  already vary with their test samples, so the interval is Student's t with n - 1 df on the
+  per-seed values alone, se = s / sqrt(n); adding a test term as well would count that noise
+  twice and put a floor under the interval that no number of seeds could pass. The per-seed test
+  error is still recorded (`se_test`), for reading, not for the interval.
+- `SHARED`: every seed is scored on one test set. Its sampling noise is common to all seeds and
+  invisible in their spread, so it is added once, undivided: se^2 = s^2 / n + se_test^2, with
+  Welch-Satterthwaite df = (a + b)^2 (n - 1) / a^2 (a = s^2 / n, b = se_test^2 known from
+  thousands of samples). Here more seeds alone cannot shrink the interval below 1.96 se_test.
 
-`s_seed` is the sample standard deviation of the per-seed figures (training-seed variance, which
-also holds test-sample noise when each seed draws its own test set); `se_test,s` is the per-seed
-test-sample standard error (e.g. binomial for an accuracy). The test term is *not* divided by n: a
-test set shared by all seeds adds its noise once to every seed, and the seed spread cannot see it.
-Where each seed draws its own test set this over-counts, which errs towards "inconclusive". The
-multiplier is Student's t (two-sided 95%) with Welch-Satterthwaite degrees of freedom: the seed
-term is estimated from n seeds (n - 1 df), the test term from thousands of test samples (taken as
-known), so df = (a + b)^2 (n - 1) / a^2 with a = s_seed^2 / n, b = se_test^2. With no test term
-this is t with n - 1 df, and three seeds give wide intervals, as they should; a test term known
-this well is not inflated by the seed count. One seed has no seed variance to measure: its
-interval is unbounded and every verdict on it is "inconclusive".
+Differences of two models scored on the same samples take the paired per-sample error
+(`paired_accuracy_se`), not two binomial errors in quadrature. One seed has no spread: its
+interval is unbounded and every verdict on it is "inconclusive". A zero-width interval (no seed
+spread and no test term) is an exact figure: it never decides a claim (`Rule.test` gives p = 1);
+such a figure belongs under `Check`.
 
-Verdicts (`HELD`, `NOT_HELD`, `INCONCLUSIVE`):
+Verdicts (`HELD`, `NOT_HELD`, `INCONCLUSIVE`), each a two-sided 95% decision, i.e. p < 0.05 on
+the side the estimate leans to (`Rule.test` gives that side and its p):
 - `Greater(min_effect)`, "A > B": held when the interval's low end is above `min_effect`; not held
   when its high end is below it (the effect is confidently smaller, or reversed); else inconclusive.
 - `Equivalent(margin)`, "no difference": held when the whole interval lies inside
-  (-margin, +margin); not held when it lies wholly outside; else inconclusive.
+  (-margin, +margin) (two one-sided tests); not held when it lies wholly outside; else
+  inconclusive.
 - `Rises(min_slope)` / `Falls`: a `Greater` on a per-seed least-squares slope (`slope_estimate`).
+Every rule's margin is fixed before the run, in the claim's own units, with a one-line `reason`.
+`mmcl.verdicts` takes a paper's rows together: Holm's step-down across the family, why a claim
+stays inconclusive and how many seeds it would need.
 """
 
 from __future__ import annotations
@@ -31,18 +39,26 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy import special
 
 HELD, NOT_HELD, INCONCLUSIVE = "held", "not held", "inconclusive"
 VERDICTS = (HELD, NOT_HELD, INCONCLUSIVE)
 LEVEL = 0.95
+ALPHA = 1.0 - LEVEL
+PER_SEED, SHARED = "per-seed", "shared"
+TEST_DESIGNS = (PER_SEED, SHARED)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A per-seed figure's mean over seeds and its 95% interval (None ends: unbounded)."""
+    """A per-seed figure's mean over seeds and its 95% interval (None ends: unbounded).
+
+    `se` is the standard error the interval uses and `df` its t degrees of freedom (inf: normal);
+    `test` says whether the seeds drew their own test sets or shared one (module docstring).
+    """
 
     mean: float
     low: float | None
@@ -51,10 +67,23 @@ class Estimate:
     per_seed: tuple[float, ...] = ()
     se_seed: float = math.nan
     se_test: float = 0.0
+    test: str = PER_SEED
+    se: float = math.nan
+    df: float = math.nan
 
     @property
     def interval(self) -> list[float | None]:
         return [self.low, self.high]
+
+    @property
+    def exact(self) -> bool:
+        """No seed spread and no test term: an exact figure, a check rather than a finding."""
+        return self.se == 0.0
+
+    @property
+    def usable(self) -> bool:
+        """Whether a rule can test it: bounded, with a positive standard error."""
+        return self.low is not None and math.isfinite(self.se) and self.se > 0.0
 
     def text(self, digits: int = 3) -> str:
         """`+0.031 [+0.012, +0.050]`: signed, so a difference reads as one."""
@@ -72,60 +101,81 @@ def _as_seed_array(values: Sequence[float], name: str) -> np.ndarray:
     return array
 
 
-def estimate(values: Sequence[float], test_se: Sequence[float] | float | None = None) -> Estimate:
-    """Mean of per-seed `values` with the module's 95% interval (seed + test-sample variance)."""
+def _check_design(test: str) -> None:
+    if test not in TEST_DESIGNS:
+        raise ValueError(f"test={test!r}: say {PER_SEED!r} or {SHARED!r} (module docstring)")
+
+
+def estimate(
+    values: Sequence[float],
+    test_se: Sequence[float] | float | None = None,
+    *,
+    test: str,
+) -> Estimate:
+    """Mean of per-seed `values` with the module's 95% interval for the stated test design."""
+    _check_design(test)
     x = _as_seed_array(values, "estimate")
     n = x.size
     se_test_sq = 0.0
     if test_se is not None:
         se = np.broadcast_to(np.asarray(test_se, dtype=float), x.shape)
         se_test_sq = float(np.mean(se**2))
-    mean = float(x.mean())
+    mean, se_test = float(x.mean()), math.sqrt(se_test_sq)
     if n < 2:
-        return Estimate(mean, None, None, 1, tuple(x.tolist()), math.nan, math.sqrt(se_test_sq))
+        return Estimate(mean, None, None, 1, tuple(x.tolist()), math.nan, se_test, test)
     s_seed = float(x.std(ddof=1))
     seed_term = s_seed**2 / n
-    se = math.sqrt(seed_term + se_test_sq)
-    half = t_quantile(seed_term, se_test_sq, n) * se
+    if test == PER_SEED:
+        se, df = math.sqrt(seed_term), float(n - 1)
+    else:
+        se, df = math.sqrt(seed_term + se_test_sq), welch_df(seed_term, se_test_sq, n)
+    half = t_quantile(df) * se
     return Estimate(
-        mean,
-        mean - half,
-        mean + half,
-        n,
-        tuple(x.tolist()),
-        s_seed / math.sqrt(n),
-        math.sqrt(se_test_sq),
-    )
+        mean, mean - half, mean + half, n, tuple(x.tolist()),
+        s_seed / math.sqrt(n), se_test, test, se, df,
+    )  # fmt: skip
 
 
-def t_quantile(seed_term: float, test_term: float, n_seeds: int) -> float:
-    """Two-sided 95% t quantile at the Welch-Satterthwaite df of seed term + known test term."""
+def welch_df(seed_term: float, test_term: float, n_seeds: int) -> float:
+    """Welch-Satterthwaite df of a seed term estimated from n seeds plus a known test term."""
     if seed_term <= 0.0:
-        return float(scipy_stats.norm.ppf(0.5 + LEVEL / 2))  # only the known test term
-    df = (seed_term + test_term) ** 2 * (n_seeds - 1) / seed_term**2
-    return float(scipy_stats.t.ppf(0.5 + LEVEL / 2, df=df))
+        return math.inf  # only the known test term
+    return (seed_term + test_term) ** 2 * (n_seeds - 1) / seed_term**2
+
+
+def t_quantile(df: float, alpha: float = ALPHA) -> float:
+    """Two-sided (1 - alpha) quantile of Student's t with `df` (the normal's at df = inf).
+
+    scipy.special's ufuncs, not scipy.stats' distribution objects: the same numbers, and fast
+    enough for the simulation tests that call this hundreds of thousands of times."""
+    if math.isinf(df):
+        return float(special.ndtri(1 - alpha / 2))
+    return float(special.stdtrit(df, 1 - alpha / 2))
+
+
+def _tail(z: float, df: float) -> float:
+    """P(T >= z) for Student's t with `df` (normal at df = inf)."""
+    if math.isinf(df):
+        return float(special.ndtr(-z))
+    return float(special.stdtr(df, -z))
 
 
 def difference(
     a: Sequence[float],
     b: Sequence[float],
-    a_test_se: Sequence[float] | float | None = None,
-    b_test_se: Sequence[float] | float | None = None,
+    test_se: Sequence[float] | float | None = None,
+    *,
+    test: str,
 ) -> Estimate:
     """Estimate of A - B, paired by seed (the i-th values share seed i).
 
-    Test-sample errors add in quadrature, as for independent test sets; for accuracies on one
-    shared test set `paired_accuracy_se` is tighter and should be passed as `a_test_se` alone.
+    `test_se` is the per-seed test-sample error *of the difference*: for two models scored on
+    the same samples, `paired_accuracy_se` of their per-sample correctness.
     """
     xa, xb = _as_seed_array(a, "difference A"), _as_seed_array(b, "difference B")
     if xa.shape != xb.shape:
         raise ValueError(f"difference: {xa.size} seeds for A but {xb.size} for B")
-    se = None
-    if a_test_se is not None or b_test_se is not None:
-        sa = np.broadcast_to(np.asarray(0.0 if a_test_se is None else a_test_se, float), xa.shape)
-        sb = np.broadcast_to(np.asarray(0.0 if b_test_se is None else b_test_se, float), xb.shape)
-        se = np.sqrt(sa**2 + sb**2)
-    return estimate(xa - xb, se)
+    return estimate(xa - xb, test_se, test=test)
 
 
 def accuracy_se(accuracy: float | Sequence[float], n_test: int) -> np.ndarray:
@@ -146,6 +196,8 @@ def slope_estimate(
     x: Sequence[float],
     y_per_seed: Sequence[Sequence[float]],
     se_per_seed: Sequence[Sequence[float]] | None = None,
+    *,
+    test: str,
 ) -> Estimate:
     """Least-squares slope of y on x, per seed, then `estimate` over seeds.
 
@@ -162,7 +214,26 @@ def slope_estimate(
     se = None
     if se_per_seed is not None:
         se = np.sqrt(np.asarray(se_per_seed, dtype=float) ** 2 @ weights**2)
-    return estimate(slopes, se)
+    return estimate(slopes, se, test=test)
+
+
+# ---- rules ------------------------------------------------------------------------------------
+# `test(est)` gives (the verdict the estimate leans to, its p-value): p < alpha decides it. The
+# p-value is twice the one-sided tail, so p < 0.05 is exactly the 95% interval's decision.
+Leaning = tuple[str | None, float]
+UNDECIDABLE: Leaning = (None, 1.0)
+
+
+def _greater_test(est: Estimate, bound: float) -> Leaning:
+    if not est.usable or est.mean == bound:
+        return UNDECIDABLE
+    z = (est.mean - bound) / est.se
+    return (HELD if z > 0 else NOT_HELD), min(1.0, 2 * _tail(abs(z), est.df))
+
+
+def _decide(leaning: Leaning, alpha: float) -> str:
+    direction, p = leaning
+    return direction if direction is not None and p < alpha else INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -170,6 +241,11 @@ class Greater:
     """ "A > B": the estimate is of A - B; `min_effect` is the smallest effect that counts."""
 
     min_effect: float = 0.0
+    reason: str = ""
+
+    @property
+    def margin(self) -> float:
+        return self.min_effect
 
     def text(self) -> str:
         bound = f"{self.min_effect:g}" if self.min_effect else "0"
@@ -178,12 +254,18 @@ class Greater:
             f"lies below {bound}; else inconclusive"
         )
 
-    def decide(self, est: Estimate) -> str:
-        if est.low is not None and est.low > self.min_effect:
-            return HELD
-        if est.high is not None and est.high < self.min_effect:
-            return NOT_HELD
-        return INCONCLUSIVE
+    def fails_if(self) -> str:
+        return f"the interval lies below {self.min_effect:g}"
+
+    def distance(self, est: Estimate) -> float:
+        """How far the point estimate is from the boundary it must clear."""
+        return abs(est.mean - self.min_effect)
+
+    def test(self, est: Estimate) -> Leaning:
+        return _greater_test(est, self.min_effect)
+
+    def decide(self, est: Estimate, alpha: float = ALPHA) -> str:
+        return _decide(self.test(est), alpha)
 
 
 @dataclass(frozen=True)
@@ -191,6 +273,7 @@ class Equivalent:
     """ "No difference": the estimate is of A - B; `margin` is the equivalence margin (> 0)."""
 
     margin: float
+    reason: str = ""
 
     def __post_init__(self) -> None:
         if not self.margin > 0:
@@ -202,14 +285,23 @@ class Equivalent:
             "if it lies wholly outside; else inconclusive"
         )
 
-    def decide(self, est: Estimate) -> str:
-        if est.low is None or est.high is None:
-            return INCONCLUSIVE
-        if -self.margin < est.low and est.high < self.margin:
-            return HELD
-        if est.low > self.margin or est.high < -self.margin:
-            return NOT_HELD
-        return INCONCLUSIVE
+    def fails_if(self) -> str:
+        return f"the interval lies wholly outside +/-{self.margin:g}"
+
+    def distance(self, est: Estimate) -> float:
+        return abs(self.margin - abs(est.mean))
+
+    def test(self, est: Estimate) -> Leaning:
+        if not est.usable or abs(est.mean) == self.margin:
+            return UNDECIDABLE
+        if abs(est.mean) < self.margin:  # two one-sided tests, both must reject
+            z = min((est.mean + self.margin) / est.se, (self.margin - est.mean) / est.se)
+            return HELD, min(1.0, 2 * _tail(z, est.df))
+        z = (abs(est.mean) - self.margin) / est.se
+        return NOT_HELD, min(1.0, 2 * _tail(z, est.df))
+
+    def decide(self, est: Estimate, alpha: float = ALPHA) -> str:
+        return _decide(self.test(est), alpha)
 
 
 @dataclass(frozen=True)
@@ -218,6 +310,11 @@ class Rises:
 
     min_slope: float = 0.0
     x_name: str = "x"
+    reason: str = ""
+
+    @property
+    def margin(self) -> float:
+        return self.min_slope
 
     def text(self) -> str:
         return (
@@ -225,8 +322,17 @@ class Rises:
             f"{self.min_slope:g}; not held if below; else inconclusive"
         )
 
-    def decide(self, est: Estimate) -> str:
-        return Greater(self.min_slope).decide(est)
+    def fails_if(self) -> str:
+        return f"the slope's interval lies below {self.min_slope:g}"
+
+    def distance(self, est: Estimate) -> float:
+        return abs(est.mean - self.min_slope)
+
+    def test(self, est: Estimate) -> Leaning:
+        return _greater_test(est, self.min_slope)
+
+    def decide(self, est: Estimate, alpha: float = ALPHA) -> str:
+        return _decide(self.test(est), alpha)
 
 
 @dataclass(frozen=True)
@@ -235,6 +341,11 @@ class Falls:
 
     min_slope: float = 0.0
     x_name: str = "x"
+    reason: str = ""
+
+    @property
+    def margin(self) -> float:
+        return -self.min_slope
 
     def text(self) -> str:
         return (
@@ -242,17 +353,47 @@ class Falls:
             f"{-self.min_slope if self.min_slope else 0:g}; not held if above; else inconclusive"
         )
 
-    def decide(self, est: Estimate) -> str:
-        mirrored = Estimate(
-            -est.mean,
-            None if est.high is None else -est.high,
-            None if est.low is None else -est.low,
-            est.n_seeds,
-        )
-        return Greater(self.min_slope).decide(mirrored)
+    def fails_if(self) -> str:
+        return f"the slope's interval lies above {-self.min_slope if self.min_slope else 0:g}"
+
+    def distance(self, est: Estimate) -> float:
+        return abs(est.mean + self.min_slope)
+
+    def test(self, est: Estimate) -> Leaning:
+        if not est.usable:
+            return UNDECIDABLE
+        return _greater_test(Estimate(**{**est.__dict__, "mean": -est.mean}), self.min_slope)
+
+    def decide(self, est: Estimate, alpha: float = ALPHA) -> str:
+        return _decide(self.test(est), alpha)
 
 
 Rule = Greater | Equivalent | Rises | Falls
+
+
+# ---- preconditions ----------------------------------------------------------------------------
+MET, FAILED, NOT_CHECKED = "met", "failed", "not checked"
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What a run must show before a claim about a feature can be answered at all.
+
+    `rule` names the arms and the test, chosen before any comparison and never reading the
+    compared arms' difference (e.g. "the supervised arm's shape probe on `balanced` >= 0.30,
+    chance 0.10"). `result(met, evidence)` is the row's `precondition` field; a failed one makes
+    the claim inconclusive with the reason "not answerable here".
+    """
+
+    rule: str
+
+    def result(self, met: bool, evidence: str = "") -> dict[str, str]:
+        return {"rule": self.rule, "status": MET if met else FAILED, "evidence": evidence}
+
+
+def precondition_not_stated() -> dict[str, str]:
+    """The `precondition` field of a claim whose learnability test is not written yet."""
+    return {"rule": "none stated", "status": NOT_CHECKED, "evidence": ""}
 
 
 @dataclass(frozen=True)
@@ -260,7 +401,8 @@ class Claim:
     """A paper's claim as data, fixed before the run: what it says and the rule that decides it.
 
     `paper` is the paper's figure or stated direction; `figure` names the quantity the estimate
-    measures (e.g. "OOD accuracy, MMCL - SL").
+    measures (e.g. "OOD accuracy, MMCL - SL"); `family` the set of claims whose family-wise error
+    `mmcl.verdicts` controls together (None: the paper's one family).
     """
 
     id: str
@@ -268,23 +410,54 @@ class Claim:
     paper: str
     figure: str
     rule: Rule
+    family: str | None = None
 
-    def decide(self, est: Estimate, digits: int = 3, detail: str = "") -> dict:
-        """The claim's JSON row: verdict, interval, n_seeds and the rule, with `ours` as text."""
+    def decide(
+        self,
+        est: Estimate,
+        digits: int = 3,
+        detail: str = "",
+        precondition: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The claim's JSON row: its own (raw) verdict, interval, p-value, rule and margin.
+
+        `verdict` starts as the raw one; `mmcl.verdicts.decide_families` replaces it with the
+        family verdict. A failed precondition or an exact figure never decides.
+        """
         ours = f"{self.figure}: {est.text(digits)}"
         if detail:
             ours = f"{ours}; {detail}"
+        precondition = precondition or precondition_not_stated()
+        direction, p = self.rule.test(est)
+        raw = _decide((direction, p), ALPHA)
+        if precondition["status"] == FAILED:
+            raw = INCONCLUSIVE
         return {
             "id": self.id,
             "statement": self.statement,
             "paper": self.paper,
             "ours": ours,
-            "verdict": self.rule.decide(est),
+            "verdict": raw,
+            "raw_verdict": raw,
             "estimate": est.mean,
             "interval": est.interval,
             "n_seeds": est.n_seeds,
             "per_seed": list(est.per_seed),
+            "se": est.se,
+            "se_seed": est.se_seed,
+            "se_test": est.se_test,
+            "df": est.df,
+            "test": est.test,
+            "exact": est.exact,
+            "leans": direction,
+            "p_value": p,
             "rule": self.rule.text(),
+            "rule_kind": type(self.rule).__name__,
+            "margin": self.rule.margin,
+            "margin_reason": self.rule.reason,
+            "fails_if": f"{self.figure}: {self.rule.fails_if()}",
+            "family": self.family,
+            "precondition": precondition,
         }
 
 
@@ -310,6 +483,6 @@ class Check:
         }
 
 
-def verdict_counts(claims: Sequence[dict]) -> dict[str, int]:
-    """How many claims got each verdict, in `VERDICTS` order."""
-    return {v: sum(c["verdict"] == v for c in claims) for v in VERDICTS}
+def verdict_counts(claims: Sequence[dict], key: str = "verdict") -> dict[str, int]:
+    """How many claims got each verdict (`key`: the family `verdict` or `raw_verdict`)."""
+    return {v: sum(c[key] == v for c in claims) for v in VERDICTS}
