@@ -1,10 +1,16 @@
 """`mmcl repro PAPER --scale tiny|small|paper`: rerun a paper's experiments, print its claims.
 
 Every claim is decided over several seeds by a rule fixed in the paper's package before the run,
-with a 95% interval that holds seed and test-sample variance (`mmcl.stats`), and gets one of three
-verdicts: held, not held or inconclusive. Exact identities and closed-form checks are listed apart,
-under checks, with their tolerance. `--json` prints {"paper", "scale", "claims", "checks"}, each
-claim with its verdict, interval, n_seeds and rule; progress and logging go to stderr.
+with a 95% interval for the experiment's test design (`mmcl.stats`), and gets one of three
+verdicts: held, not held or inconclusive. A paper's claims are one family (or a few named ones):
+the verdict is Holm's step-down at 5% family-wise, the claim's own (raw) verdict beside it; an
+undecided claim says why and how many seeds would decide it (`mmcl.verdicts`). Exact identities
+and closed-form checks are listed apart, under checks, with their tolerance.
+
+`--seeds auto --budget 30m` runs a pilot at the scale's seeds, then as many more seeds as the
+undecided claims ask for and the budget affords, each look at alpha / 2. `--json` prints
+{"paper", "scale", "claims", "checks"} (and "looks" with --seeds auto), each claim with
+`CLAIM_KEYS`; progress and logging go to stderr.
 """
 
 from __future__ import annotations
@@ -16,14 +22,45 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmcl.cli.options import add_set_option
-from mmcl.errors import MMCLError
-from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper
+from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper, run_paper_auto
+from mmcl.io import atomic_write_text
 from mmcl.stats import HELD, NOT_HELD, verdict_counts
 
 log = logging.getLogger("mmcl")
 
-CLAIM_KEYS = ("id", "statement", "paper", "ours", "verdict", "interval", "n_seeds", "rule")
+CLAIM_KEYS = (
+    "id", "statement", "paper", "ours", "verdict", "raw_verdict", "interval", "estimate",
+    "n_seeds", "test", "p_value", "family", "family_size", "rule", "margin", "margin_reason",
+    "fails_if", "precondition", "seeds_needed", "why",
+)  # fmt: skip
 VERDICT_TEXT = {HELD: "held", NOT_HELD: "NOT HELD"}  # inconclusive prints as itself
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def duration(text: str) -> float:
+    """`30m`, `1.5h`, `900s` or `900` as seconds (argparse type: a bad value names the flag)."""
+    unit = text[-1:] if text[-1:] in DURATION_UNITS else "s"
+    number = text[:-1] if text[-1:] in DURATION_UNITS else text
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive time such as 30m, 2h or 900s")
+    return seconds
+
+
+def seed_count(text: str) -> int | str:
+    """`--seeds N` (N >= 1) or `--seeds auto`."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seeds >= 1, or auto")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +73,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paper", help=f"paper to reproduce ({', '.join(PAPERS.names())})")
     p.add_argument("--scale", choices=SCALES, default="tiny", help="size preset (default tiny)")
     p.add_argument(
-        "--seeds", type=int, default=None, help="number of seeds (0..N-1); default: the scale's own"
+        "--seeds",
+        type=seed_count,
+        default=None,
+        help="number of seeds (0..N-1), or auto: a pilot at the scale's seeds, then as many as "
+        "the undecided claims need within --budget; default: the scale's own",
+    )
+    p.add_argument(
+        "--budget",
+        type=duration,
+        default=duration("30m"),
+        help="with --seeds auto: wall time for both looks (e.g. 30m, 2h; default 30m)",
     )
     p.add_argument("--out", default=None, help="output folder (default runs/repro_PAPER_SCALE)")
     p.add_argument("--json", action="store_true", help="print only claims and checks, as JSON")
@@ -54,18 +101,39 @@ def _cell(text: object, size: int) -> str:
     return (text if len(text) <= size else text[: size - 1] + "~").ljust(size)
 
 
-def claims_text(claims: Sequence[dict], width: int = 50) -> str:
-    """Fixed-width table: claim id, paper, ours (with interval), verdict (long cells cut by '~')."""
+def _seeds_cell(c: dict) -> str:
+    needed = c.get("seeds_needed")
+    if needed is None:
+        return "-"
+    return str(needed) if isinstance(needed, int) else str(needed).split(":")[0]
+
+
+def claims_text(claims: Sequence[dict], width: int = 40) -> str:
+    """Fixed-width table: claim id, ours (with interval), margin, precondition, raw verdict,
+    family verdict and the seeds an undecided claim would need (long cells cut by '~')."""
     id_width = max([len("claim"), *(len(c["id"]) for c in claims)])
-    head = f"{_cell('claim', id_width)}  {_cell('paper', width)}  {_cell('ours', width)}  verdict"
+    head = (
+        f"{_cell('claim', id_width)}  {_cell('ours', width)}  {_cell('margin', 8)}  "
+        f"{_cell('precondition', 12)}  {_cell('raw', 12)}  {_cell('verdict', 16)}  seeds needed"
+    )
     lines = [head, "-" * len(head)]
     for c in claims:
         verdict = VERDICT_TEXT.get(c["verdict"], c["verdict"])
+        raw = VERDICT_TEXT.get(c["raw_verdict"], c["raw_verdict"])
+        margin = f"{c['margin']:g}"
+        decided = f"{verdict} (n={c['n_seeds']})"
         lines.append(
-            f"{_cell(c['id'], id_width)}  {_cell(c['paper'], width)}  {_cell(c['ours'], width)}  "
-            f"{verdict} (n={c['n_seeds']})"
+            f"{_cell(c['id'], id_width)}  {_cell(c['ours'], width)}  {_cell(margin, 8)}  "
+            f"{_cell(c['precondition']['status'], 12)}  {_cell(raw, 12)}  "
+            f"{_cell(decided, 16)}  {_seeds_cell(c)}"
         )
     return "\n".join(lines)
+
+
+def why_text(claims: Sequence[dict]) -> str:
+    """Why each undecided claim is undecided, one line each."""
+    lines = [f"  {c['id']}: {c['why']}" for c in claims if c.get("why")]
+    return "why undecided:\n" + "\n".join(lines) if lines else ""
 
 
 def checks_text(checks: Sequence[dict]) -> str:
@@ -85,10 +153,11 @@ def checks_text(checks: Sequence[dict]) -> str:
 
 
 def rules_text(claims: Sequence[dict]) -> str:
-    """The distinct rules, each printed once with the claims that use it."""
+    """The distinct rules (with their margins' reasons), each printed once with its claims."""
     by_rule: dict[str, list[str]] = {}
     for c in claims:
-        by_rule.setdefault(c["rule"], []).append(c["id"])
+        reason = f" (margin: {c['margin_reason']})" if c.get("margin_reason") else ""
+        by_rule.setdefault(c["rule"] + reason, []).append(c["id"])
     return "rules (fixed before the run):\n" + "\n".join(
         f"  {', '.join(ids)}: {rule}" for rule, ids in by_rule.items()
     )
@@ -96,31 +165,46 @@ def rules_text(claims: Sequence[dict]) -> str:
 
 def run_repro(args: argparse.Namespace) -> int:
     paper_runner(args.paper)  # an unknown paper fails before anything runs
-    if args.seeds is not None and args.seeds < 1:
-        raise MMCLError(f"--seeds {args.seeds}: give a number of seeds >= 1")
     out = Path(args.out or f"runs/repro_{args.paper}_{args.scale}")
     log.info("repro %s at scale %s -> %s", args.paper, args.scale, out)
-    result = run_paper(args.paper, args.scale, args.seeds, out, args.overrides)
+    if args.seeds == "auto":
+        result = run_paper_auto(args.paper, args.scale, out, args.budget, args.overrides)
+        document = {
+            "claims": result["claims"],
+            "checks": result["checks"],
+            "looks": result["looks"],
+        }
+        atomic_write_text(out / "claims_auto.json", json.dumps(document, indent=1, default=float))
+    else:
+        result = run_paper(args.paper, args.scale, args.seeds, out, args.overrides)
     claims, checks = result["claims"], result["checks"]
     if args.json:
         document = {
             "paper": args.paper,
             "scale": args.scale,
-            "claims": [{k: c[k] for k in CLAIM_KEYS} for c in claims],
+            "claims": [{k: c.get(k) for k in CLAIM_KEYS} for c in claims],
             "checks": list(checks),
         }
+        if "looks" in result:
+            document["looks"] = result["looks"]
         print(json.dumps(document, indent=1, default=float))
         return 0
     print(claims_text(claims))
     print(f"\n{rules_text(claims)}")
+    if why_text(claims):
+        print(f"\n{why_text(claims)}")
     if checks:
         print(f"\n{checks_text(checks)}")
     if result.get("note"):
         print(f"\n{result['note']}")
+    if "looks" in result:
+        print(f"\nlooks (each at alpha/2): {json.dumps(result['looks'])}")
     counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(claims).items())
+    raw = ", ".join(f"{n} {v}" for v, n in verdict_counts(claims, "raw_verdict").items())
     passed = sum(bool(c["passed"]) for c in checks)
     print(
-        f"\n{len(claims)} claims: {counts}; {passed}/{len(checks)} checks pass; results in "
-        f"{out / 'results.json'}, report {out / 'report.html'}"
+        f"\n{len(claims)} claims: {counts} (Holm, 5% family-wise; each alone: {raw}); "
+        f"{passed}/{len(checks)} checks pass; results in {out / 'results.json'}, report "
+        f"{out / 'report.html'}"
     )
     return 0

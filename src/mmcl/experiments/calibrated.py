@@ -23,7 +23,7 @@ from mmcl.data.worlds import render
 from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.sweep import run_sweep
 from mmcl.io import atomic_write_text
-from mmcl.stats import Check
+from mmcl.stats import INCONCLUSIVE, NOT_CHECKED, Check, Precondition
 
 LEARNABLE_ACCURACY = 0.85
 GATE_SEEDS = (0, 1, 2)
@@ -100,10 +100,23 @@ def gate_check(gate: dict[str, Any]) -> dict[str, Any]:
 
 
 def ungated(claims: list[dict[str, Any]], gates: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`claims` made inconclusive when a gate failed: a world whose core feature no model can
-    learn at this budget cannot answer them. Pass only the claims that rest on the gated runs."""
+    """`claims` whose precondition is the learnability gate: failed when a gate failed (a world
+    whose core feature no model can learn at this budget cannot answer them), so the family step
+    (`mmcl.verdicts`) leaves them inconclusive. Pass only the claims that rest on the gated runs,
+    before `decide_families`; a claim that already states a precondition keeps it unless a gate
+    failed."""
     failed = [g["attribute"] for g in gates if not g["passed"]]
+    names = ", ".join(g["attribute"] for g in gates)
+    rule = Precondition(f"learnability gate ({names}): a supervised model learns it at this budget")
+    evidence = "; ".join(f"{g['attribute']} {g['mean']:.1%}" for g in gates)
     if not failed:
-        return claims
-    reason = f" [inconclusive: the learnability gate failed for {', '.join(failed)}]"
-    return [{**c, "verdict": "inconclusive", "ours": c["ours"] + reason} for c in claims]
+        return [
+            c if c["precondition"]["status"] != NOT_CHECKED
+            else {**c, "precondition": rule.result(True, evidence)}
+            for c in claims
+        ]  # fmt: skip
+    return [
+        {**c, "verdict": INCONCLUSIVE, "raw_verdict": INCONCLUSIVE,
+         "precondition": rule.result(False, evidence)}
+        for c in claims
+    ]  # fmt: skip

@@ -310,27 +310,51 @@ def report_runs(
     return _write(Path(out), title, header, merge_runs(loaded), sections, config)
 
 
-CLAIM_COLUMNS = ("id", "statement", "paper", "ours", "rule")
+CLAIM_COLUMNS = ("id", "statement", "paper", "ours")
 VERDICT_CLASS = {"held": "held", "not held": "not-held", "inconclusive": "inconclusive"}
 
 
+def _rule_cell(c: dict) -> str:
+    """The rule, its margin and the margin's reason, and what data would make the claim fail."""
+    reason = f" Margin {c['margin']:g}: {c['margin_reason']}." if c.get("margin_reason") else ""
+    return f"{c['rule']}.{reason} Fails if {c['fails_if']}."
+
+
+def _precondition_cell(c: dict) -> str:
+    pre = c["precondition"]
+    evidence = f" ({pre['evidence']})" if pre.get("evidence") else ""
+    return f"{pre['status']}: {pre['rule']}{evidence}"
+
+
+def _verdict_cell(c: dict) -> str:
+    """The family verdict, the raw one beside it, and for an undecided claim why."""
+    family = f"Holm over {c['family_size']} ({c['family']})" if "family_size" in c else "raw"
+    text = f"{c['verdict']} ({c['n_seeds']} seeds; {family}; raw: {c['raw_verdict']})"
+    return f"{text}. {c['why']}" if c.get("why") else text
+
+
 def claims_html(claims: Sequence[dict], preamble: str = "", heading: str = "Claims") -> str:
-    """A paper's claims table (claim, statement, paper, ours with its interval, rule, verdict).
+    """A paper's claims table: claim, statement, paper, ours with its interval, the rule with
+    its margin and reason, the precondition, and the family verdict (the raw one beside it,
+    and for an undecided claim why and the seeds it would need).
 
     The verdict cell is colour-coded: green held, red not held, grey inconclusive.
     """
     rows = "".join(
         "<tr>"
         + "".join(f"<td class='text'>{html.escape(str(c[k]))}</td>" for k in CLAIM_COLUMNS)
+        + f"<td class='text'>{html.escape(_rule_cell(c))}</td>"
+        + f"<td class='text'>{html.escape(_precondition_cell(c))}</td>"
         + f"<td class='text verdict {VERDICT_CLASS[c['verdict']]}'>"
-        + f"{html.escape(c['verdict'])} ({c['n_seeds']} seeds)</td></tr>"
+        + f"{html.escape(_verdict_cell(c))}</td></tr>"
         for c in claims
     )
-    head = "".join(f"<th>{k}</th>" for k in ("claim", "statement", "paper", "ours", "rule"))
+    names = ("claim", "statement", "paper", "ours", "rule and margin", "precondition", "verdict")
+    head = "".join(f"<th>{k}</th>" for k in names)
     intro = f"<p>{html.escape(preamble)}</p>" if preamble else ""
     return (
         f"{f'<h2>{heading}</h2>' if heading else ''}{intro}"
-        f"<div class='scroll'><table><tr>{head}<th>verdict</th></tr>"
+        f"<div class='scroll'><table><tr>{head}</tr>"
         f"{rows}</table></div>"
     )
 
