@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from mmcl import stats
+from mmcl import stats, verdicts
 from mmcl.cli import main, repro
 from mmcl.experiments import registry
 
@@ -22,10 +22,12 @@ def fake_result() -> dict:
     return {
         "meta": {},
         "records": [],
-        "claims": [
-            CLAIM.decide(stats.difference([0.9, 0.91, 0.9], [0.1, 0.12, 0.1])),
-            EQUAL.decide(stats.estimate([0.2, -0.2, 0.1])),
-        ],
+        "claims": verdicts.decide_families(
+            [
+                CLAIM.decide(stats.difference([0.9, 0.91, 0.9], [0.1, 0.12, 0.1], test="shared")),
+                EQUAL.decide(stats.estimate([0.2, -0.2, 0.1], test="per-seed")),
+            ]
+        ),
         "checks": [CHECK.result(1e-9)],
         "note": "figures are ours against the paper's stated directions",
     }
@@ -56,6 +58,9 @@ def test_json_prints_claims_with_verdicts_and_checks_apart(fake_xue, capsys, tmp
     assert [set(c) for c in claims] == [set(repro.CLAIM_KEYS)] * 2
     assert [c["verdict"] for c in claims] == ["held", "inconclusive"]
     assert all(c["n_seeds"] == 3 and len(c["interval"]) == 2 for c in claims)
+    assert claims[0]["family_size"] == 2 and claims[0]["precondition"]["status"] == "not checked"
+    assert claims[0]["seeds_needed"] is None and isinstance(claims[1]["seeds_needed"], (int, str))
+    assert claims[1]["why"] and claims[1]["margin"] == 0.01
     assert [c["id"] for c in document["checks"]] == ["identity"]
     assert fake_xue == [("tiny", 3, tmp_path)]
 
@@ -73,8 +78,10 @@ def test_text_table_prints_verdicts_rules_checks_and_counts(fake_xue, capsys):
     text = capsys.readouterr().out
     assert "C1/svd" in text and "held (n=3)" in text and "inconclusive (n=3)" in text
     assert "rules (fixed before the run)" in text and "+/-0.01" in text
+    assert "why undecided:" in text and "C4/svd: its interval reaches the boundary" in text
     assert "identity  pass" in text and "largest of 3 worlds" in text
-    assert "2 claims: 1 held, 0 not held, 1 inconclusive; 1/1 checks pass" in text
+    assert "2 claims: 1 held, 0 not held, 1 inconclusive (Holm, 5% family-wise" in text
+    assert "1/1 checks pass" in text
     assert "stated directions" in text
 
 
@@ -83,7 +90,45 @@ def test_table_cuts_long_cells_to_a_fixed_width():
     long = {**claims[0], "paper": "x" * 200, "ours": "y" * 200}
     lines = repro.claims_text([long, claims[1]], width=20).splitlines()
     assert lines[2].index("held (n=3)") == lines[0].index("verdict")  # columns stay aligned
-    assert "~" in lines[2] and "x" * 21 not in lines[2]
+    assert "~" in lines[2] and "y" * 21 not in lines[2]
+
+
+def test_auto_seeds_run_a_pilot_then_the_seeds_the_undecided_claims_need(monkeypatch, tmp_path):
+    """The pilot (3 seeds) leaves a claim undecided; the follow-up gets the seeds it asks for,
+    capped by the budget, and both looks are decided at alpha / 2."""
+    calls = []
+
+    def run(scale, seeds, out_dir, overrides=()):
+        n = 3 if seeds is None else seeds
+        calls.append(n)
+        values = [0.01 + 0.02 * ((-1) ** k) * (k % 3) / 2 for k in range(n)]  # mean ~0.01
+        est = stats.estimate(values, test="per-seed")
+        rows = [CLAIM.decide(stats.estimate([0.5, 0.51, 0.52][: min(n, 3)] * (n // 3 or 1),
+                                            test="per-seed")), EQUAL.decide(est)]  # fmt: skip
+        return {**fake_result(), "claims": verdicts.decide_families(rows)}
+
+    module = types.ModuleType("mmcl.experiments.xue2024", "Fake Xue et al. 2024.")
+    module.run = run
+    monkeypatch.setitem(sys.modules, "mmcl.experiments.xue2024", module)
+    result = registry.run_paper_auto("xue2024", "tiny", tmp_path, budget_s=3600)
+    assert calls[0] == 3 and len(calls) == 2 and calls[1] > 3
+    assert (
+        result["looks"]["pilot"]["seeds"] == 3 and result["looks"]["follow_up"]["seeds"] == calls[1]
+    )
+    by_id = {c["id"]: c for c in result["claims"]}
+    assert by_id["C1/svd"]["look"] == 1 and by_id["C1/svd"]["family_alpha"] == pytest.approx(0.025)
+    assert by_id["C4/svd"]["look"] == 2 and by_id["C4/svd"]["n_seeds"] == calls[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["--seeds", "auto", "--budget", "soon"], "--budget"), (["--seeds", "many"], "--seeds")],
+)
+def test_bad_budget_and_seed_values_name_the_flag(fake_xue, capsys, argv, flag):
+    with pytest.raises(SystemExit) as stop:  # argparse's one-line usage error
+        main(["repro", "xue2024", *argv])
+    assert stop.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+    assert fake_xue == []
 
 
 def test_a_paper_result_without_checks_is_refused(fake_xue, monkeypatch, tmp_path):
@@ -102,7 +147,8 @@ def test_unknown_paper_suggests_the_nearest(capsys):
 
 
 def test_bad_seed_count_is_an_error(fake_xue, capsys):
-    assert main(["repro", "xue2024", "--seeds", "0"]) == 2
+    with pytest.raises(SystemExit):
+        main(["repro", "xue2024", "--seeds", "0"])
     assert "--seeds" in capsys.readouterr().err and fake_xue == []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mmcl import stats
@@ -68,7 +69,32 @@ def test_no_claim_is_decided_where_no_arm_learned_the_shape():
     assert not demo.shape_learned(figures)
     claims = demo.decide_claims(figures, learned=False)
     assert {c["verdict"] for c in claims} == {stats.INCONCLUSIVE}
-    assert all("not decided" in c["ours"] for c in claims)
+    assert all(c["precondition"]["status"] == "failed" for c in claims)
+    assert all("clip_rich 13%" in c["precondition"]["evidence"] for c in claims)
+
+
+def test_paired_errors_come_from_the_records_per_sample_correctness():
+    rng = np.random.default_rng(0)
+    truth = rng.random(1000) < 0.5
+    a = {
+        split: [truth ^ (rng.random(1000) < 0.05) for _ in range(3)] for split in ("id", demo.SHIFT)
+    }
+    b = {
+        split: [truth ^ (rng.random(1000) < 0.05) for _ in range(3)] for split in ("id", demo.SHIFT)
+    }
+    paired = demo.paired_test_se(a, b, demo.SHIFT)
+    unpaired = np.hypot(
+        *stats.accuracy_se([a[demo.SHIFT][0].mean(), b[demo.SHIFT][0].mean()], 1000)
+    )
+    assert len(paired) == 3 and paired[0] < unpaired / 2
+    drop = demo.paired_test_se(a, b, "drop")
+    assert drop[0] == pytest.approx(
+        np.hypot(stats.paired_accuracy_se(a["id"][0], b["id"][0]), paired[0])
+    )
+    assert (
+        demo.paired_test_se(a, b, "shape_probe") is None
+        and demo.paired_test_se(None, b, "id") is None
+    )
 
 
 def test_the_arms_are_fixed_and_differ_only_in_method_and_captions():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmcl import stats
+from mmcl import stats, verdicts
 from mmcl.experiments.calibrated import LEARNABLE_ACCURACY, gate_check, gate_overrides, ungated
 
 CLAIM = stats.Claim("A", "a beats b", "a > b", "a - b", stats.Greater(0.0))
@@ -23,13 +23,18 @@ def test_a_gate_is_a_check_whose_error_is_the_shortfall():
     assert "60.0%" in failed["detail"]
 
 
-def test_a_failed_gate_turns_held_claims_inconclusive_and_says_why():
-    held = [CLAIM.decide(stats.difference([0.9, 0.91, 0.92], [0.1, 0.1, 0.12]))]
+def test_a_failed_gate_is_the_claims_failed_precondition_and_says_why():
+    held = [CLAIM.decide(stats.difference([0.9, 0.91, 0.92], [0.1, 0.1, 0.12], test="shared"))]
     assert held[0]["verdict"] == "held"
-    assert ungated(held, [gate(0.9)]) == held
-    (row,) = ungated(held, [gate(0.9), gate(0.5, "texture")])
-    assert row["verdict"] == "inconclusive"
-    assert "learnability gate failed for texture" in row["ours"]
+    (passed,) = ungated(held, [gate(0.9)])
+    assert passed["verdict"] == "held" and passed["precondition"]["status"] == "met"
+    (row,) = verdicts.decide_families(ungated(held, [gate(0.9), gate(0.5, "texture")]))
+    assert row["verdict"] == row["raw_verdict"] == "inconclusive"
+    assert (
+        row["precondition"]["status"] == "failed"
+        and "texture 50.0%" in row["precondition"]["evidence"]
+    )
+    assert row["why"].startswith("not answerable here: learnability gate (shape, texture)")
 
 
 def test_the_gate_keeps_the_world_and_budget_but_not_the_method_or_evaluation():

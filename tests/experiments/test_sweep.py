@@ -81,7 +81,8 @@ def test_aggregate_gives_mean_and_an_interval_with_test_noise(tmp_path):
         _fake_results(run, accuracy)
     assert all(sweep.is_done(run) for run in runs)
     (row,) = sweep.aggregate(runs)
-    expected = stats.estimate([0.5, 0.6, 0.7], stats.accuracy_se([0.5, 0.6, 0.7], 400))
+    errors = stats.accuracy_se([0.5, 0.6, 0.7], 400)
+    expected = stats.estimate([0.5, 0.6, 0.7], errors, test=stats.SHARED)  # one test set
     assert row["mean"] == pytest.approx(0.6) and row["interval"] == pytest.approx(expected.interval)
     assert (row["train.steps"], row["model"], row["split"], row["n_seeds"]) == (4, "clip", "id", 3)
 

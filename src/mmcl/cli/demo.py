@@ -54,8 +54,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
         print("\nWhat this shows:")
         for sentence in at["summary"]:
             print(f"  {sentence}")
-        print("The papers' predictions:")
+        print("The papers' predictions (Holm over every strength's; raw verdict beside):")
         for claim in at["claims"]:
-            print(f"  {claim['verdict']:<12} {claim['id']}: {claim['ours']}")
+            print(f"  {claim['verdict']:<12} {claim['id']}: {claim['ours']} "
+                  f"[raw: {claim['raw_verdict']}]")  # fmt: skip
+            if claim.get("why"):
+                print(f"  {'':<12} why: {claim['why']}")
     print(f"\n{out / 'demo.json'}; report: {report} ({result['seconds']:.0f} s)")
     return 0

@@ -114,7 +114,7 @@ def claims_text(claims: Sequence[dict], width: int = 40) -> str:
     id_width = max([len("claim"), *(len(c["id"]) for c in claims)])
     head = (
         f"{_cell('claim', id_width)}  {_cell('ours', width)}  {_cell('margin', 8)}  "
-        f"{_cell('precondition', 12)}  {_cell('raw', 12)}  {_cell('verdict', 16)}  seeds needed"
+        f"{_cell('precondition', 12)}  {_cell('raw', 12)}  {_cell('verdict', 20)}  seeds needed"
     )
     lines = [head, "-" * len(head)]
     for c in claims:
@@ -125,7 +125,7 @@ def claims_text(claims: Sequence[dict], width: int = 40) -> str:
         lines.append(
             f"{_cell(c['id'], id_width)}  {_cell(c['ours'], width)}  {_cell(margin, 8)}  "
             f"{_cell(c['precondition']['status'], 12)}  {_cell(raw, 12)}  "
-            f"{_cell(decided, 16)}  {_seeds_cell(c)}"
+            f"{_cell(decided, 20)}  {_seeds_cell(c)}"
         )
     return "\n".join(lines)
 
