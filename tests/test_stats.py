@@ -53,6 +53,7 @@ def test_per_seed_test_sets_keep_the_test_error_out_of_the_interval():
 
 
 def test_an_exact_figure_never_decides_a_claim():
+    assert stats.estimate([0.0985] * 3, test=PER_SEED).exact  # no 1e-17 left by rounding
     est = stats.estimate([0.3, 0.3, 0.3], test=PER_SEED)
     assert est.low == est.high == pytest.approx(0.3) and est.exact
     for rule in (stats.Greater(), stats.Equivalent(0.5), stats.Rises(), stats.Falls()):

@@ -120,10 +120,13 @@ def estimate(
     if test_se is not None:
         se = np.broadcast_to(np.asarray(test_se, dtype=float), x.shape)
         se_test_sq = float(np.mean(se**2))
-    mean, se_test = float(x.mean()), math.sqrt(se_test_sq)
+    # Centred on the first value, so equal per-seed values give exactly zero spread (an exact
+    # figure), not the 1e-17 that float rounding of the mean leaves.
+    offset = x - x[0]
+    mean, se_test = float(x[0] + offset.mean()), math.sqrt(se_test_sq)
     if n < 2:
         return Estimate(mean, None, None, 1, tuple(x.tolist()), math.nan, se_test, test)
-    s_seed = float(x.std(ddof=1))
+    s_seed = float(offset.std(ddof=1))
     seed_term = s_seed**2 / n
     if test == PER_SEED:
         se, df = math.sqrt(seed_term), float(n - 1)

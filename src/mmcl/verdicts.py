@@ -16,7 +16,9 @@ An undecided claim says why (`why`) and what it would take (`seeds_needed`):
 - else the seeds at which its interval, at the level the next Holm step needs, would clear the
   boundary it leans towards if the per-seed spread and the point estimate stayed as measured, or
   "never" when no seed count can: the estimate sits on the boundary, or (shared test set) the
-  test term alone is wider than the distance, and then the test samples it would need.
+  test term alone is wider than the distance, and then the test samples it would need. A row
+  whose figure seeds cannot move (a line fitted over one testbed) says what would instead, in
+  its own `needs_instead` text, which the family step keeps.
 
 `two_looks` runs a pilot and a follow-up at alpha / 2 each (`mmcl repro --seeds auto`): a claim
 decided at the pilot keeps that verdict, the rest are decided on all seeds at the follow-up. By
@@ -120,7 +122,8 @@ def decide_families(rows: Sequence[Row], alpha: float = ALPHA, family: str = "pa
             if decided:
                 row["seeds_needed"], row["why"] = None, ""
                 continue
-            row["seeds_needed"] = seeds_needed(row, next_level)
+            # A figure that seeds cannot move (one testbed, trained once) names its own unit.
+            row["seeds_needed"] = row.get("needs_instead") or seeds_needed(row, next_level)
             row["why"] = _why(row, next_level, len(members))
     return rows
 

@@ -26,6 +26,7 @@ def test_a_gate_is_a_check_whose_error_is_the_shortfall():
 def test_a_failed_gate_is_the_claims_failed_precondition_and_says_why():
     held = [CLAIM.decide(stats.difference([0.9, 0.91, 0.92], [0.1, 0.1, 0.12], test="shared"))]
     assert held[0]["verdict"] == "held"
+    assert ungated(held, []) == held  # no gate ran: nothing is reported as met
     (passed,) = ungated(held, [gate(0.9)])
     assert passed["verdict"] == "held" and passed["precondition"]["status"] == "met"
     (row,) = verdicts.decide_families(ungated(held, [gate(0.9), gate(0.5, "texture")]))

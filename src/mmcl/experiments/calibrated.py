@@ -105,6 +105,8 @@ def ungated(claims: list[dict[str, Any]], gates: Sequence[dict[str, Any]]) -> li
     (`mmcl.verdicts`) leaves them inconclusive. Pass only the claims that rest on the gated runs,
     before `decide_families`; a claim that already states a precondition keeps it unless a gate
     failed."""
+    if not gates:  # no gate ran (e.g. the user's own data): nothing to report as met
+        return claims
     failed = [g["attribute"] for g in gates if not g["passed"]]
     names = ", ".join(g["attribute"] for g in gates)
     rule = Precondition(f"learnability gate ({names}): a supervised model learns it at this budget")
