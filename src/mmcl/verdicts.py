@@ -128,6 +128,23 @@ def decide_families(rows: Sequence[Row], alpha: float = ALPHA, family: str = "pa
     return rows
 
 
+def row_problems(rows: Sequence[Row]) -> list[str]:
+    """What breaks the table's promises: each claim has a margin, a family verdict and a
+    precondition; none is decided on an exact figure; each undecided one says why and what it
+    would take. Empty when the rows keep them (`registry.run_paper` refuses others)."""
+    problems = []
+    for r in rows:
+        if "family_size" not in r:
+            problems.append(f"{r['id']}: no family verdict (decide_families was skipped)")
+        elif r["verdict"] == INCONCLUSIVE and not (r.get("seeds_needed") and r.get("why")):
+            problems.append(f"{r['id']}: undecided without seeds_needed and why")
+        if r.get("margin") is None or "precondition" not in r:
+            problems.append(f"{r['id']}: no margin or precondition field")
+        if r.get("exact") and r["verdict"] != INCONCLUSIVE:
+            problems.append(f"{r['id']}: decided on an exact figure")
+    return problems
+
+
 def two_looks(
     pilot: Sequence[Row],
     run_more: Callable[[list[Row]], Sequence[Row] | None],

@@ -131,6 +131,15 @@ def test_bad_budget_and_seed_values_name_the_flag(fake_xue, capsys, argv, flag):
     assert fake_xue == []
 
 
+def test_claims_that_skipped_the_family_step_are_refused(monkeypatch, tmp_path):
+    module = types.ModuleType("mmcl.experiments.xue2024")
+    raw = [CLAIM.decide(stats.estimate([0.9, 0.91, 0.9], test="per-seed"))]
+    module.run = lambda *args: {**fake_result(), "claims": raw}
+    monkeypatch.setitem(sys.modules, "mmcl.experiments.xue2024", module)
+    with pytest.raises(RuntimeError, match="C1/svd: no family verdict"):
+        registry.run_paper("xue2024", "tiny", None, tmp_path)
+
+
 def test_a_paper_result_without_checks_is_refused(fake_xue, monkeypatch, tmp_path):
     broken = types.ModuleType("mmcl.experiments.xue2024")
     broken.run = lambda *args: {k: v for k, v in fake_result().items() if k != "checks"}

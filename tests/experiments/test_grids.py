@@ -32,10 +32,10 @@ TABLES = {
 }
 FILES = {
     "calibrated": ["budget.yaml"],
-    "mcl2024": ["scales.yaml"],
-    "fang2022": ["scales.yaml"],
-    "xue2024": ["scales.yaml"],
-    "zhang2023": ["scales.yaml", "theory.yaml", "resampling.yaml"],
+    "mcl2024": ["scales.yaml", "claims.yaml"],
+    "fang2022": ["scales.yaml", "claims.yaml"],
+    "xue2024": ["scales.yaml", "claims.yaml"],
+    "zhang2023": ["scales.yaml", "theory.yaml", "resampling.yaml", "claims.yaml"],
 }
 
 

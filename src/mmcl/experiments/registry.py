@@ -25,7 +25,7 @@ from typing import Any
 
 from mmcl.errors import MMCLError
 from mmcl.registry import Registry, unknown_name_message
-from mmcl.verdicts import seeds_for_follow_up, two_looks
+from mmcl.verdicts import row_problems, seeds_for_follow_up, two_looks
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def run_paper(
     missing = [key for key in RESULT_KEYS if key not in result]
     if missing:
         raise RuntimeError(f"paper {name} returned no {', '.join(missing)}")
-    undecided = [c["id"] for c in result["claims"] if "family_size" not in c]
-    if undecided:  # every paper decides its claims as families (mmcl.verdicts) before writing
-        raise RuntimeError(f"paper {name}: claims {undecided} skipped verdicts.decide_families")
+    problems = row_problems(result["claims"])
+    if problems:  # every paper decides its claims as families (mmcl.verdicts) before writing
+        raise RuntimeError(f"paper {name}: " + "; ".join(problems))
     return result
 
 
