@@ -348,7 +348,7 @@ class Falls:
 
     @property
     def margin(self) -> float:
-        return -self.min_slope
+        return -self.min_slope or 0.0  # never "-0"
 
     def text(self) -> str:
         return (
