@@ -12,13 +12,15 @@ import torch
 from mmcl.config import load_config
 from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
-from mmcl.eval.tasks import read_results
+from mmcl.eval.tasks import pack_correct, read_results
 from mmcl.experiments import zhang2023
 from mmcl.experiments.registry import PAPERS
 from mmcl.experiments.zhang2023 import checks, claims, grid, probes, runner, scales
 from mmcl.experiments.zhang2023 import pairs as zhang_pairs
 from mmcl.experiments.zhang2023 import resampling as zr
+from mmcl.stats import PER_SEED
 from mmcl.train.config import RunConfig
+from mmcl.verdicts import decide_families
 
 SPLITS = ("id", "spurious_reversed", "sketch", "unseen_colors")
 
@@ -112,12 +114,14 @@ def _fake_result(tmp_path: Path) -> dict:
     pairs = [{**zhang_pairs.pair_statistics(_split(), 100, seed=s), "seed": s} for s in (0, 1)]
     records = [{"model": v, "task": "linear_probe", "dataset": "shapes", "split": split,
                 "n_samples": 100, "metric": "accuracy", "value": 0.3 + 0.01 * seed,
-                "variant": v, "seed": seed}
+                "correct": pack_correct(np.arange(100) < 30 + seed), "variant": v, "seed": seed}
                for v in ("simclr", "new_positive") for seed in (0, 1, 2)
                for split in SPLITS]  # fmt: skip
     meta = runner.json_safe({"run": "t", "pairs": pairs, "bound": float("inf")})
+    rows = claims.pair_claims(pairs, records)
+    rows += claims.resampling_claims(records, test=PER_SEED)
     return {"meta": meta, "records": records + runner.pair_records(pairs),
-            "claims": claims.pair_claims(pairs, records) + claims.resampling_claims(records),
+            "claims": decide_families(rows),
             "checks": [checks.CHECKS["identity"].result(0.0)], "note": "test note"}  # fmt: skip
 
 

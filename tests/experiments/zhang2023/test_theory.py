@@ -12,7 +12,7 @@ import pytest
 from mmcl.errors import MMCLError
 from mmcl.experiments.zhang2023 import checks, claims
 from mmcl.experiments.zhang2023 import theory as zt
-from mmcl.stats import HELD
+from mmcl.stats import HELD, PER_SEED
 from mmcl.theory import spectral as sp
 
 FAST = zt.TheoryScale(
@@ -45,10 +45,18 @@ def test_checks_follow_the_numbers(records):
     broken["optimum"]["minibatch"]["min_cosine"] = 0.5
     broken["alpha_inequality"]["max_ratio"] = 1.01
     broken["bound_points"].append({"probe_error": 0.5, "bound": 0.4})
+    broken["matched_probe_errors"].append(0.04)
     passed = _passed(broken)
-    for name in ("identity", "optimum_subspace", "alpha_inequality", "bound_valid"):
+    for name in ("identity", "optimum_subspace", "alpha_inequality", "bound_valid",
+                 "matched_probe_exact"):  # fmt: skip
         assert not passed[name], name
     assert passed["sigma_1"] and passed["induced_graph"]
+
+
+def test_matched_probe_check_needs_matched_worlds(records):
+    assert records["matched_probe_errors"] and max(records["matched_probe_errors"]) == 0.0
+    empty = {**records, "matched_probe_errors": []}
+    assert not _passed(empty)["matched_probe_exact"]
 
 
 def test_bound_check_needs_a_non_vacuous_bound():
@@ -77,9 +85,10 @@ def test_the_overlap_label_noise_moves_the_sscl_labeling_error():
 def test_direction_claims_on_three_real_worlds():
     rows = {r["id"]: r for r in claims.theory_claims([zt.direction_record(FAST, s)
                                                       for s in range(3)])}  # fmt: skip
+    assert set(rows) == set(claims.THEORY)
     assert rows["mmcl_vs_sscl_connectivity"]["verdict"] == HELD
-    assert rows["mmcl_vs_sscl_bound"]["verdict"] == HELD
-    assert all(r["n_seeds"] == 3 for r in rows.values())
+    assert all(r["n_seeds"] == 3 and r["test"] == PER_SEED for r in rows.values())
+    assert not any(r["exact"] for r in rows.values())  # each seed its own world: a spread
 
 
 def test_unknown_scale():

@@ -1,7 +1,9 @@
 """Zhang, Wang & Wang (ICML 2023): the closed-form checks, as `mmcl.stats.Check` rows.
 
 These rows can fail only through a bug (or, for `bound_valid`, a wrong [recall] form of the
-bound): they are unit checks of the toolkit, listed apart from the paper's claims (issue 13).
+bound; for `matched_probe_exact`, matched worlds noisy enough to misclassify): they are unit
+checks of the toolkit and identities of the worlds, listed apart from the paper's claims (issues
+13, 25).
 `theory_checks` is pure: `theory.check_records`'s dict in, rows out.
 """
 
@@ -57,6 +59,13 @@ CHECKS = {
         "exact probe error <= 4a/(1-s^2)+8a [recall] wherever that bound is below 1 (an "
         "above-1 bound cannot fail, so it is left out; no such world fails the check)",
         1e-12,
+    ),
+    "matched_probe_exact": Check(
+        "matched_probe_exact",
+        "on the matched MMCL/SSCL worlds (caption noise <= 0.03, equal alpha_pseudo) both "
+        "optima probe perfectly: largest exact probe error (was the claim mmcl_vs_sscl_probe, "
+        "an identity on these worlds: claims.py says why it cannot be a finding here)",
+        PROBE_TOLERANCE,
     ),
 }
 
@@ -116,10 +125,14 @@ def theory_checks(r: dict) -> list[dict]:
     errors = {**_identity_errors(r), **_training_errors(r)}
     violation, live = bound_violation(r["bound_points"])
     errors["bound_valid"] = max(violation, 0.0)
+    probes = r["matched_probe_errors"]
+    errors["matched_probe_exact"] = max(probes) if probes else math.inf  # none matched: no pass
     rows = []
     for name, check in CHECKS.items():
         row = check.result(errors[name])
         if name == "bound_valid":
             row["detail"] = f"{live}/{len(r['bound_points'])} worlds have a bound below 1"
+        if name == "matched_probe_exact":
+            row["detail"] = f"{len(probes)} probe errors of {len(probes) // 2} matched worlds"
         rows.append(row)
     return rows

@@ -13,7 +13,12 @@ independently augmented views. For both we measure on the world's ground-truth a
 - diversity: P[attribute differs] for each nuisance attribute and for any of them (0 for
   augmentation pairs by construction);
 - pixel diversity: mean squared distance between the two augmented views (what the encoder
-  sees) and its standard error over pairs: the one figure that can go either way.
+  sees) and its standard error over pairs.
+Text minus augmentation distance is E||m(x) - m(x')||^2 >= 0 in expectation (m(x) the mean view
+of x; both partners share the anchor's uniform marginal), so it cannot fail. A third kind, a
+random *same-class* partner (anchor uniform, partner uniform among the other images of its
+class), gives the figure it is compared against: how much of a same-class partner's extra
+distance a caption partner keeps (`claims.diversity_share`), which can come out either way.
 Then SimCLR is trained with text-induced positives (views [aug(i), aug(partner(i))]) and compared
 with augmentation positives by linear probe (`text_positive_records`).
 """
@@ -38,6 +43,7 @@ from mmcl.train.trainer import Trainer
 NUISANCE = ("background", "color", "texture", "size", "position")
 MAX_PARTNERS = 512  # candidates kept per image (a random subset of a larger caption group)
 MAX_VIEW_PAIRS = 1024  # pairs whose views are rendered for the pixel distance
+PAIR_KINDS = ("text", "augmentation", "class")  # caption, same-image and same-class partners
 
 
 def caption_partners(
@@ -69,6 +75,21 @@ def sample_text_pairs(partners: torch.Tensor, n: int, seed: int) -> tuple[np.nda
     pick = (rng.random(n) * np.maximum(counts, 1)).astype(np.int64)
     chosen = rows[np.arange(n), pick]
     return anchors, np.where(counts > 0, chosen, anchors)
+
+
+def sample_class_pairs(labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n (anchor, partner) pairs: anchor uniform, partner uniform among the *other* images of
+    its class (itself when it is alone in its class)."""
+    rng = np.random.default_rng(seed)
+    anchors = rng.integers(0, len(labels), n)
+    members = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    partners = anchors.copy()
+    for i, anchor in enumerate(anchors):
+        others = members[labels[anchor]]
+        others = others[others != anchor]
+        if len(others):
+            partners[i] = others[rng.integers(0, len(others))]
+    return anchors, partners
 
 
 def attribute_statistics(split: WorldSplit, first: np.ndarray, second: np.ndarray) -> dict:
@@ -113,10 +134,12 @@ def _kind_statistics(split: WorldSplit, pairs: tuple[np.ndarray, np.ndarray], se
 
 
 def pair_statistics(split: WorldSplit, n_pairs: int, seed: int = 0) -> dict:
-    """Text-induced vs augmentation pairs: consistency, attribute and pixel diversity."""
+    """Text-induced, augmentation and random same-class pairs: consistency, attribute and pixel
+    diversity."""
     partners = caption_partners(split.captions, seed=seed)
     text = sample_text_pairs(partners, n_pairs, seed)
     aug_anchor = np.random.default_rng(seed + 1).integers(0, len(split), n_pairs)
+    same_class = sample_class_pairs(split.labels.numpy(), n_pairs, seed + 2)
     return {
         "seed": seed,
         "n_pairs": n_pairs,
@@ -124,6 +147,7 @@ def pair_statistics(split: WorldSplit, n_pairs: int, seed: int = 0) -> dict:
         "n_classes": len(split.class_names),
         "text": _kind_statistics(split, text, seed),
         "augmentation": _kind_statistics(split, (aug_anchor, aug_anchor), seed),
+        "class": _kind_statistics(split, same_class, seed),
     }
 
 

@@ -1,72 +1,109 @@
 """Per-seed linear-probe accuracies of the zhang2023 grid, read from its flat records.
 
-Accuracies are in points, each with its binomial test-sample standard error
-(`stats.accuracy_se`); a seed is one world + training run. Also the seed-mean table the report
-plots, and the learnability note (plain SimCLR against chance).
+Accuracies are in points. Every variant of a seed is probed on the same test images (one world
+per seed, `data.shapes.seed` = the seed, and the full test splits in their fixed order), so a
+difference of two variants takes the paired per-sample error (`stats.paired_accuracy_se` of the
+records' packed `correct` field), not two binomial errors in quadrature. Whether that error enters
+the interval is the test design's business (`stats.PER_SEED` on the worlds, where each seed
+renders its own test set; `stats.SHARED` for the paper recipe's one ImageNet val set). Also the
+seed-mean table the report plots, and the learnability note (plain SimCLR against chance).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from mmcl.stats import Estimate, accuracy_se, difference, estimate
+from mmcl.eval.tasks import unpack_correct
+from mmcl.stats import PER_SEED, Estimate, accuracy_se, estimate, paired_accuracy_se
 
 ID_SPLIT = "id"
 BASELINE = "simclr"
 TEXT_RUN = "text_positives"
 SAME_CLASS_METRIC = "new_positive_same_class"  # logged by resampled_simclr
-Cells = dict[tuple[str, int, str], tuple[float, float]]
 
 
-def probe_cells(records: Sequence[dict]) -> dict[tuple[str, int, str], tuple[float, float]]:
-    """{(variant, seed, split): (accuracy, test-sample se)} in points, from probe records."""
+@dataclass(frozen=True)
+class Cell:
+    """One probe record: accuracy and its binomial test-sample error in points, and the record
+    (its packed per-sample correctness is read only when a difference needs it)."""
+
+    accuracy: float
+    se: float
+    record: dict
+
+
+Cells = dict[tuple[str, int, str], Cell]
+
+
+def probe_cells(records: Sequence[dict]) -> Cells:
+    """{(variant, seed, split): Cell} of the linear-probe records."""
     cells = {}
     for r in records:
         if r.get("task") == "linear_probe" and "variant" in r:
             se = float(accuracy_se(r["value"], r["n_samples"]))
-            cells[(r["variant"], r["seed"], r["split"])] = (100.0 * r["value"], 100.0 * se)
+            cells[(r["variant"], r["seed"], r["split"])] = Cell(100.0 * r["value"], 100.0 * se, r)
     return cells
 
 
-def seeds_of(cells: dict, variant: str) -> list[int]:
+def seeds_of(cells: Cells, variant: str) -> list[int]:
     return sorted({seed for (v, seed, _) in cells if v == variant})
 
 
-def splits_of(cells: dict, variant: str) -> list[str]:
+def splits_of(cells: Cells, variant: str) -> list[str]:
     return sorted({split for (v, _, split) in cells if v == variant})
 
 
-def id_split(cells: dict, variant: str) -> str:
+def id_split(cells: Cells, variant: str) -> str:
     """`id` on the worlds; the only split (e.g. `val`) on real data."""
     names = splits_of(cells, variant)
     return ID_SPLIT if ID_SPLIT in names else names[0]
 
 
-def accuracy(cells: dict, variant: str, seed: int, shifted: bool) -> tuple[float, float]:
-    """One seed's id accuracy, or its mean over the shifted splits, with the test se."""
+def scored_splits(cells: Cells, variant: str, shifted: bool) -> list[str]:
+    """The id split, or every shifted split (their mean is the figure)."""
     if not shifted:
-        return cells[(variant, seed, id_split(cells, variant))]
-    values = [cells[(variant, seed, s)] for s in splits_of(cells, variant) if s != ID_SPLIT]
-    se = math.sqrt(sum(se**2 for _, se in values)) / len(values)
-    return float(np.mean([acc for acc, _ in values])), se
+        return [id_split(cells, variant)]
+    return [s for s in splits_of(cells, variant) if s != ID_SPLIT]
+
+
+def seed_difference(
+    cells: Cells, a: str, b: str, seed: int, shifted: bool
+) -> tuple[float, float, float, float]:
+    """One seed's acc(a) and acc(b) in points (id, or the mean over the shifts), the paired
+    test-sample error of their difference and the unpaired one (two binomial errors in
+    quadrature, kept for reading). Splits hold different images: the mean over S splits has
+    se sqrt(sum se_s^2) / S."""
+    acc_a, acc_b, paired, unpaired = [], [], [], []
+    for split in scored_splits(cells, a, shifted):
+        ca, cb = cells[(a, seed, split)], cells[(b, seed, split)]
+        acc_a.append(ca.accuracy)
+        acc_b.append(cb.accuracy)
+        paired.append(100.0 * paired_accuracy_se(unpack_correct(ca.record),
+                                                 unpack_correct(cb.record)))  # fmt: skip
+        unpaired.append(math.hypot(ca.se, cb.se))
+    n = len(acc_a)
+    paired_se = math.sqrt(sum(s**2 for s in paired)) / n
+    unpaired_se = math.sqrt(sum(s**2 for s in unpaired)) / n
+    return float(np.mean(acc_a)), float(np.mean(acc_b)), paired_se, unpaired_se
 
 
 def accuracy_difference(
-    cells: dict, a: str, b: str, shifted: bool = False
-) -> tuple[Estimate, tuple[float, float]]:
-    """Estimate of acc(a) - acc(b) paired by seed, and the two seed-mean accuracies."""
+    cells: Cells, a: str, b: str, shifted: bool = False, *, test: str
+) -> tuple[Estimate, tuple[float, float], float]:
+    """Estimate of acc(a) - acc(b) paired by seed, with the paired per-seed test error, for the
+    test design `test`; the two seed-mean accuracies; the mean unpaired test error (reading)."""
     common = [s for s in seeds_of(cells, a) if s in seeds_of(cells, b)]
-    xa = [accuracy(cells, a, s, shifted) for s in common]
-    xb = [accuracy(cells, b, s, shifted) for s in common]
-    est = difference([x for x, _ in xa], [x for x, _ in xb],
-                     [se for _, se in xa], [se for _, se in xb])  # fmt: skip
-    return est, (float(np.mean([x for x, _ in xa])), float(np.mean([x for x, _ in xb])))
+    rows = np.array([seed_difference(cells, a, b, s, shifted) for s in common])  # (seeds, 4)
+    est = estimate(rows[:, 0] - rows[:, 1], rows[:, 2], test=test)
+    means = (float(rows[:, 0].mean()), float(rows[:, 1].mean()))
+    return est, means, float(np.sqrt(np.mean(rows[:, 3] ** 2)))
 
 
-def has(cells: dict, *variants: str) -> bool:
+def has(cells: Cells, *variants: str) -> bool:
     return all(seeds_of(cells, v) for v in variants)
 
 
@@ -79,13 +116,14 @@ def same_class_rate(records: Sequence[dict], variant: str) -> float | None:
 
 def learnability(records: Sequence[dict], n_classes: int) -> str:
     """Plain SimCLR's id probe accuracy against chance, with its 95% interval (a note, not a
-    claim: resampling verdicts mean little while SimCLR sits at chance)."""
+    claim: resampling verdicts mean little while SimCLR sits at chance). Worlds only."""
     cells = probe_cells(records)
     if not has(cells, BASELINE):
         return ""
-    values = [accuracy(cells, BASELINE, s, False) for s in seeds_of(cells, BASELINE)]
+    values = [cells[(BASELINE, s, id_split(cells, BASELINE))] for s in seeds_of(cells, BASELINE)]
     chance = 100.0 / n_classes
-    est = estimate([acc - chance for acc, _ in values], [se for _, se in values])
+    # PER_SEED: each seed renders its own world, test split included.
+    est = estimate([c.accuracy - chance for c in values], [c.se for c in values], test=PER_SEED)
     above = est.low is not None and est.low > 0
     return (
         f"Learnability: plain SimCLR's id probe accuracy is {chance + est.mean:.1f}% against "
@@ -98,10 +136,9 @@ def learnability(records: Sequence[dict], n_classes: int) -> str:
 
 def probe_table(records: Sequence[dict]) -> dict[str, dict[str, float]]:
     """{variant: {split: accuracy in points, seed mean}} of the linear-probe records."""
-    cells = probe_cells(records)
     grouped: dict[tuple[str, str], list[float]] = {}
-    for (variant, _, split), (acc, _) in cells.items():
-        grouped.setdefault((variant, split), []).append(acc)
+    for (variant, _, split), cell in probe_cells(records).items():
+        grouped.setdefault((variant, split), []).append(cell.accuracy)
     table: dict[str, dict[str, float]] = {}
     for (variant, split), values in grouped.items():
         table.setdefault(variant, {})[split] = float(np.mean(values))

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mmcl.experiments.zhang2023 import probes
+from mmcl.experiments.zhang2023.pairs import PAIR_KINDS
 from mmcl.experiments.zhang2023.resampling import VARIANTS
 from mmcl.io import atomic_write
 from mmcl.report.html import checks_html, claims_html, write_report
@@ -79,7 +80,7 @@ def _pairs_html(pairs: list[dict] | None) -> str:
     attrs = list(pairs[0]["text"]["differs"])
     head = "".join(f"<th>{html.escape(n)}</th>" for n in [*names, *attrs])
     rows = ""
-    for kind in ("text", "augmentation"):
+    for kind in PAIR_KINDS:
         cells = [np.mean([p[kind][n] for p in pairs]) for n in names]
         cells += [np.mean([p[kind]["differs"][a] for p in pairs]) for a in attrs]
         rows += f"<tr><td class='text'>{kind}</td>" + "".join(f"<td>{v:.3f}</td>" for v in cells)

@@ -20,6 +20,7 @@ from mmcl.experiments.zhang2023 import theory
 from mmcl.experiments.zhang2023.grid import GridPlan
 from mmcl.experiments.zhang2023.probes import TEXT_RUN
 from mmcl.registry import unknown_name_message
+from mmcl.stats import PER_SEED, SHARED
 
 ALL_RUNS = (*zr.VARIANTS, TEXT_RUN)
 
@@ -72,3 +73,10 @@ def gate_budget(plan: GridPlan) -> list[str] | None:
     """The grid's world and budget, for the learnability gate; None for the paper recipe (the
     user's data: no gate)."""
     return None if plan.steps is None else plan.overrides(plan.steps)
+
+
+def test_design(scale: ZhangScale) -> str:
+    """The resampling grid's test design: on a world each seed renders its own test splits
+    (`data.shapes.seed` = the seed): PER_SEED; the paper recipe scores every seed on the one
+    ImageNet val folder: SHARED."""
+    return SHARED if scale.grid is None else PER_SEED

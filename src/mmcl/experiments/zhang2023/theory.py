@@ -4,8 +4,10 @@ Spec zhang2023.md in the shared specs, section 5.1-4. Two kinds of record, both 
 
 - `check_records` (one world): what can fail only through a bug: the factorisation identity,
   sigma_1 = 1, the trained optimum and subspace, the unification with SSCL on pseudo pairs, the
-  induced-graph facts, alpha_pseudo <= 2 alpha_pair, and the [recall] bound against the exact
-  probe error where the bound is below 1. `mmcl.experiments.zhang2023.checks` reads them.
+  induced-graph facts, alpha_pseudo <= 2 alpha_pair, the [recall] bound against the exact
+  probe error where the bound is below 1, and the exact probe errors of the matched MMCL/SSCL
+  worlds (both 0: an identity there, not a finding). `mmcl.experiments.zhang2023.checks` reads
+  them.
 - `direction_record` (one random world per seed): the bound's directions, read over seeds by
   `mmcl.experiments.zhang2023.claims`: probe error vs caption noise and vs text sharing, and
   MMCL vs SSCL on worlds whose labeling error is matched (`matched_comparison`).
@@ -311,9 +313,16 @@ def bound_points(record: dict) -> list[dict]:
     return points
 
 
+def matched_probe_errors(record: dict) -> list[float]:
+    """The exact probe errors of both optima on every matched world of a `direction_record`."""
+    return [row[m]["probe_error"] for row in record["matched"] if row["matched"]
+            for m in ("mmcl", "sscl")]  # fmt: skip
+
+
 def check_records(scale: str | TheoryScale = "tiny", seed: int = 0) -> dict:
     """Every figure the checks read, on one world (plain dicts, JSON-ready)."""
     s = resolve_scale(scale)
+    directions = direction_record(s, seed)
     return {
         "scale": asdict(s),
         "seed": seed,
@@ -321,5 +330,6 @@ def check_records(scale: str | TheoryScale = "tiny", seed: int = 0) -> dict:
         "optimum": optimum_check(s, seed),
         "unification": unification_check(s, seed),
         "alpha_inequality": alpha_inequality(s, seed),
-        "bound_points": bound_points(direction_record(s, seed)),
+        "bound_points": bound_points(directions),
+        "matched_probe_errors": matched_probe_errors(directions),
     }
