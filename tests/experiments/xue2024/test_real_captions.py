@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mmcl import stats
 from mmcl.cli import main
 from mmcl.experiments.xue2024 import images as xue_images
 from mmcl.experiments.xue2024.image_claims import image_claims
@@ -39,7 +40,8 @@ def test_sweep_on_a_csv_with_labels_edits_captions_and_keeps_the_baseline(tmp_pa
     runs = {(r["learner"], r["preset"]) for r in records}
     assert runs == {("clip", e) for e in xue_images.EDITS} | {("supervised", "labels")}
     assert {r["split"] for r in records} == {"val", "sketch"}
-    claims = image_claims(records)
+    assert xue_images.image_test_design(overrides) == stats.SHARED  # one set of files, all seeds
+    claims = image_claims(records, test=stats.SHARED)
     assert [c["id"] for c in claims] == ["IMG-C1", "IMG-C4"]
     assert " < ".join(xue_images.EDITS) in claims[1]["statement"]
     assert all(c["verdict"] == "inconclusive" for c in claims)  # one seed

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 import json
 
+from mmcl import stats
 from mmcl.data.sources import load_split
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.eval.tasks import read_results
@@ -59,7 +60,10 @@ def test_image_sweep_end_to_end_on_one_rendered_world(tmp_path, world_cache):
     )
     assert (label.images == rich.images).all()
     assert sum(map(len, rich.captions)) > sum(map(len, label.captions))
-    assert {c["id"] for c in image_claims(records)} == {"IMG-C1", "IMG-C4"}
+    assert xue_images.image_test_design(overrides) == stats.PER_SEED  # a world per seed
+    rows = image_claims(records, test=stats.PER_SEED)  # paired errors from the `correct` fields
+    assert {c["id"] for c in rows} == {"IMG-C1", "IMG-C4"}
+    assert all(c["se_test"] > 0 for c in rows)
 
 
 def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch):
@@ -79,7 +83,16 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
     saved = json.loads((tmp_path / "claims.json").read_text())
     ids = {c["id"].split("/")[0] for c in saved["claims"]}
     assert {"C1", "C2-prototype", "C3", "C4", "C8", "IMG-C1", "IMG-C4"} <= ids
-    assert {c["id"] for c in saved["checks"]} >= {"sgd-squared", "linear-full-rank-flat"}
+    checks = {c["id"] for c in saved["checks"]}
+    assert checks >= {"sgd-squared", "linear-full-rank-flat", "linear-headline-flat"}
+    # one family, every row with its margin, precondition and, if undecided, seeds needed
+    for c in saved["claims"]:
+        assert c["family_size"] == len(saved["claims"]) and c["margin_reason"]
+        assert c["precondition"]["status"] and c["fails_if"]
+        assert c["verdict"] in ("held", "not held") or c["seeds_needed"] is not None
+        assert not (c["exact"] and c["raw_verdict"] != "inconclusive")
+    linear = {"C3/linear", "C3-order-a/linear", "C3-order-b/linear", "C4/linear"}
+    assert not linear & {c["id"] for c in saved["claims"]}  # identities: checks only
     n_seeds = {c["id"]: c["n_seeds"] for c in saved["claims"]}
     assert n_seeds["C8"] == 2 and n_seeds["IMG-C4"] == 1  # each sweep's own scale seeds
     page = (tmp_path / "report.html").read_text()

@@ -1,9 +1,16 @@
 """xue2024's image claims (shapes or real captions): CLIP against a supervised head under shift,
-and caption richness, decided over seeds with binomial test-sample errors (rules fixed here).
+and caption richness, decided over seeds (rules and margins fixed before the run, `claims`).
 
 "Under shift" is the mean accuracy over the non-in-distribution splits. On the `shapes` world
 the runner first gates the budget (`mmcl.experiments.calibrated`): where a supervised model
-cannot learn the shape, these claims are made inconclusive.
+cannot learn the shape, these claims' precondition fails and they stay inconclusive.
+
+Test design, stated by the caller (`images.image_test_design`): on the shapes world each seed
+renders its own test splits (`data.shapes.seed` is the run's seed), so the estimates are
+`stats.PER_SEED`; on files every seed is scored on the same files, `stats.SHARED`. Either way
+every model of one seed is scored on the same images, so a figure that combines models (IMG-C1's
+difference, IMG-C4's slope over presets) takes the paired per-sample error of that combination,
+read from the accuracy records' per-sample `correct` field, not binomial errors in quadrature.
 """
 
 from __future__ import annotations
@@ -14,29 +21,54 @@ import numpy as np
 
 from mmcl import stats
 from mmcl.errors import MMCLError
-from mmcl.experiments.xue2024.claims import claim, decide, slope_weights
+from mmcl.eval.tasks import unpack_correct
+from mmcl.experiments.xue2024.claims import (
+    claim,
+    exact_sums,
+    greater,
+    rises,
+    slope_weights,
+)
 
 ID_SPLITS = ("id", "val")  # a world's in-distribution split; a file dataset's data.val_path
 BASELINE = "supervised"
+Run = tuple[str, str]  # (learner, preset)
 
 
-def shift_accuracy(records: Sequence[dict]) -> dict[tuple[str, str], dict[int, tuple]]:
-    """{(learner, preset): {seed: (mean accuracy over the shift splits, its test-sample se)}}."""
-    by_run: dict[tuple[str, str, int], list[tuple[float, int]]] = {}
+def shift_records(records: Sequence[dict]) -> dict[Run, dict[int, dict[str, dict]]]:
+    """{(learner, preset): {seed: {shift split: its accuracy record}}} of the image sweep."""
+    table: dict[Run, dict[int, dict[str, dict]]] = {}
     for r in records:
         shifted = r["split"] not in ID_SPLITS
         if r.get("experiment") == "images" and shifted and r["metric"] == "accuracy":
-            key = (r["learner"], r["preset"], r["seed"])
-            by_run.setdefault(key, []).append((r["value"], r.get("n_samples", 0)))
-    table: dict[tuple[str, str], dict[int, tuple]] = {}
-    for (learner, preset, seed), values in by_run.items():
-        accs = np.array([v for v, _ in values])
-        ses = np.array([stats.accuracy_se(v, n) for v, n in values], float)
-        table.setdefault((learner, preset), {})[seed] = (
-            float(accs.mean()),
-            float(np.sqrt(np.sum(ses**2)) / len(ses)),  # se of a mean of independent splits
-        )
+            by_seed = table.setdefault((r["learner"], r["preset"]), {})
+            by_seed.setdefault(r["seed"], {})[r["split"]] = r
     return table
+
+
+def shift_combination(
+    table: dict[Run, dict[int, dict[str, dict]]],
+    terms: Sequence[tuple[Run, float]],
+    seeds: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, sum_k w_k (mean shift accuracy of run k) and its paired test-sample error.
+
+    The runs of one seed are scored on the same images of each split, so the error of split j
+    is std over its samples of sum_k w_k correct_kj / sqrt(n_j); the splits hold different
+    images, so the mean over J splits has error sqrt(sum_j se_j^2) / J.
+    """
+    values, errors = [], []
+    for seed in seeds:
+        splits = sorted(table[terms[0][0]][seed])
+        value, var = 0.0, 0.0
+        for split in splits:
+            rows = [(table[run][seed][split], w) for run, w in terms]
+            value += sum(w * r["value"] for r, w in rows) / len(splits)
+            per_sample = sum(w * unpack_correct(r).astype(float) for r, w in rows)  # (n_j,)
+            var += float(np.var(per_sample, ddof=1)) / per_sample.size
+        values.append(value)
+        errors.append(np.sqrt(var) / len(splits))
+    return exact_sums(values), np.array(errors)
 
 
 def clip_presets(records: Sequence[dict]) -> list[str]:
@@ -44,49 +76,41 @@ def clip_presets(records: Sequence[dict]) -> list[str]:
     return list(dict.fromkeys(r["preset"] for r in records if r.get("learner") == "clip"))
 
 
-def image_claims(records: Sequence[dict]) -> list[dict]:
-    """IMG-C1 (CLIP, richest captions, minus supervised, on mean shift accuracy: Greater(0)) and
-    IMG-C4 (slope of CLIP's mean shift accuracy over caption-richness rank: Rises(0)).
-
-    Test-sample errors are binomial on each split's size, added in quadrature between the two
-    models of IMG-C1 (scored on the same images, so this over-counts: towards inconclusive).
-    """
-    table, presets = shift_accuracy(records), clip_presets(records)
+def image_claims(records: Sequence[dict], *, test: str) -> list[dict]:
+    """IMG-C1 (CLIP, richest captions, minus supervised, on mean shift accuracy) and IMG-C4
+    (slope of CLIP's mean shift accuracy over caption-richness rank), as raw rows; `test` is the
+    sweep's test design (module docstring)."""
+    table, presets = shift_records(records), clip_presets(records)
     if not presets:
         raise MMCLError("image_claims: records lack CLIP runs; run run_images()")
     dataset = next(r.get("dataset", "images") for r in records if r.get("learner") == "clip")
     seeds = sorted(set.intersection(*(set(v) for v in table.values())))
-
-    def acc(key):
-        return np.array([table[key][s][0] for s in seeds]), np.array(
-            [table[key][s][1] for s in seeds]
-        )
-
-    clip = {p: acc(("clip", p)) for p in presets}
     rows = []
     richest = presets[-1]
     if (BASELINE, "labels") in table:
-        sl, sl_se = acc((BASELINE, "labels"))
+        terms = [(("clip", richest), 1.0), ((BASELINE, "labels"), -1.0)]
+        est = stats.estimate(*shift_combination(table, terms, seeds), test=test)
         c = claim(
             "IMG-C1",
             f"images ({dataset}): CLIP zero-shot ({richest} captions) beats the supervised head "
             "on mean accuracy under shift",
             "shift acc, CLIP - supervised",
-            stats.Greater(0.0),
+            greater("IMG-C1"),
         )
-        est = stats.difference(clip[richest][0], sl, clip[richest][1], sl_se)
-        detail = f"CLIP {clip[richest][0].mean():.3f}, supervised {sl.mean():.3f}"
+        clip_acc = shift_combination(table, [(("clip", richest), 1.0)], seeds)[0]
+        sl_acc = shift_combination(table, [((BASELINE, "labels"), 1.0)], seeds)[0]
+        detail = f"CLIP {clip_acc.mean():.3f}, supervised {sl_acc.mean():.3f}"
         rows.append(c.decide(est, 3, detail))
     w = slope_weights(range(len(presets)))
-    slopes = np.array([clip[p][0] for p in presets]).T @ w  # (seeds,)
-    slope_se = np.sqrt(np.array([clip[p][1] for p in presets]).T ** 2 @ w**2)
+    terms = [(("clip", p), float(wi)) for p, wi in zip(presets, w, strict=True)]
+    est = stats.estimate(*shift_combination(table, terms, seeds), test=test)
     c = claim(
         "IMG-C4",
         f"images ({dataset}): richer captions ({' < '.join(presets)}) raise CLIP's mean accuracy "
         "under shift",
-        "slope of shift acc over richness rank",
-        stats.Rises(0.0, "richness rank"),
+        "slope of shift acc over richness rank, per step",
+        rises("IMG-C4", "richness rank"),
     )
-    detail = ", ".join(f"{p}: {clip[p][0].mean():.3f}" for p in presets)
-    rows.append(decide(c, slopes, slope_se, detail))
+    means = {p: shift_combination(table, [(("clip", p), 1.0)], seeds)[0].mean() for p in presets}
+    rows.append(c.decide(est, 3, ", ".join(f"{p}: {m:.3f}" for p, m in means.items())))
     return rows

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmcl import stats
 from mmcl.config import load_config
 from mmcl.eval.run import evaluate_method
 from mmcl.experiments.xue2024.image_claims import BASELINE
@@ -40,6 +41,13 @@ def on_files(overrides: Sequence[str]) -> bool:
     """Whether the overrides point training at files (data.format other than world)."""
     formats = [o.split("=", 1)[1] for o in overrides if o.startswith("data.format=")]
     return bool(formats) and formats[-1] != "world"
+
+
+def image_test_design(overrides: Sequence[str] = ()) -> str:
+    """The image sweep's test design (`mmcl.stats`): on a world each seed renders its own test
+    splits (`run_config` sets `data.shapes.seed` to the seed, and `shapes.split_rngs` draws every
+    split from it), PER_SEED; on files every seed is scored on the same files, SHARED."""
+    return stats.SHARED if on_files(overrides) else stats.PER_SEED
 
 
 def gate_budget(scale: str, overrides: Sequence[str] = ()) -> list[str] | None:
