@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from mmcl.eval.tasks import read_results
+from mmcl.eval.tasks import read_results, unpack_correct
 from mmcl.experiments.mcl2024 import scales
+from mmcl.experiments.mcl2024.claims import TRIFEATURE
 from mmcl.experiments.registry import run_paper
-from mmcl.stats import VERDICTS
+from mmcl.stats import PER_SEED, VERDICTS
 
 MICRO = scales.Scale(
     n_train=256, n_test=64, steps=3, width=4, batch_size=64, stages=3, clip_steps=3,
@@ -36,17 +37,24 @@ def test_repro_end_to_end_at_a_micro_scale(monkeypatch, tmp_path, world_cache):
     out = tmp_path / "repro"
     result = run_paper("mcl2024", "tiny", None, out)
     ids = [c["id"] for c in result["claims"]]
-    assert len(ids) == 10 and ids[-2:] == ["M1-mmvp-suppressed", "M2-mmvp-dominant"]
-    assert all(c["verdict"] in VERDICTS and c["n_seeds"] == 2 for c in result["claims"])
+    assert len(ids) == 11 and ids[-2:] == ["M1-mmvp-suppressed", "M2-mmvp-dominant"]
+    assert [i for i in ids if i.startswith("S4")] == [f"S4-concat-{a}" for a in TRIFEATURE]
+    for c in result["claims"]:  # one family, decided once, each row saying what would fail it
+        assert c["verdict"] in VERDICTS and c["n_seeds"] == 2 and c["family_size"] == 11
+        assert c["test"] == PER_SEED and c["fails_if"] and c["precondition"]["status"]
+        assert c["verdict"] == "inconclusive" or not c["exact"]
     gates = ["gate-color", "gate-shape", "gate-texture"]
     assert [c["id"] for c in result["checks"]] == ["mmvp-identical-copies", *gates]
     if not all(c["passed"] for c in result["checks"][1:]):  # some attribute not learnable
         assert all(c["verdict"] == "inconclusive" for c in result["claims"])
+        assert all(c["precondition"]["status"] == "failed" for c in result["claims"])
     assert result["checks"][0]["passed"]
     saved = json.loads((out / "claims.json").read_text())
     assert saved["claims"] == json.loads(json.dumps(result["claims"]))
     records = read_results(out / "results.json")["records"]
-    models = {r["model"] for r in records if r["task"] == "attributes"}
+    probes = [r for r in records if r["task"] == "attributes"]
+    assert all(unpack_correct(r).mean() == pytest.approx(r["value"]) for r in probes)
+    models = {r["model"] for r in probes}
     assert {"stage1", "stage3_latest_only", "concat_2", "control_concat", "wide", "clip"} <= models
     assert {r["seed"] for r in records} == {0, 1}
     assert (out / "report.html").is_file() and (out / "plots" / "mmvp_per_attribute.png").is_file()

@@ -6,7 +6,11 @@ equal-width SimCLR baseline and MCL around CLIP and measures the probes and the 
 Each returns plain per-seed numbers (JSON-ready): merged, they are the raw input of `claims`.
 
 Probes: one linear probe per attribute on backbone features, fitted on the first half of the
-world's independent `balanced` split and scored on the second half (`n_probe_test` samples).
+world's independent `balanced` split and scored on the second half (`n_probe_test` samples). Each
+job returns every probe's accuracy (`probes`) and its per-sample correctness (`correct`, packed
+one bit a sample by `mmcl.eval.tasks.pack_correct`: 1000 samples in 168 characters), so two
+probes scored on the same samples get a paired error and S1/S4 can name an arm on one half of
+the scored samples and measure on the other (`claims`).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from sklearn.metrics import normalized_mutual_info_score
 from mmcl.data.sources import load_split
 from mmcl.data.world_dataset import WorldDataset
 from mmcl.data.worlds import WorldSplit
-from mmcl.eval import attributes as attribute_probes
 from mmcl.eval import mmvp
 from mmcl.eval.features import FeatureSet, concatenate_features, extract_features
+from mmcl.eval.linear_probe import fit_linear_probe, probe_correct
+from mmcl.eval.tasks import pack_correct
 from mmcl.experiments.mcl2024.scales import Scale, run_configs
 from mmcl.models.multistage import MultiStageModel
 from mmcl.models.tokenizer import tokenizer_for
@@ -53,11 +58,29 @@ def split_features(model: torch.nn.Module, split: WorldSplit, batch_size: int = 
     return extract_features(model, (dataset.__getitems__(c) for c in chunks), kind="backbone")
 
 
-def probe_accuracies(features: FeatureSet) -> dict[str, float]:
-    """{attribute: accuracy} from a probe fitted on the first half, scored on the second."""
+def probe_correctness(features: FeatureSet) -> dict[str, np.ndarray]:
+    """{attribute: per-sample correctness on the second half} of a probe fitted on the first.
+
+    The probe of `mmcl.eval.attributes` (default `ProbeConfig`), kept per sample: an attribute
+    constant in the fitting half has no probe and no entry, as there.
+    """
     first = torch.arange(len(features)) < len(features) // 2
-    metrics = attribute_probes.evaluate(features.subset(first), features.subset(~first))
-    return {a: metrics[f"{a}/accuracy"] for a in PROBED if f"{a}/accuracy" in metrics}
+    fit, score = features.subset(first), features.subset(~first)
+    out = {}
+    for a in PROBED:
+        if a not in fit.attributes or torch.unique(fit.attributes[a]).numel() < 2:
+            continue
+        probe = fit_linear_probe(fit.features, fit.attributes[a])
+        out[a] = probe_correct(probe, score.features, score.attributes[a])
+    return out
+
+
+def scored(correct: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """{"probes": {model: {attribute: accuracy}}, "correct": the same, packed per sample}."""
+    return {
+        "probes": {m: {a: float(np.mean(c)) for a, c in by.items()} for m, by in correct.items()},
+        "correct": {m: {a: pack_correct(c) for a, c in by.items()} for m, by in correct.items()},
+    }
 
 
 def cluster_nmi(split: WorldSplit, labels: np.ndarray) -> dict[str, float]:
@@ -78,16 +101,16 @@ def _train_latest_only(cfg: RunConfig, accumulated: Path, run_dir: Path) -> None
 
 def _simclr_probes(
     cfgs: dict[str, RunConfig], folder: Path, control: torch.nn.Module, data: WorldSplit
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, np.ndarray]]:
     """Probes of every stage, latest_only's stage 3, the concatenations and the control's."""
     stages = stage_models(cfgs["simclr-mcl"], folder / "simclr-mcl")
     latest = stage_models(cfgs["simclr-mcl-latest"], folder / "simclr-mcl-latest")
     features = [split_features(m, data) for m in stages]
-    probes = {f"stage{k + 1}": probe_accuracies(f) for k, f in enumerate(features)}
-    probes["stage3_latest_only"] = probe_accuracies(split_features(latest[2], data))
-    probes["concat"] = probe_accuracies(concatenate_features(features))
-    probes["concat_2"] = probe_accuracies(concatenate_features(features[:2]))
-    probes["control_concat"] = probe_accuracies(
+    probes = {f"stage{k + 1}": probe_correctness(f) for k, f in enumerate(features)}
+    probes["stage3_latest_only"] = probe_correctness(split_features(latest[2], data))
+    probes["concat"] = probe_correctness(concatenate_features(features))
+    probes["concat_2"] = probe_correctness(concatenate_features(features[:2]))
+    probes["control_concat"] = probe_correctness(
         concatenate_features([features[0], split_features(control, data)])
     )
     return probes
@@ -122,7 +145,8 @@ def simclr_job(
         data = load_split(cfgs["simclr-mcl"].data, "balanced")
         probes = _simclr_probes(cfgs, folder, control.model, data)
         nmi = _nmis(cfgs, folder)
-    return {"seed": seed, "n_probe_test": len(data) - len(data) // 2, "probes": probes, "nmi": nmi}
+    n_probe_test = len(data) - len(data) // 2
+    return {"seed": seed, "n_probe_test": n_probe_test, **scored(probes), "nmi": nmi}
 
 
 def _mmvp(cfg: RunConfig, folder: Path, n_pairs: int) -> dict[str, Any]:
@@ -156,8 +180,8 @@ def clip_job(
         data = load_split(cfgs["simclr-wide"].data, "balanced")
         clip = stage_models(cfgs["clip-mcl"], folder / "clip-mcl")[0]
         probes = {
-            "wide": probe_accuracies(split_features(wide.model, data)),
-            "clip": probe_accuracies(split_features(clip, data)),
+            "wide": probe_correctness(split_features(wide.model, data)),
+            "clip": probe_correctness(split_features(clip, data)),
         }
         pairs = _mmvp(cfgs["clip-mcl"], folder, sc.mmvp_pairs)
-    return {"seed": seed, "probes": probes, "mmvp": pairs}
+    return {"seed": seed, **scored(probes), "mmvp": pairs}

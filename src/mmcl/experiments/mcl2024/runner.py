@@ -4,7 +4,12 @@ Per seed two jobs (`measure.simclr_job`, `measure.clip_job`), spread over `Scale
 processes with one torch thread each; their per-seed numbers are merged into the raw input of
 `claims`, which decides every claim over the seeds. Outputs under `out_dir`: `results.json`
 (records), `claims.json` (claims and checks), `report.html`, and one folder of runs per seed
-(`seed_<s>/`); a rerun resumes finished runs instead of training them again.
+(`seed_<s>/`); a rerun resumes finished runs instead of training them again. Probe records carry
+their per-sample correctness (`correct`, packed bits), the input of the paired errors.
+
+Claims are decided once, all together: each claim's own verdict (`claims.claim_rows`), the
+learnability gates as preconditions (`calibrated.ungated`), then Holm's step-down over the
+paper's one family (`mmcl.verdicts.decide_families`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mmcl import __version__
-from mmcl.eval.tasks import make_record, write_results
+from mmcl.eval.tasks import CORRECT_KEY, make_record, write_results
 from mmcl.experiments.calibrated import gate_check, learnability_gate, ungated
 from mmcl.experiments.mcl2024 import claims, measure
 from mmcl.experiments.mcl2024.report import write_report_page
@@ -26,6 +31,7 @@ from mmcl.experiments.mcl2024.scales import Scale, gate_budget, get_scale
 from mmcl.experiments.registry import seed_list
 from mmcl.io import atomic_write_json
 from mmcl.processes import map_in_processes
+from mmcl.verdicts import decide_families
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +41,19 @@ JOBS = {"simclr": measure.simclr_job, "clip": measure.clip_job}
 NOTE = (
     "Probe accuracies are fractions on the second half of each seed's balanced split; MMVP-style "
     "scores in claims are fractions of pairs with both statements right (chance 0.25), in records "
-    "percentages. Each seed has its own world and test sets, so intervals hold seed and "
-    "test-sample variance. SimCLR is MCL's stage 1 and plain CLIP is MCL-CLIP's stage 1. The "
+    "percentages. Each seed has its own world and test sets (per-seed test design), so each "
+    "interval is Student's t on the per-seed figures, which already hold the test-sample noise; "
+    "differences of two probes are paired over the samples both score. S1 and S4 name their arm "
+    "(the weaker attribute, the best stage) on the first half of the scored samples and measure "
+    "on the second. S3-S6 are answerable only where the concatenation of all stages learned "
+    "their attributes (their precondition). Verdicts are Holm-adjusted over the paper's claims, "
+    "the raw verdict beside. SimCLR is MCL's stage 1 and plain CLIP is MCL-CLIP's stage 1. The "
     "paper's unimodal figures are not known [NR]: `paper` gives the direction the spec states. "
     "S5 compares models of equal width (stages 1+2 against the control pair, and against one "
     "SimCLR of twice the width); M1/M2 follow the paper's protocol, MCL-CLIP (two stages "
     "concatenated) against one CLIP stage, so there MCL-CLIP has twice the width. The old S6 "
-    "(NMI of stage-3 groups with colour) was removed: a "
-    "refinement of a colour-aligned partition keeps colour by construction."
+    "(NMI of stage-3 groups with colour) was removed: a refinement of a colour-aligned partition "
+    "keeps colour by construction."
 )
 
 
@@ -54,7 +65,12 @@ def _job(kind: str, sc: Scale, seed: int, out_dir: Path, overrides: tuple[str, .
 
 def merge_seed(simclr: dict[str, Any], clip: dict[str, Any]) -> dict[str, Any]:
     """One seed's raw numbers for `claims`: both jobs' probes side by side."""
-    return {**simclr, "probes": {**simclr["probes"], **clip["probes"]}, "mmvp": clip["mmvp"]}
+    return {
+        **simclr,
+        "probes": {**simclr["probes"], **clip["probes"]},
+        "correct": {**simclr["correct"], **clip["correct"]},
+        "mmvp": clip["mmvp"],
+    }
 
 
 def train_and_measure(
@@ -89,8 +105,10 @@ def records(raw: Sequence[dict[str, Any]], n_pairs: int) -> list[dict[str, Any]]
         seed, n = r["seed"], r["n_probe_test"]
         for model, accs in r["probes"].items():
             for attribute, value in accs.items():
+                packed = {CORRECT_KEY: r["correct"][model][attribute]}
                 out.append(make_record(model, "attributes", DATASET, "balanced", n, "accuracy",
-                                       value, attribute=attribute, seed=seed))  # fmt: skip
+                                       value, attribute=attribute, seed=seed,
+                                       **packed))  # fmt: skip
         for clusters, nmi in r["nmi"].items():
             for attribute, value in nmi.items():
                 name = f"simclr-mcl {clusters}"
@@ -127,7 +145,8 @@ def run(
     result = {
         "meta": meta,
         "records": records(raw, sc.mmvp_pairs),
-        "claims": ungated(claims.claim_rows(raw), gates),
+        # Gates first (they set the precondition), then the family step, once, over every claim.
+        "claims": decide_families(ungated(claims.claim_rows(raw), gates)),
         "checks": [*claims.check_rows(raw), *map(gate_check, gates)],
         "note": NOTE,
         "raw": raw,
