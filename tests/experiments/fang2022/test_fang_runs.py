@@ -13,7 +13,7 @@ import pytest
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
 from mmcl.eval.robustness import ModelPoint, RobustnessConfig, compute_robustness
-from mmcl.experiments.fang2022 import causes, runner, runs, scales, testbed
+from mmcl.experiments.fang2022 import causes, claims, runner, runs, scales, testbed
 from mmcl.experiments.fang2022.claims import COMPARISONS
 from mmcl.train.config import RunConfig
 
@@ -145,24 +145,71 @@ def test_runs_are_trained_once_and_reused(tmp_path, monkeypatch):
 # ---- raw results from fitted points ----------------------------------------------------------
 
 
-def test_raw_results_carry_each_roles_seeds_and_the_line():
+def test_raw_results_carry_each_roles_seeds_the_line_and_per_sample_correctness():
+    from mmcl.eval.tasks import pack_correct, unpack_correct
+
     rng = np.random.default_rng(0)
     pts = [ModelPoint(f"b{i}", x, dict.fromkeys(SHIFTS, x - 0.1), baseline=True)
            for i, x in enumerate(np.linspace(0.3, 0.8, 6))]  # fmt: skip
     labels = causes.role_labels(MICRO, MICRO.seeds)
+    records = []
+    n = 500
     for labs in labels.values():
-        pts += [ModelPoint(lab, float(rng.uniform(0.3, 0.8)), {"sketch": 0.3, "unseen_colors": 0.4})
-                for lab in labs if lab not in {p.label for p in pts}]  # fmt: skip
+        for lab in labs:
+            if lab in {p.label for p in pts}:
+                continue
+            bits = {
+                s: rng.random(n) < p
+                for s, p in {
+                    "id": rng.uniform(0.3, 0.8),
+                    "sketch": 0.3,
+                    "unseen_colors": 0.4,
+                }.items()
+            }
+            acc = {s: float(b.mean()) for s, b in bits.items()}
+            pts.append(ModelPoint(lab, acc["id"], {s: acc[s] for s in SHIFTS}))
+            records += [
+                {
+                    "model": lab,
+                    "split": s,
+                    "metric": "accuracy",
+                    "n_samples": n,
+                    "value": acc[s],
+                    "correct": pack_correct(b),
+                }
+                for s, b in bits.items()
+            ]
+            records.append({"model": lab, "split": "id", "metric": "loss", "value": 1.0})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = compute_robustness(pts, SHIFTS, RobustnessConfig(bootstrap=20))
-    raw = runner.raw_results(result, labels, 500)
-    assert raw["n_test"] == 500 and len(raw["line"]["coeffs"]) == 20
+    raw = runner.raw_results(result, labels, n, records)
+    assert raw["n_test"] == n and len(raw["line"]["coeffs"]) == 20
     assert raw["line"]["n"] == 6 and raw["line"]["r"] > 0.99
     one = raw["points"]["clip-narrow"]
     assert one["labels"] == labels["clip-narrow"] and len(one["id"]) == 2
-    assert one["ood"][0] == {"sketch": 0.3, "unseen_colors": 0.4}
+    sketch = unpack_correct(one["correct"][1]["ood"]["sketch"])
+    assert sketch.size == n and sketch.mean() == one["ood"][1]["sketch"]
+    assert unpack_correct(one["correct"][0]["id"]).mean() == one["id"][0]
     json.dumps(raw)  # it goes into results.json as it is
+    # every claim gets a paired error from these points
+    rows = claims.decide_claims(raw)
+    assert all(r["test"] == "shared" and "paired" in r["ours"] for r in rows[1:])
+    # records scored before correctness was kept: the claims say so instead of guessing
+    old = runner.raw_results(result, labels, n, [{k: v for k, v in r.items() if k != "correct"}
+                                                 for r in records])  # fmt: skip
+    assert "correct" not in old["points"]["clip-narrow"]
+    with pytest.raises(MMCLError, match="no per-sample correctness"):
+        claims.decide_claims(old)
+
+
+def test_scoring_version_rescores_without_retraining(tmp_path, monkeypatch):
+    setup = testbed.settings(MICRO, tmp_path)
+    cfg = runs.resolve(testbed.reference_ce(MICRO), setup)
+    before = runs.eval_path(cfg, runs.CLASSIFIER, setup)
+    monkeypatch.setattr(runs, "SCORE_VERSION", runs.SCORE_VERSION + 1)
+    assert runs.resolve(testbed.reference_ce(MICRO), setup).name == cfg.name
+    assert runs.eval_path(cfg, runs.CLASSIFIER, setup) != before
 
 
 # ---- end to end (micro sizes) ----------------------------------------------------------------
@@ -187,11 +234,14 @@ def test_repro_and_testbed_command_end_to_end(tmp_path, monkeypatch, capsys):
     assert ids == ["F0-line", *(c.claim_id for c in COMPARISONS)]
     assert all(c["verdict"] in ("held", "not held", "inconclusive") for c in result["claims"])
     assert all(c["n_seeds"] == 2 for c in result["claims"][1:])
+    assert all(c["family_size"] == len(ids) and c["precondition"] for c in result["claims"])
+    assert all(c["margin_reason"] for c in result["claims"])
     assert [c["id"] for c in result["checks"]] == ["C1-shifts-held-out", "gate-shape"]
     if not result["checks"][-1]["passed"]:  # a micro budget: the shape is not learnable here
         assert all(c["verdict"] == "inconclusive" for c in result["claims"])
     doc = read_results(out / "results.json")
     assert {r["model"] for r in doc["records"]} >= {"clip-diverse-seed1/probe-id"}
+    assert all("correct" in r for r in doc["records"] if r["metric"] == "accuracy")
     saved = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in saved["claims"]] == ids
     page = (out / "report.html").read_text()

@@ -9,8 +9,9 @@ the model was trained on, because effective robustness compares models on one ID
 Cache: a run lives in `<root>/fang-<key>/`, `key` a hash of the parts of its resolved config that
 decide what it learns (`key_payload`) and `CACHE_VERSION`; `trained.json` marks a finished
 training (an interrupted one resumes from its checkpoint), and every scoring is stored beside it as
-`eval-<name>-<hash>.json` (a results file: meta + records). So a run is trained once and scored
-once per evaluation, and the testbed command and the repro share runs.
+`eval-<name>-<hash>.json` (a results file: meta + records), its hash holding `SCORE_VERSION`. So a
+run is trained once and scored once per evaluation, a change to scoring rescores without
+retraining, and the testbed command and the repro share runs.
 
 Jobs: runs not yet cached can train in parallel worker processes (spawned, one torch thread
 each); small convolutions use two processes better than two threads of one.
@@ -45,7 +46,10 @@ from mmcl.train.run import load_trained
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when training or scoring changes, so old cached runs are not reused
+CACHE_VERSION = 2  # bump when training changes, so old cached runs are not reused
+# Bump when scoring's output changes, so old scorings are redone (the trained runs are kept).
+# 3: accuracy records carry per-sample correctness (the claims' paired test-sample error).
+SCORE_VERSION = 3
 ID_SPLIT = "id"
 # The shifts every model is scored on: factors held out of both training worlds (`testbed`).
 SHIFTS = ("sketch", "unseen_colors")
@@ -154,6 +158,7 @@ def eval_path(cfg: RunConfig, spec: EvalSpec, settings: Settings) -> Path:
         "world": dataclasses.asdict(settings.eval_world),
         "probe_train_size": settings.probe_train_size,
         "version": CACHE_VERSION,
+        "score_version": SCORE_VERSION,
     }
     return run_dir(cfg) / f"eval-{spec.name}-{_hash(payload)}.json"
 
