@@ -11,7 +11,6 @@ from scipy import stats as scipy_stats
 from mmcl import stats
 from mmcl.stats import HELD, INCONCLUSIVE, NOT_HELD
 
-
 PER_SEED, SHARED = stats.PER_SEED, stats.SHARED
 
 

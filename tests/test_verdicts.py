@@ -95,12 +95,13 @@ def _boundary(rule) -> float:
     return rule.margin
 
 
-# Each paper's family at `tiny` (claims, seeds), from its claims table; the rules mix as there.
+# Each paper's family at `tiny` (claims, seeds), as its claims table has them (`mmcl repro
+# PAPER --scale tiny --json`); the demo's six predictions over its two strengths.
 FAMILIES = {
-    "xue2024": (36, 5),
+    "xue2024": (28, 3),
     "fang2022": (8, 3),
     "mcl2024": (11, 3),
-    "zhang2023": (13, 3),
+    "zhang2023": (8, 3),
     "demo": (6, 3),
 }
 
