@@ -173,7 +173,7 @@ def test_a_failed_precondition_is_never_decided_and_says_why():
     row = stats.Claim("c", "s", "p", "f", stats.Greater(0.0)).decide(est, precondition=pre)
     (decided,) = verdicts.decide_families([row])
     assert decided["verdict"] == decided["raw_verdict"] == INCONCLUSIVE
-    assert decided["why"].startswith("not answerable here: the supervised arm's shape probe")
+    assert decided["why"].startswith("not answerable here: the precondition failed: the supervised")
 
 
 def test_holm_decides_strong_claims_and_keeps_the_raw_verdict_beside_them():

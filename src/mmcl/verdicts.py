@@ -94,7 +94,9 @@ def seeds_needed(row: Row, alpha: float) -> int | str:
 
 def _why(row: Row, alpha: float, family_size: int) -> str:
     if row["precondition"]["status"] == FAILED:
-        return f"not answerable here: {row['precondition']['rule']} failed"
+        pre = row["precondition"]
+        evidence = f" (measured: {pre['evidence']})" if pre.get("evidence") else ""
+        return f"not answerable here: the precondition failed: {pre['rule']}{evidence}"
     if row["exact"]:
         return "an exact figure (zero-width interval): a check, not a finding"
     needed = row["seeds_needed"]

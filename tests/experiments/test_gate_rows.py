@@ -35,7 +35,9 @@ def test_a_failed_gate_is_the_claims_failed_precondition_and_says_why():
         row["precondition"]["status"] == "failed"
         and "texture 50.0%" in row["precondition"]["evidence"]
     )
-    assert row["why"].startswith("not answerable here: learnability gate (shape, texture)")
+    assert row["why"].startswith(
+        "not answerable here: the precondition failed: learnability gate (shape, texture)"
+    )
 
 
 def test_the_gate_keeps_the_world_and_budget_but_not_the_method_or_evaluation():
