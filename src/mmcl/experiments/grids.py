@@ -12,6 +12,7 @@ that names the file and the key, with the nearest valid name.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -68,18 +69,24 @@ class Grid:
         return value
 
     def table(
-        self, cls: type[T], section: str, names: Sequence[str] = SCALES, refs: Refs | None = None
+        self,
+        cls: type[T],
+        section: str,
+        names: Sequence[str] = SCALES,
+        refs: Refs | None = None,
+        kind: str = "scale",
     ) -> dict[str, T]:
-        """`section` as {scale: cls}: exactly the scales `names`, each entry cls's fields (those
-        with defaults may be left out; a field of `refs` may name one of its values)."""
+        """`section` as {name: cls}: exactly the `names` (scales, or the `kind` named), each
+        entry cls's fields (those with defaults may be left out; a field of `refs` may name one
+        of its values)."""
         entries = self.mapping(section)
         for name in entries:
             if name not in names:
-                message = unknown_name_message("scale", str(name), names)
+                message = unknown_name_message(kind, str(name), names)
                 raise MMCLError(f"{self.source}: {section}: {message}")
         missing = [name for name in names if name not in entries]
         if missing:
-            raise MMCLError(f"{self.source}: {section}: no scale {missing[0]!r}")
+            raise MMCLError(f"{self.source}: {section}: no {kind} {missing[0]!r}")
         where = f"{self.source}: {section}"
         return {name: build(cls, entries[name], f"{where}.{name}", refs or {}) for name in names}
 
@@ -154,3 +161,25 @@ def _value(where: str, value: Any, tp: Any, named: Mapping[str, Any]) -> Any:
     if not isinstance(value, tp) or (isinstance(value, bool) and tp is not bool):
         raise MMCLError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A claim's margin in the claim's own units, and the one-line reason it was fixed at before
+    any run (a paper's `claims.yaml`, section `margins`)."""
+
+    value: float
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise MMCLError(f"value must be a finite number, got {self.value!r}")
+        if not self.reason.strip():
+            raise MMCLError("reason must say in one line why the margin is this number")
+
+
+def read_margins(path: Path | Traversable, names: Sequence[str], kind: str) -> dict[str, Margin]:
+    """{name: Margin} from the `margins` section of a claims file: exactly `names` (claims or
+    claim kinds, `kind` says which), each {value, reason}; a missing, unknown or mistyped entry
+    is an MMCLError naming the file and the key."""
+    return read_grid(path, ("margins",)).table(Margin, "margins", names, kind=kind)

@@ -295,11 +295,11 @@ def test_a_copy_of_the_margins_file_reads_as_the_original(tmp_path):
         (lambda d: d["margins"]["nmi_gap"].pop("reason"),
          r"margins\.nmi_gap: missing key 'reason'"),
         (lambda d: d["margins"]["nmi_gap"].update(reason=" "),
-         r"margins\.nmi_gap: reason is empty"),
+         r"margins\.nmi_gap: reason must say"),
         (lambda d: d["margins"]["learnable"].update(value="big"),
          r"margins\.learnable\.value: expected float, got 'big'"),
-        (lambda d: d["margins"]["learnable"].update(value=-0.1), r"margins\.learnable: value must"),
-        (lambda d: d["margins"].update(min_gain=0.02), r"margins\.min_gain must be a dict"),
+        (lambda d: d["margins"]["learnable"].update(value=-0.1), r"learnable\.value must be >= 0"),
+        (lambda d: d["margins"].update(min_gain=0.02), r"margins\.min_gain: expected a mapping"),
     ],
 )  # fmt: skip
 def test_a_mistake_in_the_margins_file_names_the_file_and_the_key(tmp_path, edit, message):

@@ -91,7 +91,7 @@ def test_every_claim_has_its_rule_margin_and_the_shared_row_shape():
         assert r["n_seeds"] == 3 and "unknown" in r["paper"]
         assert r["test"] == stats.PER_SEED  # each seed draws its own test set
         margin = xc.MARGINS[xc.kind_of(r["id"])]
-        assert (r["margin"], r["margin_reason"]) == (margin.margin, margin.reason)
+        assert (r["margin"], r["margin_reason"]) == (margin.value, margin.reason)
         assert r["fails_if"] and r["precondition"]["status"] == stats.NOT_CHECKED
 
 
@@ -123,7 +123,7 @@ def test_zero_width_intervals_never_decide():
 
 def test_margins_are_read_from_the_claims_file(monkeypatch):
     assert set(xc.MARGINS) == set(xc.DIRECTIONS)
-    assert xc.MARGINS["C3"].margin == 0.01 and xc.MARGINS["C4"].margin == 0.01
+    assert xc.MARGINS["C3"].value == 0.01 and xc.MARGINS["C4"].value == 0.01
     assert "q" in xc.MARGINS["C4"].reason  # C4's margin is per unit of q
     # the same data, a margin above the C1 effect (0.15): C1 turns "not held"
     monkeypatch.setitem(xc.MARGINS, "C1", xc.Margin(0.3, "test"))
@@ -134,15 +134,21 @@ def test_margins_are_read_from_the_claims_file(monkeypatch):
 @pytest.mark.parametrize(
     ("text", "names"),
     [
-        ("margins:\n  C1x: {margin: 0.01, reason: r}\n", ["margins", "C1x", "did you mean"]),
-        ("margins:\n  C1: {margin: 0.01}\n", ["margins.C1", "reason"]),
-        ("margins:\n  C1: {margin: -1, reason: r}\n", ["margins.C1", "margin must be"]),
-        ("margins:\n  C1: {margin: 0.01, reason: r}\n", ["margins", "C2-alignment"]),
-        ("margin:\n  C1: {margin: 0.01, reason: r}\n", ["section", "margin"]),
+        ("margins:\n  C1x: {value: 0.01, reason: r}\n", ["margins", "C1x", "did you mean"]),
+        ("margins:\n  C1: {value: 0.01}\n", ["margins.C1", "reason"]),
+        ("margins:\n  C1: {value: -1, reason: r}\n", ["margins.C1", "must be >= 0"]),
+        ("margins:\n  C1: {value: 0.01, reason: r}\n", ["margins", "C2-alignment"]),
+        ("margin:\n  C1: {value: 0.01, reason: r}\n", ["section", "margin"]),
     ],
 )
 def test_a_claims_file_error_names_the_file_and_the_key(tmp_path, text, names):
+    """Each mistake in an otherwise complete file (the other kinds copied from the real one)."""
     path = tmp_path / "claims.yaml"
+    others = "".join(
+        f"  {kind}: {{value: 0.01, reason: r}}\n" for kind in xc.DIRECTIONS if kind != "C1"
+    )
+    if text.startswith("margins:") and "C2-alignment" not in names:
+        text += others
     path.write_text(text)
     with pytest.raises(MMCLError) as error:
         xc.read_margins(path)

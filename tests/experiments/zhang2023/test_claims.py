@@ -255,7 +255,7 @@ def _write_margins(tmp_path, change) -> object:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.pop("index_cost"), "margins: no entry for claim 'index_cost'"),
+        (lambda m: m.pop("index_cost"), "margins: no claim 'index_cost'"),
         (
             lambda m: m.update(new_positive_gian=m["new_positive_gain"]),
             "did you mean 'new_positive_gain'",

@@ -64,8 +64,8 @@ from mmcl import stats
 from mmcl.errors import MMCLError
 from mmcl.eval.robustness import get_transform
 from mmcl.eval.tasks import unpack_correct
-from mmcl.experiments.grids import build, grid_path, read_grid
-from mmcl.registry import unknown_name_message
+from mmcl.experiments import grids
+from mmcl.experiments.grids import Margin, grid_path
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -75,20 +75,6 @@ LINE_ID = "F0-line"
 ID_SPLIT = "id"  # the evaluation world's in-distribution split (`runs.ID_SPLIT`)
 
 
-@dataclass(frozen=True)
-class Margin:
-    """One rule's margin in its claim's units and the one-line reason it was chosen."""
-
-    value: float
-    reason: str
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(self.value):
-            raise MMCLError(f"value must be a finite number, got {self.value!r}")
-        if not self.reason.strip():
-            raise MMCLError("reason must say in one line why this margin was chosen")
-
-
 MARGIN_KEYS = ("equivalence", "distribution", "id_head", "line_r")
 MARGINS_FILE = grid_path("fang2022", "claims.yaml")
 
@@ -96,20 +82,11 @@ MARGINS_FILE = grid_path("fang2022", "claims.yaml")
 def read_margins(path: Path | Traversable = MARGINS_FILE) -> dict[str, Margin]:
     """The `margins` section of claims.yaml: exactly `MARGIN_KEYS`, each {value, reason}; a
     mistake is an MMCLError naming the file and the key."""
-    grid = read_grid(path, ("margins",))
-    entries = grid.mapping("margins", dict)
-    for key in entries:
-        if key not in MARGIN_KEYS:
-            message = unknown_name_message("margin", str(key), MARGIN_KEYS)
-            raise MMCLError(f"{grid.source}: margins: {message}")
-    missing = [key for key in MARGIN_KEYS if key not in entries]
-    if missing:
-        raise MMCLError(f"{grid.source}: margins: no margin {missing[0]!r}")
-    margins = {k: build(Margin, entries[k], f"{grid.source}: margins.{k}", {}) for k in MARGIN_KEYS}
+    margins = grids.read_margins(path, MARGIN_KEYS, "margin")
     if margins["equivalence"].value <= 0:
-        raise MMCLError(f"{grid.source}: margins.equivalence.value must be > 0")
+        raise MMCLError(f"{path}: margins.equivalence.value must be > 0")
     if not 0 < margins["line_r"].value < 1:
-        raise MMCLError(f"{grid.source}: margins.line_r.value must lie in (0, 1)")
+        raise MMCLError(f"{path}: margins.line_r.value must lie in (0, 1)")
     return margins
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -48,8 +47,8 @@ import numpy as np
 from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import CORRECT_KEY, unpack_correct
-from mmcl.experiments.grids import build, grid_path, read_grid
-from mmcl.registry import unknown_name_message
+from mmcl.experiments import grids
+from mmcl.experiments.grids import Margin, grid_path
 from mmcl.stats import (
     PER_SEED,
     Check,
@@ -69,20 +68,6 @@ TRIFEATURE = ("color", "shape", "texture")  # the attributes the spec's design p
 
 
 # ---- margins (configs/mcl2024/claims.yaml) ------------------------------------------------------
-@dataclass(frozen=True)
-class Margin:
-    """A margin in its claim's own units, as a magnitude, and the one line that says why."""
-
-    value: float
-    reason: str
-
-    def __post_init__(self) -> None:
-        if not self.value >= 0:
-            raise MMCLError(f"value must be >= 0 (a magnitude), got {self.value}")
-        if not self.reason.strip():
-            raise MMCLError("reason is empty: say in one line why this margin")
-
-
 MARGIN_NAMES = (
     "min_gain", "concat_non_inferiority", "suppression_gap", "nmi_gap", "learnable",
     "mmvp_min_gain", "mmvp_non_inferiority",
@@ -90,18 +75,13 @@ MARGIN_NAMES = (
 
 
 def read_margins(path: Path | Traversable) -> dict[str, Margin]:
-    """Every margin of `MARGIN_NAMES` from the file's `margins` section, no more, no fewer."""
-    grid = read_grid(path, ("margins",))
-    entries = grid.mapping("margins", dict)
-    for name in entries:
-        if name not in MARGIN_NAMES:
-            message = unknown_name_message("margin", str(name), MARGIN_NAMES)
-            raise MMCLError(f"{grid.source}: margins: {message}")
-    missing = [name for name in MARGIN_NAMES if name not in entries]
-    if missing:
-        raise MMCLError(f"{grid.source}: margins: no margin {missing[0]!r}")
-    where = f"{grid.source}: margins"
-    return {name: build(Margin, entries[name], f"{where}.{name}", {}) for name in MARGIN_NAMES}
+    """Every margin of `MARGIN_NAMES` from the file's `margins` section, no more, no fewer; each
+    a magnitude (>= 0), its sign set by the claim that uses it."""
+    margins = grids.read_margins(path, MARGIN_NAMES, "margin")
+    negative = [name for name, m in margins.items() if m.value < 0]
+    if negative:
+        raise MMCLError(f"{path}: margins.{negative[0]}.value must be >= 0 (a magnitude)")
+    return margins
 
 
 MARGINS = read_margins(grid_path("mcl2024", "claims.yaml"))

@@ -44,7 +44,6 @@ Rules (chosen from the spec and issues 13 and 25, before looking at any outcome)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,8 +51,8 @@ import numpy as np
 
 from mmcl import stats
 from mmcl.errors import MMCLError
-from mmcl.experiments.grids import build, grid_path, read_grid
-from mmcl.registry import unknown_name_message
+from mmcl.experiments import grids
+from mmcl.experiments.grids import Margin, grid_path
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -78,37 +77,14 @@ C8_MODELS = ("linear", "squared", "infonce", "infonce/T0.1", "infonce/T1")
 PREDICTS_NO_EFFECT = {"linear"}
 
 
-@dataclass(frozen=True)
-class Margin:
-    """A claim kind's smallest effect that counts, in its own units, and the one-line why."""
-
-    margin: float
-    reason: str
-
-    def __post_init__(self) -> None:
-        if self.margin < 0:
-            raise MMCLError(f"margin must be >= 0, got {self.margin}")
-        if not self.reason.strip():
-            raise MMCLError("reason must say why this margin (one line)")
-
-
 def read_margins(path: Path | Traversable) -> dict[str, Margin]:
     """{claim kind: Margin} from a claims file (`margins` section): exactly the kinds of
-    `DIRECTIONS`; an unknown, missing or mistyped key is an MMCLError naming the file and key."""
-    grid = read_grid(path, ("margins",))
-    entries = grid.mapping("margins")
-    for kind in entries:
-        if kind not in DIRECTIONS:
-            message = unknown_name_message("claim kind", str(kind), DIRECTIONS)
-            raise MMCLError(f"{grid.source}: margins: {message}")
-    margins = {
-        kind: build(Margin, entry, f"{grid.source}: margins.{kind}", {})
-        for kind, entry in entries.items()
-    }
-    missing = [kind for kind in DIRECTIONS if kind not in margins]
-    if missing:
-        raise MMCLError(f"{grid.source}: margins: no entry for claim kind {missing[0]!r}")
-    return {kind: margins[kind] for kind in DIRECTIONS}
+    `DIRECTIONS`, each a magnitude >= 0; a mistake is an MMCLError naming the file and key."""
+    margins = grids.read_margins(path, tuple(DIRECTIONS), "claim kind")
+    negative = [kind for kind, m in margins.items() if m.value < 0]
+    if negative:
+        raise MMCLError(f"{path}: margins.{negative[0]}.value must be >= 0")
+    return margins
 
 
 MARGINS = read_margins(grid_path("xue2024", "claims.yaml"))
@@ -122,13 +98,13 @@ def kind_of(claim_id: str) -> str:
 def greater(claim_id: str) -> stats.Greater:
     """`Greater` with the claim kind's margin and reason from `MARGINS`."""
     m = MARGINS[kind_of(claim_id)]
-    return stats.Greater(m.margin, reason=m.reason)
+    return stats.Greater(m.value, reason=m.reason)
 
 
 def rises(claim_id: str, x_name: str) -> stats.Rises:
     """`Rises` over `x_name` with the claim kind's margin (per unit of x) and reason."""
     m = MARGINS[kind_of(claim_id)]
-    return stats.Rises(m.margin, x_name, reason=m.reason)
+    return stats.Rises(m.value, x_name, reason=m.reason)
 
 
 def is_ablation(model: str) -> bool:

@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mmcl.errors import MMCLError
-from mmcl.experiments.grids import build, grid_path, read_grid
+from mmcl.experiments import grids
+from mmcl.experiments.grids import Margin, grid_path
 from mmcl.experiments.zhang2023.probes import (
     BASELINE,
     TEXT_RUN,
@@ -52,7 +51,6 @@ from mmcl.experiments.zhang2023.probes import (
     same_class_rate,
     splits_of,
 )
-from mmcl.registry import unknown_name_message
 from mmcl.stats import (
     PER_SEED,
     Claim,
@@ -79,32 +77,10 @@ MARGINS_FILE = grid_path("zhang2023", "claims.yaml")
 
 
 # ---- margins, fixed before the run --------------------------------------------------------------
-@dataclass(frozen=True)
-class Margin:
-    """A claim's margin in its own units and the one-line reason it was fixed at."""
-
-    value: float
-    reason: str
-
-    def __post_init__(self) -> None:
-        if not self.reason.strip():
-            raise MMCLError("reason must say in one line why the margin is this number")
-
-
 def read_margins(path: Path | Traversable = MARGINS_FILE) -> dict[str, Margin]:
     """{claim id: Margin} from the `margins` section of `path`: exactly `CLAIM_IDS`; a missing,
     unknown or mistyped entry is an MMCLError naming the file and the key."""
-    grid = read_grid(path, ("margins",))
-    entries = grid.mapping("margins", dict)
-    for key in entries:
-        if key not in CLAIM_IDS:
-            message = unknown_name_message("claim", str(key), CLAIM_IDS)
-            raise MMCLError(f"{grid.source}: margins: {message}")
-    missing = [key for key in CLAIM_IDS if key not in entries]
-    if missing:
-        raise MMCLError(f"{grid.source}: margins: no entry for claim {missing[0]!r}")
-    return {key: build(Margin, entries[key], f"{grid.source}: margins.{key}", {})
-            for key in CLAIM_IDS}  # fmt: skip
+    return grids.read_margins(path, CLAIM_IDS, "claim")
 
 
 MARGINS = read_margins()
