@@ -99,7 +99,7 @@ def _boundary(rule) -> float:
 # PAPER --scale tiny --json`); the demo's six predictions over its two strengths.
 FAMILIES = {
     "xue2024": (28, 3),
-    "fang2022": (8, 3),
+    "fang2022": (9, 3),
     "mcl2024": (11, 3),
     "zhang2023": (8, 3),
     "demo": (6, 3),
