@@ -178,8 +178,15 @@ class Margin:
             raise MMCLError("reason must say in one line why the margin is this number")
 
 
-def read_margins(path: Path | Traversable, names: Sequence[str], kind: str) -> dict[str, Margin]:
+def read_margins(
+    path: Path | Traversable, names: Sequence[str], kind: str, magnitudes: bool = False
+) -> dict[str, Margin]:
     """{name: Margin} from the `margins` section of a claims file: exactly `names` (claims or
-    claim kinds, `kind` says which), each {value, reason}; a missing, unknown or mistyped entry
+    claim kinds, `kind` says which), each {value, reason}; with `magnitudes`, every value >= 0
+    (its sign set by the claim that uses it). A missing, unknown, mistyped or out-of-range entry
     is an MMCLError naming the file and the key."""
-    return read_grid(path, ("margins",)).table(Margin, "margins", names, kind=kind)
+    margins = read_grid(path, ("margins",)).table(Margin, "margins", names, kind=kind)
+    negative = [name for name, m in margins.items() if magnitudes and m.value < 0]
+    if negative:
+        raise MMCLError(f"{path}: margins.{negative[0]}.value must be >= 0 (a magnitude)")
+    return margins

@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES
-from mmcl.errors import MMCLError
 from mmcl.eval.tasks import CORRECT_KEY, unpack_correct
 from mmcl.experiments import grids
 from mmcl.experiments.grids import Margin, grid_path
@@ -77,11 +76,7 @@ MARGIN_NAMES = (
 def read_margins(path: Path | Traversable) -> dict[str, Margin]:
     """Every margin of `MARGIN_NAMES` from the file's `margins` section, no more, no fewer; each
     a magnitude (>= 0), its sign set by the claim that uses it."""
-    margins = grids.read_margins(path, MARGIN_NAMES, "margin")
-    negative = [name for name, m in margins.items() if m.value < 0]
-    if negative:
-        raise MMCLError(f"{path}: margins.{negative[0]}.value must be >= 0 (a magnitude)")
-    return margins
+    return grids.read_margins(path, MARGIN_NAMES, "margin", magnitudes=True)
 
 
 MARGINS = read_margins(grid_path("mcl2024", "claims.yaml"))

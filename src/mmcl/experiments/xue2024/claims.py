@@ -80,11 +80,7 @@ PREDICTS_NO_EFFECT = {"linear"}
 def read_margins(path: Path | Traversable) -> dict[str, Margin]:
     """{claim kind: Margin} from a claims file (`margins` section): exactly the kinds of
     `DIRECTIONS`, each a magnitude >= 0; a mistake is an MMCLError naming the file and key."""
-    margins = grids.read_margins(path, tuple(DIRECTIONS), "claim kind")
-    negative = [kind for kind, m in margins.items() if m.value < 0]
-    if negative:
-        raise MMCLError(f"{path}: margins.{negative[0]}.value must be >= 0")
-    return margins
+    return grids.read_margins(path, tuple(DIRECTIONS), "claim kind", magnitudes=True)
 
 
 MARGINS = read_margins(grid_path("xue2024", "claims.yaml"))
