@@ -79,7 +79,7 @@ class Trainer:
     ) -> None:
         self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
         self.evaluate = evaluate  # scores logged every eval.every steps (rank 0 only)
-        self.precision = resolve_precision(cfg.train.precision, runtime.device)
+        self.precision = resolve_precision(cfg.train.precision, runtime.device, runtime.world_size)
         seed_everything(cfg.train.seed)  # same initial weights on every rank
         source = load_train_source(cfg.data)  # schema errors stop the run here
         info = data_info(cfg.data, source)
