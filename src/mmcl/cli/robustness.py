@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from mmcl.cli.options import bootstrap, float_between, int_in, names
 from mmcl.eval.robustness import (
     DEGENERATE_POLICIES,
     TESTBED_SEED,
@@ -23,7 +24,7 @@ from mmcl.eval.robustness import (
     to_document,
 )
 from mmcl.eval.robustness_inputs import InputConfig, load_inputs
-from mmcl.io import atomic_write_text
+from mmcl.io import atomic_write_text, output_folder
 from mmcl.report.page import Header, page
 from mmcl.report.robustness_plot import html_section, save_scatter
 
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("results", nargs="*", help="mmcl results.json files")
     p.add_argument("--table", action="append", default=[], help="CSV of results (repeatable)")
     p.add_argument("--id", required=True, help="ID split / column, e.g. 'ImageNet 1k'")
-    p.add_argument("--ood", required=True, help="comma-separated OOD splits / columns")
+    p.add_argument("--ood", required=True, type=names, help="comma-separated OOD splits / columns")
     p.add_argument(
         "--baseline-table", help="CSV of baseline models (default for ImageNet: testbed)"
     )
@@ -64,17 +65,22 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--transform", default="logit", choices=TRANSFORMS.names())
     p.add_argument("--average", default="avg", choices=["avg", "none"])
     p.add_argument("--average-exclude", default="", help="shifts left out of the average")
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples; 0 disables CIs")
-    p.add_argument("--seed", type=int, default=TESTBED_SEED)
+    p.add_argument("--bootstrap", type=bootstrap, default=1000, help="resamples; 0 disables CIs")
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=TESTBED_SEED)
     p.add_argument("--degenerate", default="clip", choices=DEGENERATE_POLICIES)
-    p.add_argument("--eps", type=float, default=1e-3, help="clip bound for accuracies of 0 or 1")
+    p.add_argument(
+        "--eps",
+        type=float_between(0, 0.5),
+        default=1e-3,
+        help="accuracies are clipped to [eps, 1 - eps] before the logit (0 < eps < 0.5)",
+    )
     p.add_argument("--reference", help="model label for relative robustness (OOD gain, pp)")
     p.add_argument("--group-by", help="table column that colours the plot points")
     unit = p.add_mutually_exclusive_group()
     unit.add_argument("--percent", dest="unit", action="store_const", const="percent")
     unit.add_argument("--fraction", dest="unit", action="store_const", const="fraction")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--out", type=Path, help="folder for robustness.json, PNGs, robustness.html")
+    p.add_argument("--out", help="folder for robustness.json, PNGs, robustness.html")
     p.set_defaults(func=run_robustness, unit="auto")
     return p
 
@@ -84,8 +90,9 @@ def _split(text: str) -> list[str]:
 
 
 def run_robustness(args: argparse.Namespace) -> int:
-    """Handler: load inputs, fit, print, optionally write files."""
-    ood = _split(args.ood)
+    """Handler: check --out, load inputs, fit, print, optionally write files."""
+    out = None if args.out is None else output_folder(args.out, "--out")
+    ood = args.ood
     inputs = load_inputs(
         InputConfig(
             id_name=args.id,
@@ -117,8 +124,8 @@ def run_robustness(args: argparse.Namespace) -> int:
     print(json.dumps(doc, indent=2) if args.json else format_table(result, inputs.baseline))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    if args.out:
-        write_outputs(result, doc, args.out, inputs.baseline)
+    if out is not None:
+        write_outputs(result, doc, out, inputs.baseline)
     return 0
 
 

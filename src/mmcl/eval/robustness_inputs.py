@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import difflib
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ def read_csv_table(path: str | Path, unit: str = "auto") -> Table:
     """A CSV file with a header row."""
     path = Path(path)
     if not path.is_file():
-        raise MMCLError(f"--table: no such file {path}")
+        raise MMCLError(f"--table: no such file {path}; give an existing CSV")
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         rows = [dict(r) for r in reader]
@@ -204,9 +205,28 @@ def _label_columns(table: Table, ident: list[str]) -> list[str]:
     return ident
 
 
+def _accuracy_cell(table: Table, index: int, col: str) -> float:
+    """Row `index`'s cell of `col` as a finite number; text or NaN is an MMCLError naming the
+    file, line and column, so one bad cell is found without a traceback."""
+    text = table.rows[index][col].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise MMCLError(
+            f"{table.source}: line {index + 2}, column {col!r} holds {text[:24]!r}, not an "
+            "accuracy: write a number (fraction or %) or leave the cell empty"
+        )
+    return value
+
+
 def _scale(table: Table, col: str) -> float:
-    """Divisor turning the column into fractions (module docstring rule)."""
-    values = [float(r[col]) for r in table.rows if r.get(col, "").strip()]
+    """Divisor turning the column into fractions (module docstring rule); every filled cell is
+    checked to be a number here, before any point is read."""
+    values = [
+        _accuracy_cell(table, i, col) for i, r in enumerate(table.rows) if r.get(col, "").strip()
+    ]
     if any(v < 0 or v > 100 for v in values):
         raise MMCLError(f"{table.source}: column {col!r} has accuracies outside [0, 100]")
     if table.unit == "percent":
@@ -326,7 +346,7 @@ def _baseline_points(
 ) -> tuple[list[ModelPoint], str]:
     """The filtered rows of an external baseline table, marked baseline and not reported."""
     if not path.is_file():
-        raise MMCLError(f"--baseline-table: no such file {path}")
+        raise MMCLError(f"--baseline-table: no such file {path}; give an existing CSV")
     table = read_csv_table(path)
     if not where and BASELINE_FLAG in table.columns:
         where = {BASELINE_FLAG: "1"}
