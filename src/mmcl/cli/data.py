@@ -15,12 +15,16 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mmcl.cli.options import int_in, names
 from mmcl.config import check_choice, load_config
 from mmcl.data.formats.detect import infer_format, is_pattern
 from mmcl.errors import MMCLError
+from mmcl.io import output_file, output_folder
 
 if TYPE_CHECKING:
     from mmcl.data.config import DataConfig
+
+MAX_GRID = 256  # samples in one inspect grid: a 16 x 16 figure is already 35 inches wide
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,9 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument(
         "--format", required=True, help="a registered writer: csv, coco, imagefolder, webdataset"
     )
-    make.add_argument("--splits", default="train,id", help="comma-separated splits to write")
+    make.add_argument(
+        "--splits", type=names, default="train,id", help="comma-separated splits to write"
+    )
     make.add_argument("--image-format", default="png", choices=("png", "jpg", "webp"))
-    make.add_argument("--shard-size", type=int, default=1000, help="webdataset samples per tar")
+    make.add_argument(
+        "--shard-size", type=int_in(1, 10**7), default=1000, help="webdataset samples per tar"
+    )
     make.set_defaults(func=run_make)
 
     inspect = actions.add_parser("inspect", help="write a PNG grid of samples with captions")
@@ -53,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "imagenet_captions or another registered reader (default: inferred from it)",
     )
     inspect.add_argument("--split", default="train", help="world split to show (train, id, ...)")
-    inspect.add_argument("--n", type=int, default=16, help="number of samples")
+    inspect.add_argument(
+        "--n", type=int_in(1, MAX_GRID), default=16, help=f"number of samples (1 to {MAX_GRID})"
+    )
     inspect.add_argument("--out", default=None, help="PNG path (default NAME_SPLIT.png)")
     inspect.set_defaults(func=run_inspect)
 
@@ -88,14 +98,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_make(args: argparse.Namespace) -> int:
+    out = output_folder(args.out, "--out")  # before the library loads
+
     from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
     from mmcl.data.sources import load_split
 
     check_choice("--format", args.format, WRITERS.names())
     cfg = _data_config([f"world={args.world}", *args.overrides])
     options = WriteOptions(args.image_format, args.shard_size)
-    out = Path(args.out)
-    for name in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    for name in args.splits:
         split = load_split(cfg, name)
         paths = WRITERS.get(args.format)(split, out, options)
         where = shard_pattern(paths) if args.format == "webdataset" else str(paths[0])
@@ -104,6 +115,8 @@ def run_make(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    out = inspect_out(args)  # before the library loads
+
     from mmcl.data.formats.bad_data import BadDataLog
     from mmcl.data.inspect import write_sample_grid
     from mmcl.data.sources import load_split, preview_split
@@ -127,7 +140,6 @@ def run_inspect(args: argparse.Namespace) -> int:
         split, name = preview_split(cfg, args.n, bad), args.world
         if bad.bad:
             print(f"{bad.summary()}: {', '.join(bad.by_source)}")
-    out = Path(args.out or f"{Path(name).name or 'data'}_{args.split}.png")
     write_sample_grid(split, out, n=args.n)
     words = Counter(len(caption.split()) for caption in split.captions)
     mean_words = sum(k * v for k, v in words.items()) / len(split.captions)
@@ -139,6 +151,15 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(f"  {caption}")
     print(f"wrote {out}")
     return 0
+
+
+def inspect_out(args: argparse.Namespace) -> Path:
+    """`data inspect`'s PNG path, checked before any sample is read: --out, else NAME_SPLIT.png
+    in the current folder (NAME: the world, or the last part of the dataset path)."""
+    if args.out is not None:
+        return output_file(args.out, "--out", "grid.png")
+    stem = Path(args.world).name or "data"
+    return output_file(f"{stem}_{args.split}.png", "--out (default)", "grid.png")
 
 
 def dataset_config(path: str, fmt: str | None, overrides: list[str]) -> DataConfig:
