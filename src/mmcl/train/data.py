@@ -35,6 +35,7 @@ from mmcl.methods.base import DataInfo, Method
 from mmcl.models.tokenizer import tokenizer_for
 from mmcl.train.config import RunConfig
 from mmcl.train.distributed import Runtime
+from mmcl.train.preemption import ignore_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def epoch_batches(
             num_workers=cfg.data.num_workers,
             generator=torch.Generator().manual_seed(cfg.train.seed),  # see below
             pin_memory=pin_memory,
+            worker_init_fn=ignore_stop_signals,  # a stop signal ends the step, then the loader
         )
         remaining = len(dataset) - dataset.start_batch
         return _accounted(itertools.islice(loader, remaining), bad)
@@ -132,6 +134,7 @@ def epoch_batches(
         # resumed run would see different augmentations than an uninterrupted one.
         generator=torch.Generator().manual_seed(cfg.train.seed),
         pin_memory=pin_memory,
+        worker_init_fn=ignore_stop_signals,
     )
     return _accounted(loader, bad) if isinstance(dataset, RecordDataset) else iter(loader)
 

@@ -183,6 +183,7 @@ def _train_stage(
     trainer = Trainer(
         scfg, folder, runtime, method, _sampler(cfg, runtime, groups, scfg.train.seed)
     )
+    trainer.resume_dir = run_dir  # a stop signal's "resume with" names the run, not the stage
     if resume:
         trainer.resume()
     if runtime.is_main:

@@ -2,7 +2,8 @@
 
 AdamW with a warm-up + cosine schedule, gradient clipping, bf16 autocast where it is faster,
 atomic checkpoints every N steps that hold the sampler position and RNG states (so `--resume`
-ends on the same numbers as an uninterrupted run), metrics to `metrics.jsonl`, a progress bar.
+ends on the same numbers as an uninterrupted run) and one more when SIGTERM or SIGUSR1 stops the
+run (`mmcl.train.preemption`), metrics to `metrics.jsonl`, a progress bar.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from mmcl.train.data import bad_data_log, data_info, epoch_batches, training_dat
 from mmcl.train.distributed import Runtime, gather_objects, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision
+from mmcl.train.preemption import Preempted, StopSignals
 from mmcl.train.sampler import ResumableBatchSampler
 from mmcl.train.schedule import learning_rate
 
@@ -80,6 +82,7 @@ class Trainer:
         self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
         self.evaluate = evaluate  # scores logged every eval.every steps (rank 0 only)
         self.precision = resolve_precision(cfg.train.precision, runtime.device, runtime.world_size)
+        self.resume_dir = run_dir  # the folder `--resume` continues (a stage driver: its run's)
         seed_everything(cfg.train.seed)  # same initial weights on every rank
         source = load_train_source(cfg.data)  # schema errors stop the run here
         info = data_info(cfg.data, source)
@@ -197,6 +200,29 @@ class Trainer:
             desc=self.cfg.name,
             dynamic_ncols=True,
         )
+        stops = StopSignals()
+        try:
+            with stops.listening():
+                self._loop(model, metrics, bar, stops)
+        except Preempted:  # the checkpoint is written: close the logs as a finished run does
+            self._close_logs(bar, metrics)
+            raise
+        self._close_logs(bar, metrics)
+        if self.bad_data.bad and self.runtime.is_main:
+            log.warning("%s: %s", self.bad_data.what, self.bad_data.summary())
+        return self.method
+
+    @staticmethod
+    def _close_logs(bar: tqdm, metrics: MetricsLog | None) -> None:
+        bar.close()
+        if metrics is not None:
+            metrics.close()
+
+    def _loop(
+        self, model: torch.nn.Module, metrics: MetricsLog | None, bar: tqdm, stops: StopSignals
+    ) -> None:
+        """Train to `train.steps`: log, evaluate and checkpoint on their schedules."""
+        t = self.cfg.train
         window_start, window_samples = time.perf_counter(), 0
         self._clock = window_start
         while self.state.step < t.steps:
@@ -217,17 +243,19 @@ class Trainer:
                     self.writing(metrics.path, partial(metrics.log, self._scores()))
                     window_start += time.perf_counter() - paused  # samples/s: training only
                     self._clock += time.perf_counter() - paused
-                if self.state.step % t.checkpoint_every == 0 or self.state.step == t.steps:
-                    self._tick()
-                    self.save()
+                self._checkpoint(stops.agreed(self.runtime))  # every rank, every step
                 if self.state.step >= t.steps:
                     break
-        bar.close()
-        if self.bad_data.bad and self.runtime.is_main:
-            log.warning("%s: %s", self.bad_data.what, self.bad_data.summary())
-        if metrics is not None:
-            metrics.close()
-        return self.method
+
+    def _checkpoint(self, stop: int) -> None:
+        """Save every `train.checkpoint_every` steps, after the last, and when every rank
+        agreed to stop on signal `stop` (nonzero): then raise `Preempted` after the save."""
+        step, t = self.state.step, self.cfg.train
+        if stop or step % t.checkpoint_every == 0 or step == t.steps:
+            self._tick()
+            self.save()
+        if stop:
+            raise Preempted(stop, step, self.resume_dir)
 
     def _tick(self) -> None:
         """Add the wall time since the last tick to `state.train_seconds`."""
