@@ -14,9 +14,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mmcl.cli.options import int_in
 from mmcl.config import check_choice, parse_pairs
 from mmcl.errors import MMCLError
 from mmcl.eval.config import eval_task_names
+from mmcl.io import output_folder
 
 if TYPE_CHECKING:  # torch is imported when a command runs, not when the CLI starts
     import torch
@@ -54,10 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="zero-shot templates: openai_imagenet, simple_imagenet or 'a photo of a {}.' "
         "(default: openai_imagenet for ImageNet wnid folders)",
     )
-    model.add_argument("--image-size", type=int, default=0, help="default: the model's own")
+    model.add_argument(
+        "--image-size", type=image_size, default=0, help="8 to 1024; default: the model's own"
+    )
     model.add_argument(
         "--workers",
-        type=int,
+        type=int_in(0, 64),
         default=0,
         help="image-decoding processes per rank, e.g. 8 for ImageNet on a GPU (default 0: each "
         "rank decodes its own batches); a run folder's data.num_workers plays this part",
@@ -96,8 +100,49 @@ EPILOG = """examples:
 """
 
 
+def image_size(text: str) -> int:
+    """`--image-size`: 0 (the model's own) or a side in pixels, 8 to 1024 as data.image_size."""
+    value = int_in(0, 1024)(text)
+    if 0 < value < 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (the model's own) or 8 to 1024")
+    return value
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Every folder eval reads or writes, checked before a process group or model exists, so a
+    wrong path costs nothing and is named by the flag that gave it."""
+    if not args.model:
+        if args.run and Path(args.run).is_dir():  # results.json and report.html go there
+            output_folder(args.run, "RUN")
+        return
+    pretrained_out(args)
+    shifts = parse_pairs(args.shifts, "--shifts")
+    for flag, pairs in (("--data", parse_pairs(args.data, "--data")), ("--shifts", shifts)):
+        for name, folder in pairs.items():
+            _check_folder(folder, f"{flag} {name}={folder}")
+    if args.train:
+        _check_folder(args.train, f"--train {args.train}")
+    if args.robustness and not shifts:
+        raise MMCLError("--robustness needs --shifts: effective robustness is measured on them")
+    if args.baseline_table and not Path(args.baseline_table).is_file():
+        raise MMCLError(f"--baseline-table {args.baseline_table}: no such file; give a CSV")
+
+
+def _check_folder(folder: str, given: str) -> None:
+    """`given` (the flag and value as typed) must name an existing folder."""
+    if not Path(folder).is_dir():
+        raise MMCLError(f"{given}: no such folder; give an existing folder of images")
+
+
+def pretrained_out(args: argparse.Namespace) -> Path:
+    """`--out` (default runs/eval_<model name>), checked to be a folder eval can write."""
+    default = f"runs/eval_{Path(args.model.removeprefix('local-dir:')).name}"
+    return output_folder(default if args.out is None else args.out, "--out")
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    """Join torchrun's process group if launched by it, evaluate, leave the group."""
+    """Check paths, join torchrun's process group if launched by it, evaluate, leave the group."""
+    check_paths(args)
     from mmcl.distributed import Shards
     from mmcl.train.distributed import setup_runtime, teardown_runtime
 
@@ -160,8 +205,7 @@ def run_pretrained_eval(args: argparse.Namespace, shards: Shards, device: torch.
         image_size=args.image_size,
         workers=args.workers,
     )
-    name = Path(args.model.removeprefix("local-dir:")).name
-    out = Path(args.out or f"runs/eval_{name}")
+    out = pretrained_out(args)
     results = evaluate_pretrained(spec, out, lambda m: log.info("eval: %s", m), shards, device)
     if not shards.is_main:
         return 0
@@ -181,8 +225,6 @@ def place_against_baseline(
     """`mmcl robustness OUT/results.json --id ID --ood SHIFTS ... --out OUT/robustness`."""
     from mmcl.cli import robustness
 
-    if not shifts:
-        raise MMCLError("--robustness needs --shifts: effective robustness is measured on them")
     parser = argparse.ArgumentParser(prog="mmcl")
     robustness.register(parser.add_subparsers())
     argv = ["robustness", str(out / "results.json"), "--id", id_name, "--ood", ",".join(shifts)]
