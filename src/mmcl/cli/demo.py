@@ -12,7 +12,9 @@ import argparse
 import json
 import logging
 import time
-from pathlib import Path
+
+from mmcl.cli.options import jobs
+from mmcl.io import output_folder
 
 log = logging.getLogger("mmcl")
 
@@ -30,16 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="5 seeds and 5 spurious strengths (about 30 min on 2 cores) instead of 3 and 2",
     )
     p.add_argument("--out", default="runs/demo", help="demo folder (default runs/demo)")
-    p.add_argument("--jobs", type=int, default=2, help="runs trained at a time (default 2)")
+    p.add_argument("--jobs", type=jobs, default=2, help="runs trained at a time (default 2)")
     p.add_argument("--json", action="store_true", help="print demo.json instead of the table")
     p.set_defaults(func=run_demo_command)
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
+    out = output_folder(args.out, "--out")  # before the library loads
+
     from mmcl.experiments.demo import run_demo
     from mmcl.report.demo import text_table, write_demo_report
 
-    out = Path(args.out)
     start = time.perf_counter()
     result = run_demo("full" if args.full else "quick", out, jobs=args.jobs)
     result["seconds"] = round(time.perf_counter() - start, 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mmcl.io import output_file
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="merge run folders' results into one HTML report")
@@ -15,9 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    out = output_file(args.out, "--out", "report.html")  # and its figures beside it
+
     from mmcl.report.html import report_runs
 
-    path = report_runs([Path(run) for run in args.runs], Path(args.out), title=args.title)
+    path = report_runs([Path(run) for run in args.runs], out, title=args.title)
     print(f"wrote {path}")
     return 0
 

@@ -19,11 +19,11 @@ import argparse
 import json
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from mmcl.cli.options import add_set_option
+from mmcl.errors import MMCLError
 from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper, run_paper_auto
-from mmcl.io import atomic_write_text
+from mmcl.io import atomic_write_text, output_folder
 from mmcl.stats import HELD, NOT_HELD, verdict_counts
 
 log = logging.getLogger("mmcl")
@@ -163,9 +163,24 @@ def rules_text(claims: Sequence[dict]) -> str:
     )
 
 
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Every `--set KEY=VALUE` must be a run-config key with a value in range, checked on the
+    default run config before any paper trains: a typo otherwise surfaces minutes later, in
+    the first run that loads it. (A rule joining two keys is judged on the defaults too.)"""
+    from mmcl.config import load_config
+    from mmcl.train.config import RunConfig
+
+    try:
+        load_config(RunConfig, None, overrides)
+    except MMCLError as error:
+        raise MMCLError(f"--set: {error}") from None
+
+
 def run_repro(args: argparse.Namespace) -> int:
+    default = f"runs/repro_{args.paper}_{args.scale}"
+    out = output_folder(default if args.out is None else args.out, "--out")
     paper_runner(args.paper)  # an unknown paper fails before anything runs
-    out = Path(args.out or f"runs/repro_{args.paper}_{args.scale}")
+    check_overrides(args.overrides)
     log.info("repro %s at scale %s -> %s", args.paper, args.scale, out)
     if args.seeds == "auto":
         result = run_paper_auto(args.paper, args.scale, out, args.budget, args.overrides)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mmcl.io import output_folder
+
 FORMATS = ("clip_benchmark",)
 
 
@@ -27,11 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    path = Path(args.results)  # --out is checked before the library loads
+    out = output_folder(path.parent / "clip_benchmark" if args.out is None else args.out, "--out")
+
     from mmcl.errors import MMCLError
     from mmcl.eval.clip_benchmark import to_clip_benchmark, write_clip_benchmark
     from mmcl.eval.tasks import read_results
 
-    path = Path(args.results)
     results = read_results(path)
     documents = to_clip_benchmark(results["records"], results["meta"])
     if not documents:
@@ -39,7 +43,6 @@ def run_export(args: argparse.Namespace) -> int:
             f"{path}: no zero-shot, linear-probe or retrieval records to export "
             "(CLIP_benchmark has no names for the others)"
         )
-    out = Path(args.out or path.parent / "clip_benchmark")
     written = write_clip_benchmark(documents, out)
     print(f"wrote {len(written)} CLIP_benchmark files to {out}")
     return 0

@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from mmcl.cli.options import add_set_option
-from mmcl.errors import MMCLError
+from mmcl.cli.options import add_set_option, jobs
+from mmcl.io import output_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a fixed override for every run (values may hold commas), repeatable",
     )
     p.add_argument("--out", default=None, help="sweep folder (default runs/sweep_CONFIG)")
-    p.add_argument("--jobs", type=int, default=2, help="runs trained at a time (default 2)")
+    p.add_argument("--jobs", type=jobs, default=2, help="runs trained at a time (default 2)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=run_sweep_command)
 
@@ -54,12 +54,12 @@ def rows_text(rows: list[dict], axes: list[str]) -> str:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
+    default = f"runs/sweep_{Path(args.config).stem}"  # --out is checked before the library loads
+    out = output_folder(default if args.out is None else args.out, "--out")
+
     from mmcl.experiments.sweep import run_sweep
     from mmcl.report.sweep import headline_rows, write_sweep_report
 
-    if args.jobs < 1:
-        raise MMCLError(f"--jobs {args.jobs}: give 1 or more")
-    out = Path(args.out or f"runs/sweep_{Path(args.config).stem}")
     result = run_sweep(args.config, args.grid, out, args.overrides, args.jobs)
     report = write_sweep_report(result, out)
     if args.json:

@@ -13,9 +13,10 @@ import csv
 import io
 import json
 import warnings
-from pathlib import Path
 
-from mmcl.io import atomic_write_text
+from mmcl.cli.options import bootstrap, jobs
+from mmcl.experiments.registry import SCALES
+from mmcl.io import atomic_write_text, output_file, output_folder
 
 # The training and fitting modules load on use: `mmcl --help` should not import torch.
 
@@ -29,10 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("world", choices=["shapes"], help="built-in world")
-    p.add_argument("--scale", default="tiny", help="tiny | small | paper (default tiny)")
+    p.add_argument("--scale", default="tiny", choices=SCALES, help="size preset (default tiny)")
     p.add_argument("--cache", help="cache folder (default $MMCL_CACHE or ~/.cache/mmcl)")
-    p.add_argument("--jobs", type=int, help="parallel training processes (default: the scale's)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the line fit")
+    p.add_argument("--jobs", type=jobs, help="parallel training processes (default: the scale's)")
+    p.add_argument("--bootstrap", type=bootstrap, default=1000, help="resamples of the line fit")
     p.add_argument("--json", action="store_true", help="print JSON (the robustness document)")
     p.add_argument(
         "--csv",
@@ -44,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run_testbed(args: argparse.Namespace) -> int:
+    csv_out = None if args.csv is None else output_file(args.csv, "--csv", "testbed.csv")
+    if args.cache is not None:
+        output_folder(args.cache, "--cache")
+
     from mmcl.eval.robustness import RobustnessConfig, compute_robustness, to_document
     from mmcl.experiments.fang2022 import runs as fang_runs
     from mmcl.experiments.fang2022 import testbed as fang_testbed
@@ -59,8 +64,8 @@ def run_testbed(args: argparse.Namespace) -> int:
             points, fang_runs.SHIFTS, RobustnessConfig(bootstrap=args.bootstrap)
         )
     doc = to_document(result, fang_testbed.BASELINE_TEXT)
-    if args.csv:
-        atomic_write_text(Path(args.csv), baseline_table_csv(doc))
+    if csv_out is not None:
+        atomic_write_text(csv_out, baseline_table_csv(doc))
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
