@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mmcl.errors import MMCLError
+from mmcl.io import output_folder
 
 FORMATS = ("open_clip",)
 
@@ -25,10 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    run = Path(args.run)  # --out is checked before the library loads
+    out = output_folder(run / "export_open_clip" if args.out is None else args.out, "--out")
+
     from mmcl.models.open_clip_model import OpenCLIPModel, export_open_clip
     from mmcl.train.run import load_trained
 
-    run = Path(args.run)
     _, method = load_trained(run)
     if not isinstance(method.model, OpenCLIPModel):
         raise MMCLError(
@@ -36,6 +39,6 @@ def run_export(args: argparse.Namespace) -> int:
             "no open_clip architecture; train with model.image=open_clip model.text=open_clip "
             "model.open_clip_name=NAME to export"
         )
-    out = export_open_clip(method.model, Path(args.out or run / "export_open_clip"))
+    out = export_open_clip(method.model, out)
     print(f"wrote {out}: open_clip.create_model_and_transforms('local-dir:{out}')")
     return 0
