@@ -10,10 +10,23 @@ import argparse
 import logging
 import os
 import sys
+import typing
 
 from mmcl import __version__
 from mmcl.errors import MMCLError
+from mmcl.io import output_folder
 from mmcl.plugins import load_plugins
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like an MMCLError's, and still exit 2.
+
+    The usage block argparse prints first runs to many lines for the larger commands and
+    buries the one line that says what was wrong; `--help` still shows it.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         train,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mmcl", description="A lab for contrastive representation learning (CLIP, SimCLR)."
     )
     parser.add_argument("--version", action="version", version=f"mmcl {__version__}")
@@ -81,6 +94,25 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
+def check_cache_env() -> None:
+    """$MMCL_CACHE, when set, must name a folder (or one that can be made): a file there would
+    fail deep inside whichever command first renders a world. Writability is not asked: a shared
+    read-only cache of rendered worlds is a fair setup."""
+    if os.environ.get("MMCL_CACHE"):  # empty means unset, as the cache itself reads it
+        output_folder(os.environ["MMCL_CACHE"], "MMCL_CACHE", writable=False)
+
+
+def error_line(error: Exception) -> str:
+    """The one line printed for an error: an MMCLError's own message; an OSError the checks
+    before compute could not foresee (a disk that fills, a mount that goes away) as its path
+    and reason."""
+    if isinstance(error, MMCLError):
+        return str(error)
+    where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+    reason = getattr(error, "strerror", None) or str(error)
+    return f"{where}{reason} (set MMCL_DEBUG=1 for the traceback)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)
@@ -89,13 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(args.verbose)
     try:
+        check_cache_env()
         load_plugins()
         return int(args.func(args) or 0)
-    except MMCLError as error:
+    except (MMCLError, OSError) as error:
         if os.environ.get("MMCL_DEBUG"):
             raise
-        print(f"mmcl {args.command}: error: {error}", file=sys.stderr)
-        return getattr(error, "exit_code", 2)  # a stop signal's own code (train.preemption)
+        print(f"mmcl {args.command}: error: {error_line(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"mmcl {args.command}: interrupted", file=sys.stderr)
         return 130
