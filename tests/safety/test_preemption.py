@@ -79,7 +79,8 @@ def _signal_after_a_few_steps(config: Path, run: Path, signum: int) -> tuple[int
         deadline = time.time() + 60
         while _steps_logged(run) < STOP_AFTER and process.poll() is None and time.time() < deadline:
             time.sleep(0.01)
-        os.killpg(process.pid, signum)
+        if process.poll() is None:  # else it ended on its own: the exit code says how
+            os.killpg(process.pid, signum)
         output = process.communicate(timeout=60)[0]
     finally:
         if process.poll() is None:
