@@ -2,7 +2,7 @@
 
 SLURM sends SIGTERM to every process of a job some seconds before it kills it (KillWait, 30 s by
 default; `scancel` and preemption too), and SIGUSR1 where the job asks for it
-(`sbatch --signal=USR1@120`). Training listens for both: the handler only raises a flag, the
+(`sbatch --signal=USR1@120`). Training listens for both: the handler only sets a flag, the
 loop reads it after each step, writes a checkpoint and raises `Preempted`, which the CLI turns
 into one line ("resume with: mmcl train --resume RUN") and the exit code 128 + the signal
 number (143 for SIGTERM, 138 for SIGUSR1): what a shell reports for a process that signal
@@ -10,8 +10,9 @@ ended, so job scripts that test for 143 keep working.
 
 Under torchrun the ranks may see the signal at different steps, and a checkpoint write gathers
 objects from every rank, so the flag is combined across ranks (a max all-reduce) after every
-step: all ranks stop after the same one. torchrun forwards SIGTERM to its workers but by default
-dies of SIGUSR1; add SIGUSR1 to `torchrun --signals-to-handle` to use it there.
+step: all ranks stop after the same one. torchrun forwards SIGTERM to its workers and gives them
+30 s (`--shutdown-timeout`) for the step and the checkpoint, and exits with a code of its own;
+it dies of SIGUSR1 unless SIGUSR1 is added to `torchrun --signals-to-handle`.
 
 DataLoader workers get the signal too (SLURM signals every process of the job), and a worker
 dying under a step fails it; so they ignore the stop signals (`ignore_stop_signals`, their
@@ -48,7 +49,6 @@ class Preempted(MMCLError):
             f"stopped by {name} after step {step}, checkpoint written; "
             f"resume with: mmcl train --resume {run_dir}"
         )
-        self.signum, self.step = signum, step
         self.exit_code = 128 + signum
 
 
