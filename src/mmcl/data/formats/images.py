@@ -1,7 +1,9 @@
 """Image files to and from uint8 tensors: decode (PIL), resize + centre-crop, encode.
 
 Decoding is where real data goes wrong (truncated JPEGs, empty files, HTML saved as .jpg), so
-every failure becomes one `BadSample` naming the reason; the caller decides to skip it.
+every failure becomes one `BadSample` naming the reason; the caller decides to skip it. A file's
+EXIF orientation is applied when it is decoded (phone cameras store the pixels sideways and say
+so in EXIF), for every format, so that no image trains or is scored rotated.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import warnings
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmcl.data.formats.bad_data import BadSample
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 PIL_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+ORIENTATION = 0x0112  # the EXIF tag; 1 is upright, 2..8 a flip and/or rotation to undo
+TURNED = range(2, 9)
 
 
 def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -60,26 +64,37 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def open_rgb(source: str | os.PathLike | bytes) -> Image.Image:
-    """A file path or encoded bytes -> fully decoded RGB image; raises `BadSample` on failure."""
+def open_upright(source: str | os.PathLike | bytes) -> tuple[Image.Image, bool]:
+    """A file path or encoded bytes -> (fully decoded RGB image with its EXIF orientation
+    applied, whether the file carried a rotation or flip); raises `BadSample` on failure."""
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(handle) as image:
                 image.load()  # decode now: truncated data fails here, not later
-                return to_rgb(image)
+                turned = image.getexif().get(ORIENTATION, 1) in TURNED
+                return to_rgb(ImageOps.exif_transpose(image) if turned else image), turned
     except FileNotFoundError:
         raise BadSample("image file is missing") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Warning) as error:
         raise BadSample(f"image cannot be decoded ({type(error).__name__}: {error})") from None
 
 
+def open_rgb(source: str | os.PathLike | bytes) -> Image.Image:
+    """A file path or encoded bytes -> fully decoded, upright RGB image (`BadSample` if not)."""
+    return open_upright(source)[0]
+
+
+def to_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """A decoded image -> (3, size, size) uint8, resized and centre-cropped."""
+    array = np.asarray(resize_center_crop(image, size), dtype=np.uint8)  # (S, S, 3)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (3, S, S)
+
+
 def decode_image(source: str | os.PathLike | bytes, size: int) -> torch.Tensor:
     """A file path or encoded bytes -> (3, size, size) uint8; raises `BadSample` on failure."""
-    rgb = resize_center_crop(open_rgb(source), size)
-    array = np.asarray(rgb, dtype=np.uint8)  # (S, S, 3)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (3, S, S)
+    return to_tensor(open_rgb(source), size)
 
 
 def encode_image(image: torch.Tensor, ext: str) -> bytes:
