@@ -1,12 +1,14 @@
 """Bad samples: the exception a loader raises, and the run-wide tally that decides to stop.
 
-A corrupt or missing image, an empty or non-UTF-8 caption, a truncated shard: each is one
-`BadEvent` (source = file:line or shard:key, reason), logged once per source and skipped. The
-run stops with an `MMCLError` naming the worst offenders once the bad samples exceed
-`max_fraction` of the samples seen. The fraction is judged over at least `1 / max_fraction`
-samples (and over the whole dataset when its size is known), so that one bad file met early
-does not stop a run whose data is 99.99% clean; `max_fraction = 0` tolerates nothing. The tally
-travels in checkpoints (`state_dict`), so a resumed run counts toward the same limit.
+A corrupt or missing image, an empty or non-UTF-8 caption, a row that cannot be parsed: each
+is one `BadEvent` (source = file:line or shard:key, reason), logged once per source and skipped. The
+run stops with an `MMCLError` naming the worst offenders once the distinct bad samples exceed
+`max_fraction` of the dataset (of the samples seen when its size is not known). A bad sample
+met again in a later epoch is the same bad sample: counting it per epoch would stop a run that
+`mmcl data check`, which reads every sample once, passed. The fraction is judged over at least
+`1 / max_fraction` samples, so that one bad file does not stop a run whose data is 99.99%
+clean; `max_fraction = 0` tolerates nothing. The tally travels in checkpoints (`state_dict`),
+so a resumed run counts toward the same limit.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ class BadDataLog:
         self.reasons: dict[str, str] = {}
 
     def budget(self) -> float:
-        """How many bad samples are tolerated now."""
+        """How many distinct bad samples are tolerated now."""
         if self.max_fraction <= 0:
             return 0.0
-        base = max(self.seen, self.known_size, 1.0 / self.max_fraction)
+        base = max(self.known_size or self.seen, 1.0 / self.max_fraction)
         return self.max_fraction * base
 
     def record(self, delivered: int, events: Iterable[BadEvent]) -> None:
@@ -66,14 +68,15 @@ class BadDataLog:
             self.reasons[event.source] = event.reason
 
     def check(self) -> None:
-        if self.bad <= self.budget():
+        distinct = len(self.by_source)
+        if distinct <= self.budget():
             return
         worst = ", ".join(
             f"{source} ({self.reasons[source]}) x{count}"
             for source, count in self.by_source.most_common(WORST_SHOWN)
         )
         raise MMCLError(
-            f"{self.what}: {self.bad} bad samples among {self.seen} seen exceed "
+            f"{self.what}: {distinct} bad samples among {self.known_size or self.seen} exceed "
             f"data.max_bad_fraction={self.max_fraction:g}; worst offenders: {worst}. Fix or "
             f"remove them, or raise data.max_bad_fraction"
         )
