@@ -207,13 +207,12 @@ def run_world_gate(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from mmcl.data.check import check_dataset
-    from mmcl.data.sources import reader_options
     from mmcl.data.worlds import WORLDS
 
     if args.path in WORLDS and not Path(args.path).exists():
         return run_world_gate(args)
     cfg = dataset_config(args.path, args.format, args.overrides)
-    report = check_dataset(cfg.format, cfg.path, reader_options(cfg), max(1, args.workers))
+    report = check_dataset(cfg, max(1, args.workers))
     print("\n".join(report.lines(cfg.image_size, max(0, args.show))))
     report.tally(cfg.max_bad_fraction).check()  # past the limit: an MMCLError, exit status 2
     print(f"ok: bad samples within data.max_bad_fraction={cfg.max_bad_fraction:g}")

@@ -1,12 +1,16 @@
 """`mmcl data check`: read every sample of a dataset once, before a long job trains on it.
 
-Each sample is decoded as training would decode it (the same reader, `open_rgb` and caption
-rules), in threads, so a corrupt or missing image, an empty or non-UTF-8 caption, a malformed
-row, a truncated shard shows up here, named by its source (file:line, shard:key) with its
-reason, instead of hours into a run. The report adds what a user checks by eye: caption lengths,
-class coverage and image sizes. Whether the bad samples exceed `data.max_bad_fraction` is judged
-by the same `BadDataLog` rule the trainer applies, so a dataset that passes here does not stop a
-run for its bad samples.
+The dataset is loaded as training loads it (`load_train_source`: the same schema errors, and
+compressed or truncated shards refused), and every sample is judged by the rule the training
+datasets apply (`mmcl.data.formats.samples`), in threads, so that a corrupt or missing image, an
+empty or non-UTF-8 caption, an empty label cell, a malformed row shows up here, named by its
+source (file:line, shard:key) with its reason, instead of hours into a run. Whether the bad
+samples exceed `data.max_bad_fraction` is judged by the same `BadDataLog` rule the trainer
+applies, so check's exit status is training's. Check does not know the method: once the data
+holds any caption it judges samples as a method that trains on captions would (a sample
+without one is bad), and data with no caption at all is reported as such (image-only methods
+train on it, text methods refuse it at start). The report adds what a user checks by eye:
+caption lengths, class coverage, image sizes, and how many images EXIF turned upright.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from mmcl.data.config import DataConfig
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
-from mmcl.data.formats.images import open_rgb
-from mmcl.data.formats.readers import ReaderOptions, read_records
-from mmcl.data.formats.records import Record
-from mmcl.data.formats.webdataset_shards import RawSample, iter_samples, shard_paths
-from mmcl.data.record_dataset import choose_caption
+from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.formats.samples import Judged, judge_record, judge_shard_sample
+from mmcl.data.formats.webdataset_shards import RawSample, iter_samples
+from mmcl.data.sources import load_train_source
+from mmcl.data.stream_dataset import Shard
+from mmcl.errors import MMCLError
 
 log = logging.getLogger(__name__)
 CHUNK = 64  # samples per task handed to a thread
@@ -39,6 +45,8 @@ class Outcome:
     size: tuple[int, int] = (0, 0)  # image width, height
     caption_words: tuple[int, ...] = ()  # words in each caption (the texts are not kept)
     label: int = -1
+    turned: bool = False  # stored rotated or flipped (EXIF), turned upright when read
+    no_caption: str = ""  # why it has no caption, as training would say it
 
 
 @dataclass
@@ -53,7 +61,7 @@ class CheckReport:
         has_captions = any(o.caption_words for o in self.outcomes)
         events = []
         for o in self.outcomes:
-            reason = o.error or ("empty caption" if has_captions and not o.caption_words else "")
+            reason = o.error or (o.no_caption if has_captions else "")
             if reason:
                 events.append(BadEvent(o.source, reason))
         return events
@@ -83,6 +91,7 @@ class CheckReport:
         out += _caption_lines(good_outcomes)
         out += _class_lines(good_outcomes, self.class_names)
         out += _size_lines(good_outcomes, image_size)
+        out += _orientation_lines(good_outcomes)
         return out
 
 
@@ -94,7 +103,11 @@ def _reason_kind(reason: str) -> str:
 def _caption_lines(outcomes: list[Outcome]) -> list[str]:
     words = [n for o in outcomes for n in o.caption_words]
     if not words:
-        return ["captions: none"]
+        example = next((f" ({o.source}: {o.no_caption})" for o in outcomes), "")
+        return [
+            f"captions: none{example}: image-only methods (simclr, supervised) train on this "
+            "data, methods that train on captions (clip) refuse it"
+        ]
     per_image = statistics.mean(len(o.caption_words) for o in outcomes)
     return [
         f"captions: {per_image:.1f} per image, {min(words)} to {max(words)} words "
@@ -134,36 +147,41 @@ def _size_lines(outcomes: list[Outcome], image_size: int) -> list[str]:
     ]
 
 
-def _checked(source: str, load: Callable[[], tuple[object, tuple[str, ...], int]]) -> Outcome:
-    """Run `load` -> (image, captions, label); a `BadSample` becomes the outcome's error."""
+def _orientation_lines(outcomes: list[Outcome]) -> list[str]:
+    turned = sum(o.turned for o in outcomes)
+    return [
+        f"EXIF orientation: {turned} of {len(outcomes)} images stored rotated or flipped "
+        "(turned upright when read, in training too)"
+    ]
+
+
+def _outcome(source: str, judge: Callable[[], Judged]) -> Outcome:
+    """The facts of a sample `judge` accepts, or the reason it gives for rejecting it."""
     try:
-        image, captions, label = load()
-        if captions:
-            choose_caption(captions, 0)  # empty or non-UTF-8 captions fail as in training
-        words = tuple(len(c.split()) for c in captions)
-        return Outcome(source, size=image.size, caption_words=words, label=label)
+        judged = judge()
     except BadSample as error:
         return Outcome(source, error=str(error))
+    return Outcome(
+        source,
+        size=judged.image.size,
+        caption_words=tuple(len(c.split()) for c in judged.captions),
+        label=judged.label,
+        turned=judged.turned,
+        no_caption=judged.no_caption,
+    )
 
 
 def _record_outcome(record: Record) -> Outcome:
-    def load():
-        if record.error:
-            raise BadSample(record.error)
-        return open_rgb(record.image), record.captions, record.label
-
-    return _checked(record.source, load)
+    return _outcome(record.source, lambda: judge_record(record))
 
 
-def _shard_outcomes(path: str) -> list[Outcome]:
+def _shard_outcomes(shard: Shard) -> list[Outcome]:
     def outcome(item: RawSample | BadEvent) -> Outcome:
         if isinstance(item, BadEvent):
             return Outcome(item.source, error=item.reason)
-        return _checked(
-            item.source, lambda: (open_rgb(item.image_bytes()), item.captions(), item.label())
-        )
+        return _outcome(item.source, lambda: judge_shard_sample(item))
 
-    return [outcome(item) for item in iter_samples(path)]
+    return [outcome(item) for item in iter_samples(shard.path)]
 
 
 def _in_threads(tasks: Iterable, work: Callable, workers: int) -> Iterator:
@@ -186,13 +204,20 @@ def _gathered(chunks: Iterable[list[Outcome]], what: str) -> list[Outcome]:
     return outcomes
 
 
-def check_dataset(fmt: str, path: str, options: ReaderOptions, workers: int = 4) -> CheckReport:
-    """Read every sample of `path` once (schema errors raise `MMCLError` as in training)."""
-    if fmt == "webdataset":
-        chunks = _in_threads(shard_paths(path), _shard_outcomes, workers)
-        return CheckReport(path, fmt, _gathered(chunks, path))
-    records = read_records(fmt, path, options)
-    parts = [records.records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
+def check_dataset(cfg: DataConfig, workers: int = 4) -> CheckReport:
+    """Read every sample of `cfg.path` once; what stops training at start (a schema error, a
+    compressed or truncated shard) raises `MMCLError` here too."""
+    if cfg.format == "world":
+        raise MMCLError(
+            f"mmcl data check reads a dataset on disk; for the {cfg.world} world run "
+            f"`mmcl data check {cfg.world}`"
+        )
+    source = load_train_source(cfg)
+    if not isinstance(source, RecordSet):  # shards
+        chunks = _in_threads(source, _shard_outcomes, workers)
+        return CheckReport(cfg.path, cfg.format, _gathered(chunks, cfg.path))
+    records = source.records
+    parts = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
     chunks = _in_threads(parts, lambda part: [_record_outcome(r) for r in part], workers)
-    outcomes = _gathered(chunks, records.name)
-    return CheckReport(records.name, fmt, outcomes, list(records.class_names))
+    outcomes = _gathered(chunks, source.name)
+    return CheckReport(source.name, cfg.format, outcomes, list(source.class_names))

@@ -20,8 +20,9 @@ from torch.utils.data import Dataset
 
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
-from mmcl.data.formats.images import decode_image
+from mmcl.data.formats.images import to_tensor
 from mmcl.data.formats.records import Record, RecordSet
+from mmcl.data.formats.samples import judge_record
 from mmcl.data.record_images import RecordImages, checked_image, first_caption
 from mmcl.data.seeds import mix
 from mmcl.data.world_dataset import ViewTransform, normalize
@@ -29,19 +30,6 @@ from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 
 MAX_REPLACEMENTS = 16  # draws before a batch slot gives up (only near-all-bad data gets there)
-
-
-def choose_caption(captions: Sequence[str], key: int) -> str:
-    """One non-empty caption picked by `key`; raises `BadSample` when none is usable."""
-    usable = [c for c in captions if c.strip()]
-    if not usable:
-        raise BadSample("empty caption")
-    caption = usable[key % len(usable)]
-    try:
-        caption.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes were kept as surrogates by the reader
-        raise BadSample("caption is not valid UTF-8") from None
-    return caption
 
 
 @dataclass
@@ -113,13 +101,11 @@ class RecordDataset(Dataset):
 
     def load(self, index: int) -> tuple[torch.Tensor, str]:
         """(3, S, S) uint8 image and its caption for this epoch ("" for image-only methods)."""
-        record = self.records.records[index]
-        if record.error:
-            raise BadSample(record.error)
+        judged = judge_record(self.records.records[index])  # the rule `mmcl data check` applies
         caption = ""
         if self.encoder.needs_text:
-            caption = choose_caption(record.captions, mix(self.seed, self.epoch, index))
-        return decode_image(record.image, self.encoder.image_size), caption
+            caption = judged.caption(mix(self.seed, self.epoch, index))
+        return to_tensor(judged.image, self.encoder.image_size), caption
 
     def replacement(self, index: int, attempt: int) -> int:
         return mix(self.seed, index, attempt) % len(self)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from mmcl.data.formats.bad_data import BadSample
 from mmcl.data.formats.images import decode_image
 from mmcl.data.formats.records import Record
+from mmcl.data.formats.samples import record_captions
 from mmcl.errors import MMCLError
 
 
@@ -58,13 +58,9 @@ class RecordImages:
 
 
 def checked_image(record: Record, image_size: int) -> torch.Tensor:
-    """The record's decoded image, once its row and first caption are known to be usable."""
-    if record.error:
-        raise BadSample(record.error)
-    try:
-        first_caption(record).encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes kept as surrogates by the reader
-        raise BadSample("caption is not valid UTF-8") from None
+    """The record's decoded image, once the record passes the rule training and `mmcl data
+    check` apply (`mmcl.data.formats.samples`); raises `BadSample` naming why not."""
+    record_captions(record)
     return decode_image(record.image, image_size)
 
 

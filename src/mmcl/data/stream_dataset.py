@@ -24,15 +24,18 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
-from mmcl.data.formats.images import decode_image
+from mmcl.data.formats.images import to_tensor
+from mmcl.data.formats.samples import judge_shard_sample
 from mmcl.data.formats.webdataset_shards import (
     RawSample,
-    count_samples,
+    ShardScan,
+    TruncatedShard,
     is_remote,
     iter_samples,
     remote_counts,
+    scan_shard,
 )
-from mmcl.data.record_dataset import BatchEncoder, LoadedBatch, choose_caption
+from mmcl.data.record_dataset import BatchEncoder, LoadedBatch
 from mmcl.data.seeds import mix
 from mmcl.errors import MMCLError
 
@@ -42,21 +45,42 @@ class Shard:
     path: str
     n_samples: int
     offset: int  # global index of its first sample: Batch.index = offset + position
+    captioned: int = -1  # samples with a caption member (.txt/.json); -1 = unknown (remote)
 
 
 def index_shards(paths: list[str], per_shard: int = 0) -> list[Shard]:
     """Count every shard's samples and number samples globally: local shards by their tar
-    headers, remote ones by their sizes.json (or `per_shard`)."""
+    headers, remote ones by their sizes.json (or `per_shard`). Truncated local shards are
+    refused, all of them named in one error."""
     remote = [p for p in paths if is_remote(p)]
     counts = dict(zip(remote, remote_counts(remote, per_shard), strict=True)) if remote else {}
+    scans, truncated = {}, []
+    for path in paths:
+        try:
+            scans[path] = ShardScan(counts[path], -1) if path in counts else scan_shard(path)
+        except TruncatedShard as error:
+            truncated.append(error)
+    _refuse_truncated(truncated)
     shards, offset = [], 0
     for path in paths:
-        n = counts[path] if path in counts else count_samples(path)
-        shards.append(Shard(path, n, offset))
-        offset += n
+        shards.append(Shard(path, scans[path].samples, offset, scans[path].captioned))
+        offset += scans[path].samples
     if offset == 0:
         raise MMCLError(f"no samples with an image found in {len(paths)} shard(s): {paths[:3]}")
     return shards
+
+
+def _refuse_truncated(truncated: list[TruncatedShard]) -> None:
+    """One error naming every truncated shard (the first few in detail) and the fix."""
+    if len(truncated) == 1:
+        raise truncated[0]
+    if truncated:
+        named = "; ".join(f"{e.path} ({e.detail})" for e in truncated[:3])
+        more = f"; and {len(truncated) - 3} more" if len(truncated) > 3 else ""
+        raise MMCLError(
+            f"{len(truncated)} shards are truncated: {named}{more}: re-download or rewrite "
+            "them, or leave them out of data.path"
+        )
 
 
 def partition(shards: list[Shard], slots: int) -> list[list[Shard]]:
@@ -160,11 +184,11 @@ class ShardStream(IterableDataset):
                 yield self._encode(raw, events, mix(self.seed, self.epoch, self.rank, b, worker))
 
     def _decode(self, sample: RawSample) -> tuple[torch.Tensor, str, int]:
+        judged = judge_shard_sample(sample)  # the rule `mmcl data check` applies
         caption = ""
         if self.encoder.needs_text:
-            caption = choose_caption(sample.captions(), mix(self.seed, self.epoch, sample.position))
-        label = sample.label()
-        return decode_image(sample.image_bytes(), self.encoder.image_size), caption, label
+            caption = judged.caption(mix(self.seed, self.epoch, sample.position))
+        return to_tensor(judged.image, self.encoder.image_size), caption, judged.label
 
     def _encode(self, raw: list[RawSample], events: list[BadEvent], view_seed: int) -> LoadedBatch:
         decoded: list[tuple[torch.Tensor, str, int, int] | None] = []
@@ -176,7 +200,8 @@ class ShardStream(IterableDataset):
                 decoded.append(None)
         good = [d for d in decoded if d is not None]
         if not good:
-            raise MMCLError(f"every sample of a batch is bad (last: {events[-1].source})")
+            last = events[-1]
+            raise MMCLError(f"every sample of a batch is bad (last: {last.source}: {last.reason})")
         # A bad slot takes the next good sample of the batch (cyclically): fixed shapes.
         filled = [d if d is not None else good[i % len(good)] for i, d in enumerate(decoded)]
         images, captions, labels, index = (list(column) for column in zip(*filled, strict=True))
@@ -197,13 +222,12 @@ def first_samples(
                 events.append(item)
                 continue
             try:
-                decoded = decode_image(item.image_bytes(), image_size)
-                caption, label = next(iter(item.captions()), ""), item.label()
+                judged = judge_shard_sample(item)
             except BadSample as error:
                 events.append(BadEvent(item.source, str(error)))
                 continue
-            images.append(decoded)
-            captions.append(caption)
-            labels.append(label)
+            images.append(to_tensor(judged.image, image_size))
+            captions.append(next(iter(judged.captions), ""))
+            labels.append(judged.label)
     bad.record(len(images), events)
     return images, captions, labels

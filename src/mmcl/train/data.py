@@ -20,6 +20,7 @@ from mmcl.data.batch import Batch
 from mmcl.data.config import DataConfig
 from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.records import RecordSet
+from mmcl.data.formats.webdataset_shards import LOOKED_FOR
 from mmcl.data.record_dataset import (
     BatchEncoder,
     LoadedBatch,
@@ -51,17 +52,33 @@ def data_info(cfg: DataConfig, source: TrainSource) -> DataInfo:
 def check_method_fits(cfg: RunConfig, method: Method, source: TrainSource) -> None:
     """Fail before training when the data lacks what the method needs."""
     needs_labels = cfg.method.name == "supervised"
-    if needs_labels and isinstance(source, RecordSet) and not source.class_names:
+    if needs_labels and not getattr(source, "class_names", None):
+        name = source.name if isinstance(source, RecordSet) else "webdataset shards"
         raise MMCLError(
-            f"method.name=supervised needs class labels, but {source.name} has none: use "
-            "data.format=imagefolder, or a CSV with a class column (data.csv_label_key)"
+            f"method.name=supervised needs class names, but {name} has none{_first_bad(source)}:"
+            " use data.format=imagefolder, or a CSV with a class column (data.csv_label_key)"
         )
-    has_captions = not isinstance(source, RecordSet) or any(r.captions for r in source.records)
-    if method.needs_text and not has_captions:
+    if method.needs_text and isinstance(source, RecordSet):
+        if not any(r.captions for r in source.records):
+            raise MMCLError(
+                f"method.name={cfg.method.name} trains on captions, but {source.name} has none"
+                f"{_first_bad(source)} (for ImageFolder set data.caption_template, e.g. "
+                "'a photo of a {}.')"
+            )
+    elif method.needs_text and all(shard.captioned == 0 for shard in source):
         raise MMCLError(
-            f"method.name={cfg.method.name} trains on captions, but {source.name} has none "
-            "(for ImageFolder set data.caption_template, e.g. 'a photo of a {}.')"
+            f"method.name={cfg.method.name} trains on captions, but no sample of "
+            f"{', '.join(s.path for s in source[:3])}{' ...' if len(source) > 3 else ''} has a "
+            f"caption (looked for {LOOKED_FOR}); write captions into the shards, or train an "
+            "image-only method (method.name=simclr)"
         )
+
+
+def _first_bad(source: TrainSource) -> str:
+    """The first row its reader could not use, as " (file:line: why)": it may say why the data
+    has no classes or captions at all (an empty class column, a file not in UTF-8)."""
+    records = source.records if isinstance(source, RecordSet) else []
+    return next((f" ({r.source}: {r.error})" for r in records if r.error), "")
 
 
 def batch_encoder(cfg: RunConfig, method: Method, image_size: int) -> BatchEncoder:
@@ -104,7 +121,10 @@ def training_dataset(
 
 
 def bad_data_log(cfg: DataConfig, dataset) -> BadDataLog:
+    """The run's tally, judged against the dataset's size as `mmcl data check` judges it."""
     known = len(dataset) if isinstance(dataset, RecordDataset) else 0
+    if isinstance(dataset, ShardStream):
+        known = dataset.n_samples
     return BadDataLog(cfg.max_bad_fraction, known, what=cfg.path or cfg.world)
 
 

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from mmcl.cli import main
-from mmcl.data.formats.bad_data import BadDataLog, BadEvent
+from mmcl.data.formats.bad_data import BadDataLog
 from mmcl.data.formats.images import decode_image
 from mmcl.data.formats.readers import ReaderOptions, read_records
-from mmcl.data.formats.webdataset_shards import count_samples, iter_samples
+from mmcl.data.formats.webdataset_shards import TruncatedShard, count_samples, iter_samples
 from mmcl.data.record_dataset import BatchEncoder
 from mmcl.data.stream_dataset import ShardStream, first_samples, index_shards
 from mmcl.errors import MMCLError
@@ -186,6 +186,7 @@ def test_coco_caption_that_is_not_text_leaves_the_image_without_it(tmp_path):
     images = [{"id": 1, "file_name": "a.png"}]
     annotations = [{"image_id": 1, "caption": None}, {"image_id": 1, "caption": "a red shape"}]
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
+    (tmp_path / "a.png").write_bytes(_png(Image.new("RGB", (SIZE, SIZE))))
     (records,) = read_records("coco", path).records
     assert records.captions == ("a red shape",)
 
@@ -226,19 +227,21 @@ def test_malformed_webdataset_json_is_a_bad_sample_naming_it(tmp_path):
     assert (len(images), bad.bad, labels) == (2, 2, [1, 1])
 
 
-def test_truncated_shard_is_reported_as_truncated_and_counted_exactly(tmp_path):
+def test_truncated_shard_is_refused_by_scan_and_stream_at_the_same_sample(tmp_path):
     path = _shard(tmp_path, [[("txt", f"caption {i}".encode())] for i in range(4)])
     with open(path, "rb") as handle:
         data = handle.read()
     for cut in range(0, 4 * 2048 + 1024, 64):
         with open(path, "wb") as handle:
             handle.write(data[:cut])
-        items = list(iter_samples(path))
-        samples = [s for s in items if not isinstance(s, BadEvent)]
-        events = [e for e in items if isinstance(e, BadEvent)]
-        assert len(samples) == count_samples(path), cut
-        assert all(s.captions() for s in samples), cut  # no sample lost its caption silently
-        assert [("truncated" in e.reason) for e in events] == [True], cut
+        with pytest.raises(TruncatedShard) as scanned:
+            count_samples(path)
+        streamed = []
+        with pytest.raises(TruncatedShard) as stopped:
+            streamed += iter_samples(path)
+        assert all(s.captions() for s in streamed), cut  # no sample lost its caption silently
+        assert scanned.value.detail.endswith(f"after {len(streamed)} complete samples"), cut
+        assert stopped.value.detail.endswith(f"after {len(streamed)} complete samples"), cut
 
 
 def test_csv_caption_with_quoted_line_breaks_is_one_good_row(tmp_path):

@@ -1,6 +1,7 @@
 """Which reader a dataset path needs, from the path itself (`--format` overrides it).
 
-`.csv` / `.tsv` files are CSV (a TSV also implies `csv_separator=tab`); `.tar` files, brace
+`.csv` / `.tsv` files are CSV (a TSV also implies `csv_separator=tab`); `.tar` files (and
+compressed ones, `.tar.gz`, which the shard reader then refuses naming the fix), brace
 patterns (`shards-{000..009}.tar`) and `::`-joined lists are webdataset shards; a `.json` file
 holding an object is COCO captions, one holding a list ImageNet-Captions; a folder is COCO when it
 holds a `captions_*.json` (or `annotations/captions_*.json`), webdataset when it holds `.tar`
@@ -15,6 +16,7 @@ from mmcl.data.formats.readers import reader_formats
 from mmcl.errors import MMCLError
 
 STREAM_FORMATS = ("webdataset",)  # read as a stream of shards, not by a map-style reader
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst")
 
 
 def file_formats() -> list[str]:
@@ -24,7 +26,7 @@ def file_formats() -> list[str]:
 
 def infer_format(path: str) -> tuple[str, list[str]]:
     """(format, the `data.*` overrides it implies) for `path`; raises naming the path if unsure."""
-    if is_pattern(path) or path.lower().endswith(".tar"):
+    if is_pattern(path) or path.lower().endswith(TAR_SUFFIXES):
         return "webdataset", []
     where = Path(path)
     if not where.exists():
@@ -60,7 +62,7 @@ def _json_format(path: Path) -> str:
 def _folder_format(path: Path) -> str:
     if any(path.glob("captions_*.json")) or any(path.glob("annotations/captions_*.json")):
         return "coco"
-    if any(path.glob("*.tar")):
+    if any(p.name.lower().endswith(TAR_SUFFIXES) for p in path.iterdir()):
         return "webdataset"
     if any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir()):
         return "imagefolder"

@@ -6,9 +6,12 @@ convention): an image (`jpg`, `jpeg`, `png`, `webp`) plus a caption (`txt`, or `
 is used rather than the `webdataset` pipeline because resuming exactly and splitting per rank
 need control over the order in which every sample is read.
 
-`count_samples` reads only the tar headers and `iter_samples` the whole stream; both stop at
-the same place in a truncated shard, so the count of a shard is exactly what streaming it
-yields. A truncated shard or a sample without an image is reported as one `BadEvent`.
+`scan_shard` reads only the tar headers and `iter_samples` the whole stream. A sample without
+an image is one `BadEvent`. A shard that ends early is refused whole (`TruncatedShard`, named
+with its fix) by both, and so by `data check` and training alike: its lost samples cannot be
+counted, and a run that skipped it would train on a dataset other than the one given. A
+compressed shard (`.tar.gz`) is refused by `shard_paths` for the same reason: counting and
+resuming read plain tar offsets.
 
 Remote shards (`pipe:COMMAND`, `http(s)://`, and the other schemes of webdataset's `gopen`)
 are streamed through webdataset's opener; their sample counts come from a `sizes.json` beside
@@ -30,9 +33,26 @@ from mmcl.data.formats.bad_data import BadEvent, BadSample
 from mmcl.errors import MMCLError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+CAPTION_EXTS = ("txt", "json")
+# Compressed tar files, by their leading bytes and their name's suffix: (compression, the
+# command that restores the plain .tar).
+COMPRESSIONS = {
+    b"\x1f\x8b": ("gzip", "gunzip"),
+    b"BZh": ("bzip2", "bunzip2"),
+    b"\xfd7zXZ\x00": ("xz", "unxz"),
+    b"\x28\xb5\x2f\xfd": ("zstd", "unzstd"),
+}
+COMPRESSED_SUFFIXES = {
+    ".gz": COMPRESSIONS[b"\x1f\x8b"],
+    ".tgz": COMPRESSIONS[b"\x1f\x8b"],
+    ".bz2": COMPRESSIONS[b"BZh"],
+    ".xz": COMPRESSIONS[b"\xfd7zXZ\x00"],
+    ".zst": COMPRESSIONS[b"\x28\xb5\x2f\xfd"],
+}
 REMOTE_SCHEMES = ("pipe:", "http://", "https://", "s3://", "gs://", "ais://", "hf://")
 SIZES_FILE = "sizes.json"
 CAPTION_JSON_KEYS = ("caption", "captions", "text")
+LOOKED_FOR = 'a .txt member, or a .json member with "caption", "captions" or "text"'
 _RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
 
 
@@ -56,17 +76,56 @@ def is_remote(path: str) -> bool:
 
 
 def shard_paths(spec: str) -> list[str]:
-    """Shards of `spec` (brace patterns, several joined by `::`); local ones must exist."""
+    """Shards of `spec` (brace patterns, several joined by `::`); local ones must exist and
+    none may be compressed."""
     paths = [p for part in spec.split("::") for p in expand_braces(part.strip())]
     if len(paths) == 1 and Path(paths[0]).is_dir():
-        paths = sorted(str(p) for p in Path(paths[0]).glob("*.tar"))
+        folder = Path(paths[0])
+        paths = sorted(str(p) for p in folder.glob("*.tar"))
+        paths = paths or sorted(str(p) for p in folder.iterdir() if _compression(str(p)))
     missing = [p for p in paths if not is_remote(p) and not Path(p).is_file()]
     if missing or not paths:
         raise MMCLError(
             f"data.path={spec}: shard(s) not found: {missing[:3] or 'no .tar files'}; expected "
             "tar files such as shards-{000..009}.tar"
         )
+    _refuse_compressed(paths)
     return paths
+
+
+def _compression(path: str) -> tuple[str, str] | None:
+    """(compression, how to undo it) for a compressed file (by its bytes, or a remote one's
+    name), None for anything else."""
+    if is_remote(path) or not Path(path).is_file():
+        return COMPRESSED_SUFFIXES.get(Path(path.split("?")[0]).suffix.lower())
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    return next((found for magic, found in COMPRESSIONS.items() if start.startswith(magic)), None)
+
+
+def _refuse_compressed(paths: list[str]) -> None:
+    """One MMCLError naming the compressed shards and the command that makes them plain tar."""
+    compressed = [(p, found) for p in paths if (found := _compression(p))]
+    if not compressed:
+        return
+    (first, (kind, command)), more = compressed[0], len(compressed) - 1
+    others = f" (and {more} more)" if more else ""
+    raise MMCLError(
+        f"shard {first}{others} is {kind}-compressed; mmcl reads plain .tar shards (their "
+        f"sample counts and resume positions are tar offsets): decompress it: "
+        f"{command} -c {first} > {_plain_name(first)}"
+    )
+
+
+def _plain_name(path: str) -> str:
+    """Where a compressed shard's plain tar goes: `a.tar.gz`/`a.tgz` -> `a.tar`."""
+    folder, name = os.path.split(path)
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() in COMPRESSED_SUFFIXES:
+        name = stem if stem.lower().endswith(".tar") else f"{stem}.tar"
+    else:
+        name = f"{stem}-plain.tar"
+    return os.path.join(folder, name)
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -119,21 +178,42 @@ class RawSample:
             raise BadSample(f"json caption is {value!r}, expected text or a list of texts")
         return tuple(values)
 
+    def no_caption(self) -> str:
+        """Why this sample has no caption: what was looked for, and what it has."""
+        has = ", ".join(f".{ext}" for ext in sorted(self.files))
+        return f"no caption: looked for {LOOKED_FOR}; the sample has {has}"
+
     def label(self) -> int:
-        """The class from cls or json "label" (-1 without either); `BadSample` if not an int."""
+        """The class from cls or json "label" (-1 without either); `BadSample` naming the
+        member and the fix when it is not a class index (an integer from 0)."""
         if "cls" in self.files:
             text = self.files["cls"].decode("ascii", errors="replace").strip()
             try:
-                return int(text)
+                return _class_index(int(text), f"cls member {text[:20]!r}")
             except ValueError:
-                raise BadSample(f"cls member {text[:20]!r} is not an integer class") from None
+                raise BadSample(
+                    f"cls member {text[:20]!r} is not a class index: write the class's "
+                    "number (0, 1, ...) in .cls"
+                ) from None
         meta = self.meta()
         if "label" not in meta:
             return -1
         value = meta["label"]
+        shown = json.dumps(value)[:20]
+        if isinstance(value, str):
+            raise BadSample(
+                f'json "label" is {shown}, text: shards carry no class list to map text to '
+                'class numbers; write the number, {"label": 3}, or a .cls member holding it'
+            )
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BadSample(f"json 'label' is {json.dumps(value)[:20]}, expected an integer class")
-        return value
+            raise BadSample(f'json "label" is {shown}, expected a class index (0, 1, ...)')
+        return _class_index(value, f'json "label" {shown}')
+
+
+def _class_index(value: int, what: str) -> int:
+    if value < 0:
+        raise BadSample(f"{what} is negative: classes are numbered from 0")
+    return value
 
 
 def _has_image(exts: set[str]) -> bool:
@@ -145,13 +225,51 @@ def _is_truncation(error: tarfile.ReadError) -> bool:
     return str(error) in ("empty file", "truncated header", "unexpected end of data")
 
 
-def count_samples(path: str) -> int:
-    """Samples (keys with an image) that `iter_samples` will yield, from tar headers only.
+class TruncatedShard(MMCLError):
+    """A shard that ends early, refused whole by `data check` and training alike. Built by
+    `truncated`; its one argument is the message, so that a DataLoader worker can re-raise it."""
 
-    In a truncated shard the sample being read where the file ends is lost (it may miss its
-    caption or class), so it is not counted; `iter_samples` reports it instead.
-    """
-    size, count, key, exts, data_end = os.path.getsize(path), 0, None, set(), 0
+    path: str = ""
+    detail: str = ""  # where it ends, and how many samples were whole before
+
+
+def truncated(path: str, why: str, complete: int) -> TruncatedShard:
+    detail = f"{why}, after {complete} complete samples"
+    error = TruncatedShard(
+        f"shard {path} is truncated ({detail}): re-download or rewrite it, or leave it out of "
+        "data.path"
+    )
+    error.path, error.detail = path, detail
+    return error
+
+
+def _unreadable(path: str, error: Exception, complete: int) -> MMCLError:
+    """The error for a tar that cannot be read on: truncated, or not a tar at all."""
+    if isinstance(error, EOFError) or _is_truncation(error):
+        return truncated(path, str(error) or "unexpected end of file", complete)
+    return MMCLError(f"{path} is not a readable tar file ({error}); rewrite it as a plain tar")
+
+
+@dataclass(frozen=True)
+class ShardScan:
+    """What a shard's tar headers tell: samples (keys with an image), and how many of them
+    have a caption member (.txt or .json; a .json may still hold no caption)."""
+
+    samples: int
+    captioned: int
+
+
+def scan_shard(path: str) -> ShardScan:
+    """The samples `iter_samples` will yield, from tar headers only; `TruncatedShard` when the
+    file ends early (inside a member, a header, or before the end-of-archive marker)."""
+    size, key, exts, data_end = os.path.getsize(path), None, set(), 0
+    samples = captioned = 0
+
+    def close(exts: set[str]) -> None:
+        nonlocal samples, captioned
+        samples += _has_image(exts)
+        captioned += _has_image(exts) and any(ext in exts for ext in CAPTION_EXTS)
+
     try:
         with tarfile.open(path, "r:") as tar:
             for member in tar:
@@ -159,17 +277,23 @@ def count_samples(path: str) -> int:
                     continue
                 name_key, ext = split_name(member.name)
                 if name_key != key:
-                    count += _has_image(exts)
+                    close(exts)
                     key, exts = name_key, set()
-                if member.offset_data + member.size > size:  # truncated inside this member
-                    return count
+                if member.offset_data + member.size > size:
+                    raise truncated(path, f"cut inside {member.name}", samples)
                 exts.add(ext)
                 data_end = member.offset_data + member.size
     except tarfile.ReadError as error:
-        if not _is_truncation(error):
-            raise MMCLError(f"{path} is not a readable tar file ({error})") from None
-        return count  # cut inside a header
-    return count if _missing_end_marker(path, data_end) else count + _has_image(exts)
+        raise _unreadable(path, error, samples) from None
+    if _missing_end_marker(path, data_end):
+        raise truncated(path, "no end-of-archive marker", samples)
+    close(exts)
+    return ShardScan(samples, captioned)
+
+
+def count_samples(path: str) -> int:
+    """Samples (keys with an image) that `iter_samples` will yield, from tar headers only."""
+    return scan_shard(path).samples
 
 
 def _missing_end_marker(path: str, data_end: int) -> bool:
@@ -229,11 +353,8 @@ def _open_stream(path: str):
 
 
 def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
-    """Stream a shard's samples in order; bad groups and truncation come as `BadEvent`s.
-
-    Where a truncated shard ends, the sample being read is reported as truncated rather than
-    yielded: its caption or class may be what was cut off.
-    """
+    """Stream a shard's samples in order; a group without an image comes as a `BadEvent`, a
+    shard that ends early raises `TruncatedShard` (as `scan_shard` does)."""
     name = Path(path).name
     current: RawSample | None = None
     position, data_end = 0, 0
@@ -250,10 +371,6 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
             kinds = "/".join(IMAGE_EXTS)
             yield BadEvent(sample.source, f"no image member (expected .{kinds})")
 
-    def truncated(why: str) -> BadEvent:
-        where = current.source if current is not None else f"{name}:<start>"
-        return BadEvent(where, f"shard is truncated ({why}); this sample and the rest are lost")
-
     try:
         with _open_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
@@ -266,11 +383,9 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
                 current.files[ext] = tar.extractfile(member).read()
                 data_end = member.offset_data + member.size
     except (tarfile.ReadError, EOFError) as error:
-        yield truncated(str(error))
-        return
+        raise _unreadable(path, error, position) from None
     except OSError as error:  # a pipe command or download that failed
         raise MMCLError(f"shard {path} cannot be read: {error}") from None
     if not is_remote(path) and _missing_end_marker(path, data_end):
-        yield truncated("no end-of-archive marker")
-        return
+        raise truncated(path, "no end-of-archive marker", position)
     yield from finish(current)
