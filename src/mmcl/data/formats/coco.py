@@ -3,8 +3,13 @@
 Every caption of an image is kept in `Record.captions` (COCO has about five); the dataset
 samples one per step from (seed, epoch, index), so a resumed run draws the same ones. The image
 folder is `data.coco_images` when set, else the first of `<json dir>/../<split>`,
-`<json dir>/<split>`, `<json dir>` that exists (COCO's own layout is
-`annotations/captions_train2017.json` beside `train2017/`).
+`<json dir>/<split>`, `<json dir>`, `<json dir>/..` that holds any listed image (COCO's
+own layout is `annotations/captions_train2017.json` beside `train2017/`); when none does, the
+error lists the folders tried and names `data.coco_images`.
+
+Image ids are matched as text, so an export that writes `"id": "7"` in one list and
+`"image_id": 7` in the other still pairs them. A caption that is not text (a number, a list) makes
+its image a bad sample naming the annotation; a null caption is no caption.
 """
 
 from __future__ import annotations
@@ -33,14 +38,24 @@ def find_captions_json(path: Path) -> Path:
     return found[0]
 
 
-def image_folder(json_path: Path, image_root: str) -> Path:
+def image_folder(json_path: Path, image_root: str, file_names: list[str]) -> Path:
+    """Where the images listed in the JSON are: `image_root`, or the first candidate folder
+    holding any of them; an MMCLError listing the folders tried when none does."""
     if image_root:
         if not Path(image_root).is_dir():
             raise MMCLError(f"data.coco_images={image_root} is not a folder")
         return Path(image_root)
     split = json_path.stem.removeprefix("captions_")
-    candidates = [json_path.parent.parent / split, json_path.parent / split, json_path.parent]
-    return next(c for c in candidates if c.is_dir())
+    here = json_path.parent
+    candidates = [here.parent / split, here / split, here, here.parent]
+    for folder in candidates:
+        if folder.is_dir() and any((folder / name).is_file() for name in file_names):
+            return folder
+    tried = ", ".join(str(c) for c in candidates)
+    raise MMCLError(
+        f"{json_path}: its images ({file_names[0]!r}, ...) are in none of {tried}; set "
+        "data.coco_images to the folder that holds them"
+    )
 
 
 def _load(json_path: Path) -> dict:
@@ -77,29 +92,48 @@ def _field(json_path: Path, where: str, item: dict, key: str, kinds: tuple[type,
     return value
 
 
+def _captions(json_path: Path, annotations: list) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Captions by image id (as text), and for images with a caption that is not text, why."""
+    captions: dict[str, list[str]] = {}
+    flaws: dict[str, str] = {}
+    for i, annotation in enumerate(annotations):
+        where = f"annotations[{i}]"
+        image_id = str(_field(json_path, where, annotation, "image_id", ID_TYPES))
+        text = annotation.get("caption")
+        if isinstance(text, str):
+            captions.setdefault(image_id, []).append(text.strip())
+        elif text is not None:  # null is no caption; a number or list is a mistake to name
+            number = isinstance(text, int | float) and not isinstance(text, bool)
+            kind = "a number" if number else type(text).__name__
+            flaws.setdefault(
+                image_id,
+                f"{where}['caption'] is {json.dumps(text)[:20]} ({kind}), not text: write it "
+                "as a JSON string",
+            )
+    return captions, flaws
+
+
 @READERS.register("coco")
 def read_coco(path: Path, options: ReaderOptions) -> RecordSet:
     """One `Record` per image with all its captions; `source` is `file:images[i]`."""
     json_path = find_captions_json(path)
     data = _load(json_path)
-    folder = image_folder(json_path, options.image_root)
-    captions: dict[int, list[str]] = {}
-    for i, annotation in enumerate(data["annotations"]):
-        image_id = _field(json_path, f"annotations[{i}]", annotation, "image_id", ID_TYPES)
-        text = annotation.get("caption")
-        if isinstance(text, str):  # a null or non-text caption is no caption (counted later)
-            captions.setdefault(image_id, []).append(text.strip())
-    records = []
+    captions, flaws = _captions(json_path, data["annotations"])
+    listed = []
     for i, image in enumerate(data["images"]):
         image_id = _field(json_path, f"images[{i}]", image, "id", ID_TYPES)
         file_name = _field(json_path, f"images[{i}]", image, "file_name", (str,))
-        records.append(
-            Record(
-                image=str(folder / file_name),
-                captions=tuple(captions.get(image_id, ())),
-                source=f"{json_path.name}:images[{i}]",
-            )
-        )
-    if not records:
+        listed.append((str(image_id), file_name))
+    if not listed:
         raise MMCLError(f"{json_path} lists no images: expected a non-empty 'images' list")
+    folder = image_folder(json_path, options.image_root, [name for _, name in listed])
+    records = [
+        Record(
+            image=str(folder / file_name),
+            captions=tuple(captions.get(image_id, ())),
+            source=f"{json_path.name}:images[{i}]",
+            error=flaws.get(image_id, ""),
+        )
+        for i, (image_id, file_name) in enumerate(listed)
+    ]
     return RecordSet(records, [], name=str(json_path))

@@ -3,7 +3,11 @@
 Column names and the separator are configurable (open_clip's `--csv-img-key`,
 `--csv-caption-key`, `--csv-separator`); relative image paths are resolved against the CSV's
 folder. The file is read as `utf-8-sig` (Excel's BOM) with `surrogateescape`, so a row with
-non-UTF-8 bytes still parses and its caption is rejected later as one bad sample naming its line.
+non-UTF-8 bytes in its caption or class (a latin-1 file's accents) still parses and is one bad
+sample naming its line, column and the fix; a UTF-16 or UTF-32 file (Excel's "Unicode text",
+found by its byte-order mark or its NUL bytes) would parse as mojibake, and is refused whole,
+naming its encoding and the fix. With `data.csv_label_key` set, a row whose class cell is empty
+is a bad sample naming the column.
 
 No row is lost silently. A row with more or fewer fields than the header (an unquoted comma in
 a caption) becomes a `Record` with `error` set, one bad sample naming its line. Quotes are parsed
@@ -17,6 +21,7 @@ than csv's 128 KiB default.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -28,6 +33,15 @@ from mmcl.data.formats.records import Record, RecordSet
 from mmcl.errors import MMCLError
 
 FIELD_SIZE_LIMIT = 2**31 - 1  # csv's limit is a C long; 128 KiB by default
+# Byte-order marks of the encodings that are not UTF-8 (UTF-32 first: its LE mark starts
+# with UTF-16's).
+WIDE_BOMS = {
+    codecs.BOM_UTF32_LE: "UTF-32",
+    codecs.BOM_UTF32_BE: "UTF-32",
+    codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF16_BE: "UTF-16",
+}
+RESAVE = "re-save it as UTF-8 (Excel: CSV UTF-8; or iconv -t UTF-8)"
 
 
 @dataclass(frozen=True)
@@ -121,9 +135,20 @@ def _malformed(error: str) -> str:
     )
 
 
+def _text(path: Path) -> str:
+    """The file as text; a UTF-16/32 file is an MMCLError naming its encoding and the fix."""
+    data = path.read_bytes()
+    wide = next((name for bom, name in WIDE_BOMS.items() if data.startswith(bom)), "")
+    if not wide and b"\x00" in data[:4096]:
+        wide = "UTF-16 or UTF-32 (NUL bytes, no byte-order mark)"
+    if wide:
+        raise MMCLError(f"{path}: its encoding is {wide}, not UTF-8: {RESAVE}")
+    return data.decode("utf-8-sig", errors="surrogateescape")
+
+
 def _rows(path: Path, separator: str) -> tuple[list[str], list[Row]]:
     """The header and the data rows, fields checked against the header's count."""
-    text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")
+    text = _text(path)
     rows = _parse(list(io.StringIO(text, newline="")), separator)
     header = next(rows, None)
     if header is None or header.problem:
@@ -141,6 +166,23 @@ def _rows(path: Path, separator: str) -> tuple[list[str], list[Row]]:
     return header.fields, checked
 
 
+def _cell_problem(row: Row, header: list[str], options: ReaderOptions) -> str:
+    """Why a well-formed row cannot be used: a caption or class cell with bytes that are not
+    UTF-8 (an image path is bytes to the file system, other columns are not read), or (when
+    labels are read) an empty class cell; "" when it can."""
+    for name in filter(None, (options.csv_caption_key, options.csv_label_key)):
+        try:
+            row.fields[header.index(name)].encode("utf-8")
+        except UnicodeEncodeError:
+            return f"column {name!r} is not valid UTF-8: the file's encoding is not UTF-8; {RESAVE}"
+    if options.csv_label_key and not row.fields[header.index(options.csv_label_key)].strip():
+        return (
+            f"empty class cell in column {options.csv_label_key!r} (data.csv_label_key): fill "
+            "it in, or drop the row"
+        )
+    return ""
+
+
 @READERS.register("csv")
 def read_csv(path: Path, options: ReaderOptions) -> RecordSet:
     """One `Record` per data row (bad rows included, with `error`); `source` is `file:line`."""
@@ -153,14 +195,18 @@ def read_csv(path: Path, options: ReaderOptions) -> RecordSet:
     columns = {name: i for i, name in enumerate(header)}
     image_col, caption_col = columns[options.csv_img_key], columns[options.csv_caption_key]
     label_col = columns.get(options.csv_label_key) if options.csv_label_key else None
-    labels = [row.fields[label_col] if label_col is not None and row.fields else "" for row in rows]
+    problems = [row.problem or _cell_problem(row, header, options) for row in rows]
+    labels = [
+        row.fields[label_col] if label_col is not None and not problem else ""
+        for row, problem in zip(rows, problems, strict=True)
+    ]
     class_names = sorted({label for label in labels if label})
     label_ids = {name: i for i, name in enumerate(class_names)}
     records = []
-    for row, label in zip(rows, labels, strict=True):
+    for row, label, problem in zip(rows, labels, problems, strict=True):
         source = f"{path.name}:{row.line}"
-        if row.problem:
-            records.append(Record(image="", source=source, error=row.problem))
+        if problem:
+            records.append(Record(image="", source=source, error=problem))
             continue
         image = row.fields[image_col]
         records.append(
