@@ -53,7 +53,7 @@ def check_method_fits(cfg: RunConfig, method: Method, source: TrainSource) -> No
     """Fail before training when the data lacks what the method needs."""
     needs_labels = cfg.method.name == "supervised"
     if needs_labels and not getattr(source, "class_names", None):
-        name = source.name if isinstance(source, RecordSet) else "webdataset shards"
+        name = source.name if isinstance(source, RecordSet) else "data.format=webdataset"
         raise MMCLError(
             f"method.name=supervised needs class names, but {name} has none{_first_bad(source)}:"
             " use data.format=imagefolder, or a CSV with a class column (data.csv_label_key)"
