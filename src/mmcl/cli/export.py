@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
         help="write a trained run's model in another library's layout (open_clip)",
-        description="Writes DIR/open_clip_config.json and DIR/open_clip_pytorch_model.bin; "
+        description="Writes DIR/open_clip_config.json and DIR/open_clip_model.safetensors; "
         "open_clip loads them with create_model_and_transforms('local-dir:DIR'), and so does "
         "CLIP_benchmark (--model local-dir:DIR).",
     )

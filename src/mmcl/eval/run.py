@@ -284,6 +284,8 @@ def evaluate_checkpoints(
             f"{run_dir}/checkpoints holds no step_*.pt checkpoint to score (a multistage run "
             "keeps its checkpoints per stage; score it with --checkpoint latest)"
         )
+    for path in paths:  # all readable before any is scored: no half a curve
+        ckpt.readable_or_explain(path, run_dir)
     cfg, method = load_model(paths[0])
     method.to(device)
     records = []

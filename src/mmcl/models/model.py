@@ -22,12 +22,14 @@ from mmcl.losses import MAX_LOG_LOGIT_SCALE
 from mmcl.models.heads import HEAD_KINDS, projection_head
 from mmcl.models.image import IMAGE_TOWERS, ImageTowerSpec
 from mmcl.models.open_clip_model import (
+    EXPORT_WEIGHTS_FILE,
     LOCAL_DIR,
     WEIGHTS_FILE,
     OpenCLIPModel,
     is_open_clip_state,
 )
 from mmcl.models.text import TEXT_TOWERS, TextTowerSpec
+from mmcl.tensor_files import read_tensor_file
 
 
 @dataclass
@@ -187,7 +189,7 @@ def _open_clip_model(cfg: ModelConfig, image_size: int) -> OpenCLIPModel:
     return model
 
 
-OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", WEIGHTS_FILE)
+OPEN_CLIP_WEIGHT_FILES = (EXPORT_WEIGHTS_FILE, WEIGHTS_FILE)
 
 
 def weights_file(path: Path) -> Path:
@@ -208,10 +210,11 @@ def weights_file(path: Path) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # not a torch file: say which and why, no pickle trace
-        raise MMCLError(f"model.pretrained={str(path)!r} cannot be read: {err}") from None
+    """The file's state dict, read without running code (`mmcl.tensor_files`)."""
+    state = read_tensor_file(path, "model.pretrained=")
+    if not isinstance(state, dict):
+        raise MMCLError(f"model.pretrained={str(path)!r} holds no state dict (tensors by name)")
+    return state
 
 
 def load_weights(model: nn.Module, path: Path) -> None:

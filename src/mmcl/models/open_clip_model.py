@@ -27,7 +27,8 @@ from mmcl.losses import MAX_LOG_LOGIT_SCALE
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # open_clip.constants.OPENAI_DATASET_MEAN
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)  # open_clip.constants.OPENAI_DATASET_STD
 LOCAL_DIR = "local-dir:"  # open_clip's prefix for a model folder (config + weights)
-WEIGHTS_FILE = "open_clip_pytorch_model.bin"
+WEIGHTS_FILE = "open_clip_pytorch_model.bin"  # what open_clip's own releases ship
+EXPORT_WEIGHTS_FILE = "open_clip_model.safetensors"  # open_clip's first choice in a local dir
 CONFIG_FILE = "open_clip_config.json"
 
 
@@ -168,9 +169,11 @@ def is_open_clip_state(state: dict[str, Any]) -> bool:
 
 def export_open_clip(model: OpenCLIPModel, out_dir: Path) -> Path:
     """Write `out_dir` as an open_clip model folder: its config (at the image size this model
-    was built for) and its weights, which `open_clip.create_model_and_transforms(
-    "local-dir:OUT")` and CLIP_benchmark's open_clip loader read."""
+    was built for) and its weights as safetensors (tensors only: loading them runs no code),
+    which `open_clip.create_model_and_transforms("local-dir:OUT")` and CLIP_benchmark's
+    open_clip loader read."""
     import open_clip
+    from safetensors.torch import save
 
     config = open_clip.get_model_config(model.name)
     if config is None:
@@ -181,6 +184,7 @@ def export_open_clip(model: OpenCLIPModel, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     document = {"model_cfg": config, "preprocess_cfg": preprocess}
     atomic_write_text(out_dir / CONFIG_FILE, json.dumps(document, indent=1, default=list))
-    state = {"state_dict": model.open_clip_state_dict()}
-    atomic_write(out_dir / WEIGHTS_FILE, lambda handle: torch.save(state, handle))
+    # own copies: safetensors refuses tensors that share storage (tied or viewed weights)
+    state = {k: v.detach().clone() for k, v in model.open_clip_state_dict().items()}
+    atomic_write(out_dir / EXPORT_WEIGHTS_FILE, lambda handle: handle.write(save(state)))
     return out_dir

@@ -5,6 +5,10 @@ only after that, so a kill at any moment (SIGKILL included) leaves the previous 
 intact and `latest` naming a complete file. Ctrl-C during a write lets the write finish first.
 A resume takes `latest` and falls back to the newest readable `step_*.pt` when `latest` is
 missing or names a missing or corrupt file (a truncated copy, a disk that filled up).
+
+A checkpoint holds tensors and plain Python types only (format 2: the NumPy RNG state is
+stored as a tensor), so it is read with `torch.load(weights_only=True)` and a planted file
+cannot run code (`mmcl.tensor_files`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import torch
 
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write, atomic_write_text
+from mmcl.tensor_files import read_tensor_file
 
 log = logging.getLogger(__name__)
 
 LATEST = "latest"
+FORMAT = 2  # 2: plain types only (the NumPy RNG state as a tensor); 1 (no key): NumPy arrays
 
 
 @dataclass
@@ -63,17 +69,33 @@ def model_spec(cfg: Any, info: Any, class_names: list[str]) -> dict[str, Any]:
 
 
 def rng_states() -> dict[str, Any]:
+    """Every RNG's state in plain types and tensors (what `weights_only` loading reads)."""
     return {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state(),
         "python": random.getstate(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
 
 
+def _numpy_state() -> dict[str, Any]:
+    state = np.random.get_state(legacy=False)
+    inner = state["state"]
+    key = torch.from_numpy(inner["key"].astype(np.int64))  # torch has no full uint32 support
+    return {**state, "state": {"key": key, "pos": int(inner["pos"])}}
+
+
+def _numpy_set_state(saved: dict[str, Any] | tuple) -> None:
+    """Restore NumPy's RNG from format 2 (a dict with a tensor key) or format 1 (a tuple)."""
+    if isinstance(saved, dict):
+        key = saved["state"]["key"].numpy().astype(np.uint32)
+        saved = {**saved, "state": {"key": key, "pos": saved["state"]["pos"]}}
+    np.random.set_state(saved)
+
+
 def restore_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    _numpy_set_state(states["numpy"])
     random.setstate(states["python"])
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -87,6 +109,7 @@ def save_checkpoint(folder: Path, payload: dict[str, Any], step: int, keep: int)
     outlive the checkpoints it writes now.
     """
     path = folder / f"step_{step:07d}.pt"
+    payload = {"format": FORMAT, **payload}
     last = latest_checkpoint(folder)
     with sigint_deferred():
         try:
@@ -199,10 +222,30 @@ def _resume_candidates(folder: Path) -> list[Path]:
     return newest_first
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def readable_or_explain(path: Path, run_dir: Path) -> None:
+    """Raise, naming the run's other checkpoints and both ways on, when `path` (the one a
+    command is about to score or export) cannot be read: a truncated or corrupt file is
+    never silently replaced by an older one outside a resume."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a corrupt file must name itself, not dump a pickle trace
+        load_checkpoint(path)
+    except MMCLError as error:
+        others = [p.name for p in checkpoint_files(path.parent) if p != path]
+        kept = f"the run keeps {', '.join(others)}" if others else "it is the run's only one"
         raise MMCLError(
-            f"checkpoint {path} cannot be read ({error}); remove it to resume earlier"
+            f"{error}; {kept}: resume training to write it again (mmcl train --resume "
+            f"{run_dir}){', or delete it to use the newest other one' if others else ''}"
         ) from None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """One checkpoint's payload, read without running code; an `MMCLError` names a file that
+    is corrupt, holds objects beyond tensors and plain types, or is no mmcl checkpoint."""
+    payload = read_tensor_file(path, "checkpoint")
+    if not isinstance(payload, dict) or "method" not in payload:
+        raise MMCLError(f"checkpoint {path} is not an mmcl training checkpoint (no 'method' key)")
+    if payload.get("format", 1) > FORMAT:
+        raise MMCLError(
+            f"checkpoint {path} has format {payload['format']}, newer than this mmcl reads "
+            f"({FORMAT}); upgrade mmcl (pip install -U mmcl)"
+        )
+    return payload
