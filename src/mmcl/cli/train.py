@@ -30,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume", metavar="RUN", help="continue the run folder RUN from its latest checkpoint"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in the run folder (its checkpoints, metrics and results "
+        "are deleted); without it such a folder is refused",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
     p.set_defaults(func=run_train)
 
@@ -44,6 +50,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
         overrides = ([args.config] if args.config else []) + args.overrides
         if overrides:
             raise MMCLError("--resume takes no config or overrides: it continues the run as it was")
+        if args.overwrite:
+            raise MMCLError("--resume continues a run and --overwrite replaces it: give one")
         return load_config(RunConfig, run_dir / "config.yaml"), run_dir
     if not args.config:
         raise MMCLError("give a config file (see configs/) or --resume RUN")
@@ -62,7 +70,9 @@ def run_train(args: argparse.Namespace) -> int:
     cfg, run_dir = resolve_config(args)
     with locked_run_folder(run_dir):  # held through the evaluation, which writes there too
         periodic = periodic_scores(cfg) if cfg.eval.every else None
-        method, runtime = train(cfg, run_dir, resume=bool(args.resume), evaluate=periodic)
+        method, runtime = train(
+            cfg, run_dir, resume=bool(args.resume), evaluate=periodic, overwrite=args.overwrite
+        )
         if runtime.is_main and cfg.eval.after_train and not args.no_eval:
             records = score_run(
                 cfg,

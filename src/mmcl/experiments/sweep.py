@@ -30,7 +30,6 @@ from mmcl.eval.tasks import read_results, write_results
 from mmcl.io import atomic_write_text
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
-from mmcl.train.checkpoint import latest_checkpoint
 from mmcl.train.config import RunConfig
 from mmcl.train.run import train
 
@@ -126,8 +125,8 @@ def is_done(run: SweepRun) -> bool:
 def train_and_evaluate(run: SweepRun, threads: int = 1) -> None:
     """Train (resuming from a checkpoint left by a killed sweep), score, write results.json."""
     with torch_threads(threads):
-        resume = latest_checkpoint(run.run_dir / "checkpoints") is not None
-        method, _ = train(run.cfg, run.run_dir, resume=resume)
+        # resume: a checkpoint left by a killed sweep is continued (none: from step 0)
+        method, _ = train(run.cfg, run.run_dir, resume=True)
         records = score_run(run.cfg, method, run.run_dir)
     meta = results_meta(run.cfg, run.run_dir) | {"sweep_point": dict(run.point)}
     # Records name the method, not the run (the run is its hash), so seeds of a point group.

@@ -53,6 +53,7 @@ class TrainConfig:
         check_range("train.checkpoint_every", self.checkpoint_every, 1)
         check_range("train.keep_checkpoints", self.keep_checkpoints, 1)
         check_range("train.log_every", self.log_every, 1)
+        check_range("train.seed", self.seed, 0, 2**32 - 1)  # what NumPy's seeding takes
         check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
         check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
         check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
@@ -60,6 +61,22 @@ class TrainConfig:
             raise MMCLError(
                 f"config key 'train.betas' = {self.betas} must be two numbers in [0, 1)"
             )
+
+
+def check_run_name(name: str) -> None:
+    """A run name is one path component, so the run folder `out_dir/name` lies inside out_dir
+    and is nobody else's folder: not empty, not `.` or `..`, no separators."""
+    bad = (
+        not name.strip()
+        or name in (".", "..")
+        or any(c in name for c in ("/", "\\", "\0"))
+        or len(name.encode()) > 255
+    )
+    if bad:
+        raise MMCLError(
+            f"config key 'name' = {name!r} must be one folder name (no '/', not '.', '..' or "
+            "empty, at most 255 bytes): the run folder is out_dir/name; set name=my_run"
+        )
 
 
 @dataclass
@@ -73,7 +90,9 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
-        """Across sections: the splits scored must be splits of the world trained on."""
+        """The run folder is one folder inside out_dir; the splits scored must be splits of
+        the world trained on."""
+        check_run_name(self.name)
         if self.data.format != "world":
             return
         world, _ = get_world(self.data.world)

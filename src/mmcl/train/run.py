@@ -19,7 +19,7 @@ from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
 from mmcl.train.data import data_info
 from mmcl.train.distributed import Runtime, setup_runtime
-from mmcl.train.run_folder import locked_run_folder
+from mmcl.train.run_folder import claim_for_new_run, locked_run_folder
 from mmcl.train.stages import load_stages, train_stages
 from mmcl.train.trainer import Trainer
 
@@ -31,14 +31,19 @@ def train(
     run_dir: Path,
     resume: bool = False,
     evaluate: Callable[[Method], dict[str, float]] | None = None,
+    overwrite: bool = False,
 ) -> tuple[Method, Runtime]:
     """Train one run in `run_dir`; with `resume`, continue from its latest readable checkpoint.
 
     The run folder is locked for the whole run (a second `mmcl train` into it stops at once).
-    Methods trained in stages (`Method.multistage`, e.g. MCL) go to their stage driver.
-    `evaluate` gives the scores logged every `eval.every` steps (single-stage runs).
+    Without `resume`, a folder that already holds a run is refused unless `overwrite`, which
+    removes that run's outputs first. Methods trained in stages (`Method.multistage`, e.g. MCL)
+    go to their stage driver. `evaluate` gives the scores logged every `eval.every` steps
+    (single-stage runs).
     """
     with locked_run_folder(run_dir):
+        if not resume:
+            claim_for_new_run(run_dir, overwrite)
         if METHODS.get(cfg.method.name).multistage:
             return train_stages(cfg, run_dir, resume)
         return _train_one(cfg, run_dir, resume, evaluate)
@@ -84,6 +89,7 @@ def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
     path = ckpt.latest_checkpoint(run_dir / "checkpoints")
     if path is None:
         raise MMCLError(f"{run_dir} has no checkpoint (expected {run_dir}/checkpoints/latest)")
+    ckpt.readable_or_explain(path, run_dir)
     return load_model(path)
 
 

@@ -1,4 +1,5 @@
-"""A run folder that protects itself: one `mmcl train` at a time, no stale temporary files.
+"""A run folder that protects itself: one `mmcl train` at a time, no stale temporary files,
+and no finished run replaced without the user's word.
 
 The lock is a POSIX record lock (`fcntl.lockf`) on `RUN_FOLDER/.mmcl.lock`, which also holds
 who took it (pid, host, start time, command). The kernel drops such a lock when its process
@@ -15,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import time
@@ -26,6 +28,9 @@ from mmcl.errors import MMCLError
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".mmcl.lock"
+# What training and scoring write into a run folder; anything else in it is not the run's.
+RUN_FILES = ("metrics.jsonl", "results.json", "checkpoint_results.json", "report.html")
+RUN_FOLDERS = ("checkpoints", "features", "tensorboard", "stage_*")
 _held: dict[Path, tuple[int, int]] = {}  # resolved run folder -> (lock fd, nesting depth)
 
 
@@ -161,14 +166,63 @@ def _describe(holder: dict) -> str:
     return " ".join(parts)
 
 
+def run_outputs(run_dir: Path) -> list[Path]:
+    """The files and folders of a run that `run_dir` holds (none for a new folder)."""
+    found = [run_dir / name for name in RUN_FILES if (run_dir / name).is_file()]
+    for pattern in RUN_FOLDERS:
+        found += sorted(p for p in run_dir.glob(pattern) if p.is_dir())
+    return found
+
+
+def claim_for_new_run(run_dir: Path, overwrite: bool) -> None:
+    """Make `run_dir` ready for a run from step 0: refuse one that holds a run, unless the
+    user said `--overwrite`, in which case the old run's outputs (and only they) go.
+
+    Called with the folder's lock held. A resume never comes here: it continues the run.
+    Every rank of a torchrun job looks (so all refuse together); only rank 0 removes.
+    """
+    found = run_outputs(run_dir)
+    if not found:
+        return
+    if not overwrite:
+        raise MMCLError(
+            f"{run_dir} already holds a run ({_names(found[:4])}); continue it with mmcl train "
+            f"--resume {run_dir}, train into another folder (name=...), or replace it with "
+            "--overwrite"
+        )
+    if not _is_rank0():
+        return
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    log.warning("--overwrite: removed the previous run's %s in %s", _names(found), run_dir)
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(p.name for p in paths)
+
+
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     """Delete the `.NAME.<random>.tmp` files of writes a killed run left (`mmcl.io.atomic_write`).
 
+    Only the run's own: temporaries of the run's files beside `config.yaml`, and any inside
+    the run's folders (checkpoints, stages, features); a stranger's `.x.tmp` is left alone.
     Only safe while holding the folder's lock: a running writer's temporary looks the same.
     """
-    stale = [p for p in run_dir.rglob(".*.tmp") if p.is_file()]
+    own = {"config.yaml", *RUN_FILES}
+    stale = [p for p in run_dir.glob(".*.tmp") if p.is_file() and _target(p) in own]
+    for pattern in RUN_FOLDERS:
+        for folder in run_dir.glob(pattern):
+            stale += [p for p in folder.rglob(".*.tmp") if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:
         log.info("removed %d temporary file(s) left by a killed run in %s", len(stale), run_dir)
     return stale
+
+
+def _target(temporary: Path) -> str:
+    """The file a temporary `.NAME.<random>.tmp` was going to become: NAME."""
+    return temporary.name[1:].rsplit(".", 2)[0]

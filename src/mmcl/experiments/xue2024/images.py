@@ -105,7 +105,7 @@ def _train_and_score(run: ImageRun, threads: int) -> list[dict]:
         "xue images: training %s (seed %d, %d steps)", cfg.name, cfg.train.seed, cfg.train.steps
     )
     with torch_threads(threads):
-        method, _ = train(cfg, run.run_dir)
+        method, _ = train(cfg, run.run_dir, overwrite=True)  # the experiment's own folder
         records = evaluate_method(cfg, method, [run.task])
     return [{**r, "experiment": "images", **run.tags} for r in records]
 

@@ -187,7 +187,7 @@ def train_resampled(
     index_mode = m.name == "resampled_simclr" and m.resampling.neighbours == "index"
     if dataset_factory is None and not index_mode:
         start = time.perf_counter()
-        method, _ = train(cfg, run_dir)
+        method, _ = train(cfg, run_dir, overwrite=True)  # the experiment's own folder
         return TrainedRun(cfg, method, time.perf_counter() - start, run_dir=run_dir)
     runtime = setup_runtime(cfg.train.device)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +244,7 @@ def train_teacher(seed: int, folder: Path, overrides: list[str]) -> Path:
     """A CLIP on the same world: the teacher of every clip_run variant; returns its run dir."""
     cfg = run_config(TEACHER_RUN, seed, folder, overrides)
     log.info("zhang2023: training the CLIP teacher (seed %d, %d steps)", seed, cfg.train.steps)
-    train(cfg, folder / TEACHER_RUN)
+    train(cfg, folder / TEACHER_RUN, overwrite=True)  # the experiment's own folder
     return folder / TEACHER_RUN
 
 
