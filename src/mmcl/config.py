@@ -22,6 +22,10 @@ import yaml
 from mmcl.errors import MMCLError
 
 C = TypeVar("C")
+# A config is a few hundred values; aliases that expand past this are a bomb, not a config.
+MAX_YAML_VALUES = 100_000
+MAX_YAML_BYTES = 1_000_000
+MAX_INT = 2**63 - 1  # what a torch/NumPy integer holds
 
 
 def check_range(
@@ -100,7 +104,10 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         value = _yaml11_float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise MMCLError(f"config key {key!r} must be a number ({tp.__name__}), got {value!r}")
-        if not math.isfinite(value):
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            shown = repr(value) if len(repr(value)) <= 24 else f"{repr(value)[:12]}... (huge)"
+            raise MMCLError(f"config key {key!r} = {shown} is too large (at most {MAX_INT})")
+        if isinstance(value, float) and not math.isfinite(value):
             raise MMCLError(f"config key {key!r} = {value!r} must be a finite number")
         if tp is int and float(value) != int(value):
             raise MMCLError(f"config key {key!r} must be an integer, got {value!r}")
@@ -173,9 +180,58 @@ def parse_override_value(raw: str) -> Any:
     if not raw.strip():
         return ""
     try:
-        return yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
+    if _expanded_size(value, {}) > MAX_YAML_VALUES:
+        raise MMCLError(f"override value {raw[:40]!r}...: its aliases expand past the limit")
+    return value
+
+
+def read_yaml(text: str, source: str) -> Any:
+    """Parse YAML `text` as plain data, refusing what a config never needs.
+
+    `yaml.safe_load` builds no objects, but it returns aliases shared, so a 1 KB file of
+    nested aliases ("billion laughs") becomes billions of values once anything copies or
+    walks it. So: no explicit tags (`!!python/...`, `!!binary`, `!custom`), and aliases only
+    while the document, expanded, stays under `MAX_YAML_VALUES` values. `source` names the
+    file in messages.
+    """
+    if len(text.encode("utf-8", errors="replace")) > MAX_YAML_BYTES:
+        raise MMCLError(f"{source} is over {MAX_YAML_BYTES // 1_000_000} MB: not a config")
+    try:
+        tagged = [e for e in yaml.parse(text, Loader=yaml.SafeLoader) if _explicit_tag(e)]
+        if tagged:
+            raise MMCLError(
+                f"{source} uses the YAML tag {tagged[0].tag!r} (line "
+                f"{tagged[0].start_mark.line + 1}): configs take plain values; remove the tag"
+            )
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise MMCLError(f"{source} is not valid YAML: {error}") from None
+    if _expanded_size(data, {}) > MAX_YAML_VALUES:
+        raise MMCLError(
+            f"{source}: its aliases expand to more than {MAX_YAML_VALUES:,} values (an alias "
+            "bomb?); write the values out or use fewer nested aliases"
+        )
+    return data
+
+
+def _explicit_tag(event: yaml.Event) -> bool:
+    """True for a node with a tag written in the text (the parser leaves implicit ones None)."""
+    nodes = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+    return isinstance(event, nodes) and event.tag is not None
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many values `node` holds once every alias is copied out (shared nodes once each
+    in `sizes`, so this costs the file's size, not the expansion's)."""
+    if not isinstance(node, dict | list):
+        return 1
+    if id(node) not in sizes:
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def load_config(
@@ -185,12 +241,17 @@ def load_config(
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise MMCLError(f"config file {str(path)!r} is a folder; give a YAML file in it")
         if not path.is_file():
             raise MMCLError(f"config file {str(path)!r} not found")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise MMCLError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise MMCLError(
+                f"config file {str(path)!r} cannot be read as UTF-8 text: {error}"
+            ) from None
+        data = read_yaml(text, f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise MMCLError(f"config file {str(path)!r} must hold a mapping of sections")
     data = apply_overrides(data, overrides)

@@ -45,6 +45,7 @@ class ResamplingConfig:
             check_range(f"method.resampling.{name}", getattr(self, name), 0.0, 1.0)
         check_range("method.resampling.index_k", self.index_k, 1)
         check_range("method.resampling.projection_dim", self.projection_dim, 1)
+        check_range("method.resampling.teacher_seed", self.teacher_seed, 0, 2**32 - 1)
         if self.uses_teacher and self.teacher == "none":
             raise MMCLError(
                 "method.resampling: a ratio or neighbours=index needs a teacher; set "

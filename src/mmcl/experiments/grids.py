@@ -21,8 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-
+from mmcl.config import read_yaml
 from mmcl.errors import MMCLError
 from mmcl.experiments.registry import SCALES
 from mmcl.registry import unknown_name_message
@@ -95,11 +94,10 @@ def read_grid(path: Path | Traversable, sections: Sequence[str]) -> Grid:
     """Parse the YAML at `path`, whose top-level keys must be exactly `sections`."""
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MMCLError(f"grid file {source} not found") from None
-    except yaml.YAMLError as error:
-        raise MMCLError(f"grid file {source} is not valid YAML: {error}") from None
+    data = read_yaml(text, f"grid file {source}")
     if not isinstance(data, dict):
         raise MMCLError(f"grid file {source} must hold a mapping of sections")
     for key in data:
