@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("MMCL_DEBUG"):
             raise
         print(f"mmcl {args.command}: error: {error_line(error)}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)  # a stop signal's own code (train.preemption)
     except KeyboardInterrupt:
         print(f"mmcl {args.command}: interrupted", file=sys.stderr)
         return 130
