@@ -42,7 +42,7 @@ class _RunsCode:
 
 
 def _crafted(path: Path, marker: Path, payload: dict | None = None) -> Path:
-    torch.save({**(payload or {}), "method": {}, "evil": _RunsCode(marker)}, path)
+    torch.save({**(payload or {}), "state": {}, "evil": _RunsCode(marker)}, path)
     return path
 
 

@@ -241,8 +241,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """One checkpoint's payload, read without running code; an `MMCLError` names a file that
     is corrupt, holds objects beyond tensors and plain types, or is no mmcl checkpoint."""
     payload = read_tensor_file(path, "checkpoint")
-    if not isinstance(payload, dict) or "method" not in payload:
-        raise MMCLError(f"checkpoint {path} is not an mmcl training checkpoint (no 'method' key)")
+    if not isinstance(payload, dict) or "state" not in payload:
+        raise MMCLError(f"checkpoint {path} is not an mmcl training checkpoint (no 'state' key)")
     if payload.get("format", 1) > FORMAT:
         raise MMCLError(
             f"checkpoint {path} has format {payload['format']}, newer than this mmcl reads "
