@@ -37,6 +37,7 @@ def test_sigkilled_run_resumes_to_the_same_final_metrics(tiny_overrides, tmp_pat
     killed = write_config(tmp_path / "killed.yaml", [*overrides, "name=killed"])
     runs = tmp_path / "runs"
 
+    reference = spawn_mmcl("train", str(straight))  # one thread each: both cores busy
     process = spawn_mmcl("train", str(killed))
     deadline = time.time() + 120
     while latest_step(runs / "killed") < 20 and process.poll() is None and time.time() < deadline:
@@ -48,7 +49,6 @@ def test_sigkilled_run_resumes_to_the_same_final_metrics(tiny_overrides, tmp_pat
 
     resumed = spawn_mmcl("train", "--resume", str(runs / "killed"))
     assert resumed.wait() == 0, resumed.stdout.read()
-    reference = spawn_mmcl("train", str(straight))
     assert reference.wait() == 0, reference.stdout.read()
 
     assert _losses(runs / "killed") == _losses(runs / "straight")
