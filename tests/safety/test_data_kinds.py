@@ -36,16 +36,12 @@ from mmcl.train.config import RunConfig
 from mmcl.train.data import bad_data_log, data_info, epoch_batches, training_dataset
 from mmcl.train.sampler import ResumableBatchSampler
 
+from ..conftest import TINY
+
 SIZE = 16  # px: images are written at the size training reads, so nothing is resampled
 N = 16  # samples in most kinds: four batches of BATCH
 BATCH = 4
-MODEL = [
-    "model.width=4",
-    "model.text_width=32",
-    "model.text_layers=1",
-    "model.text_heads=2",
-    "model.embed_dim=16",
-]
+MODEL = [item for item in TINY if item.startswith("model.")]  # the suite's tiny model
 HALF = SIZE // 2
 CORNERS = ((0, 0), (HALF, 0), (0, HALF), (HALF, HALF))  # top-left, top-right, bottom-left, ...
 QUADRANTS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255))  # their colours
