@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmcl import stats
 from mmcl.data.worlds import render
 from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.sweep import run_sweep
@@ -26,6 +27,11 @@ from mmcl.io import atomic_write_text
 from mmcl.stats import INCONCLUSIVE, NOT_CHECKED, Check, Precondition
 
 LEARNABLE_ACCURACY = 0.85
+# A regime answers a question about a feature only where the supervised arm learns that feature
+# there (issue 27): the lower end of the 95% interval over seeds of its linear probe for the
+# feature on `balanced` (every attribute independent of the class) above 3x chance. Fixed before
+# any comparison; it never reads the compared arms' difference.
+LEARNED_TIMES_CHANCE = 3.0
 GATE_SEEDS = (0, 1, 2)
 UNCORRELATED = 1.0 / len(render.SHAPES)
 
@@ -36,6 +42,35 @@ GATE_EVAL = ("method.name=supervised", "eval.tasks=[classifier]", "eval.splits=[
 # Overrides of a paper's runs that do not reach the gate's supervised model (its own method and
 # evaluation replace them).
 NOT_GATED = ("method.", "eval.")
+
+
+def supervised_learns(
+    attribute: str,
+    probes: Sequence[float],
+    test_se: Sequence[float] | None,
+    *,
+    chance: float,
+    test: str,
+) -> dict[str, str]:
+    """The precondition of a claim about `attribute` in one regime: the supervised arm's probe
+    for it on `balanced` (one value per seed, with its test-sample errors) lies above
+    `LEARNED_TIMES_CHANCE` x `chance`, judged on the lower end of its 95% interval.
+
+    Returns the claim row's `precondition` field (`stats.Precondition.result`).
+    """
+    bar = LEARNED_TIMES_CHANCE * chance
+    rule = Precondition(
+        f"the supervised arm learns the {attribute} here: its linear {attribute} probe on "
+        f"`balanced` lies above {bar:.0%} ({LEARNED_TIMES_CHANCE:g}x chance, {chance:.0%}), "
+        "the lower end of its 95% interval over seeds"
+    )
+    est = stats.estimate(probes, test_se, test=test)
+    met = est.low is not None and est.low > bar
+    seeds = ", ".join(f"{p:.0%}" for p in probes)
+    low, high = ("?" if v is None else f"{v:.1%}" for v in est.interval)
+    return rule.result(
+        met, f"supervised {attribute} probe {est.mean:.1%} [{low}, {high}]; seeds {seeds}"
+    )
 
 
 def write_base_config(out_dir: Path) -> Path:
