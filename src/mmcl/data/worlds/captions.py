@@ -40,6 +40,9 @@ CAPTION_PRESETS: dict[str, dict[str, float]] = {
     "label": {},
     "background": {"background": 1.0},
     "rich": {"background": 1.0, "color": 1.0, "texture": 1.0},
+    # Details other than the shortcut (Xue et al.'s "type of detail", C5): the object's own
+    # colour and texture, never the background that the spurious correlation rides on.
+    "details": {"color": 1.0, "texture": 1.0},
     "full": dict.fromkeys(CAPTION_ATTRIBUTES, 1.0),
 }
 PROMPT_TEMPLATES = ("a {}.", "a photo of a {}.", "a sketch of a {}.")
