@@ -19,6 +19,7 @@ from torch import nn
 from mmcl.config import check_choice, check_range
 from mmcl.errors import MMCLError
 from mmcl.losses import MAX_LOG_LOGIT_SCALE
+from mmcl.models.compact import compact_table
 from mmcl.models.heads import HEAD_KINDS, projection_head
 from mmcl.models.image import IMAGE_TOWERS, ImageTowerSpec
 from mmcl.models.open_clip_model import (
@@ -29,7 +30,11 @@ from mmcl.models.open_clip_model import (
     is_open_clip_state,
 )
 from mmcl.models.text import TEXT_TOWERS, TextTowerSpec
+from mmcl.models.tokenizer import tokenizer_for
+from mmcl.models.vocabulary import VOCABULARIES, bpe_vocabulary_ids, vocabulary_ids
 from mmcl.tensor_files import read_tensor_file
+
+AUTO, FULL = "auto", "full"  # model.vocab besides a world name
 
 
 @dataclass
@@ -53,6 +58,11 @@ class ModelConfig:
     # the CPU it saves ~5% but sums BatchNorm in another order than a DDP run does.
     channels_last: bool | None = None
     grad_checkpointing: bool = False  # recompute open_clip / timm blocks in backward: less memory
+    # Token table rows kept (`mmcl.models.compact`): "full" keeps all 49,408; a world name keeps
+    # only the ids its captions and prompts can contain (bit-identical losses, faster steps,
+    # ~20x smaller checkpoints); "auto" becomes the trained world's name when the run config
+    # loads (`resolve_vocab`) if that world lists its words (`models.vocabulary`), else full.
+    vocab: str = AUTO
 
     def validate(self) -> None:
         check_choice("model.image", self.image, IMAGE_TOWERS.names())
@@ -65,6 +75,20 @@ class ModelConfig:
         check_range("model.context_length", self.context_length, 1)
         check_range("model.embed_dim", self.embed_dim, 1)
         check_range("model.init_temperature", self.init_temperature, 1e-3, 10)
+        check_choice("model.vocab", self.vocab, [AUTO, FULL, *VOCABULARIES])
+
+    def resolve_vocab(self, data_format: str, world: str) -> None:
+        """Turn `auto` into the trained world's vocabulary (full for files and for worlds that
+        list no words); refuse the vocabulary of a world other than the one trained on."""
+        generated = data_format == "world" and world in VOCABULARIES
+        if self.vocab == AUTO:
+            self.vocab = world if generated else FULL
+        elif self.vocab != FULL and not (generated and self.vocab == world):
+            raise MMCLError(
+                f"model.vocab={self.vocab} keeps only that world's tokens, but the run trains "
+                f"on {world if data_format == 'world' else data_format} data: set model.vocab="
+                "auto (or full)"
+            )
 
     @property
     def whole_open_clip(self) -> bool:
@@ -150,6 +174,8 @@ def build_model(
         nn.Linear(feature_dim, num_classes) if num_classes > 0 else None,
         cfg.init_temperature,
     )
+    if text_tower is not None:
+        compact_vocabulary(model, cfg)
     if cfg.pretrained:
         load_weights(model, Path(cfg.pretrained))
     if cfg.grad_checkpointing:
@@ -180,13 +206,42 @@ def _open_clip_model(cfg: ModelConfig, image_size: int) -> OpenCLIPModel:
     path = weights_file(Path(cfg.pretrained.removeprefix(LOCAL_DIR))) if cfg.pretrained else None
     if path is not None and (path.suffix == ".safetensors" or is_open_clip_state(_read(path))):
         model = OpenCLIPModel(cfg.open_clip_name, image_size, weights=path)
+        compact_vocabulary(model, cfg)
     else:  # no weights, or an mmcl checkpoint of this model (keys under `clip.`)
         model = OpenCLIPModel(cfg.open_clip_name, image_size)
+        compact_vocabulary(model, cfg)
         if path is not None:
             load_weights(model, path)
     if cfg.grad_checkpointing:
         enable_grad_checkpointing(model, cfg)
     return model
+
+
+def compact_vocabulary(model: ContrastiveModel | OpenCLIPModel, cfg: ModelConfig) -> None:
+    """Cut the text tower's token table to `cfg.vocab`'s ids (after its initialisation,
+    so the random stream is today's); `full`, and `auto` never resolved, keep the full table."""
+    if cfg.vocab in (AUTO, FULL):
+        return
+    owner = token_table_owner(model, cfg)
+    if cfg.whole_open_clip:  # the architecture's own tokenizer, and its own ids
+        ids, bpe = vocabulary_ids(cfg.vocab, tokenizer_for(cfg)), False
+    else:
+        ids, bpe = bpe_vocabulary_ids(cfg.vocab), True
+    compact_table(owner, ids, cfg.vocab, bpe)
+
+
+def token_table_owner(model: nn.Module, cfg: ModelConfig) -> nn.Module:
+    """The module whose `token_embedding` is the text tower's table (mmcl's text tower, or
+    open_clip's CLIP / its `text` tower); an MMCLError for towers without one (Hugging Face)."""
+    candidates = [getattr(model, "text_tower", None), getattr(model, "clip", None)]
+    candidates.append(getattr(candidates[1], "text", None))
+    for owner in candidates:
+        if isinstance(getattr(owner, "token_embedding", None), nn.Embedding):
+            return owner
+    raise MMCLError(
+        f"model.vocab={cfg.vocab}: this text tower has no token table to compact; set "
+        "model.vocab=full"
+    )
 
 
 OPEN_CLIP_WEIGHT_FILES = (EXPORT_WEIGHTS_FILE, WEIGHTS_FILE)

@@ -23,6 +23,7 @@ from torch import nn
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write, atomic_write_text
 from mmcl.losses import MAX_LOG_LOGIT_SCALE
+from mmcl.models.compact import full_state_dict
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # open_clip.constants.OPENAI_DATASET_MEAN
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)  # open_clip.constants.OPENAI_DATASET_STD
@@ -129,8 +130,12 @@ class OpenCLIPModel(nn.Module):
             ) from None
 
     def open_clip_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights in open_clip's own layout (what `create_model(..., pretrained=)` reads)."""
-        return self.clip.state_dict()
+        """The weights in open_clip's own layout (what `create_model(..., pretrained=)` reads).
+
+        A compact token table (`model.vocab`) comes out full size, as open_clip builds
+        it: the kept rows at their ids, zeros in the rows of tokens the model was built without.
+        """
+        return full_state_dict(self.clip, self.clip.state_dict())
 
 
 def _model_config(name: str) -> dict[str, Any]:
@@ -171,7 +176,9 @@ def export_open_clip(model: OpenCLIPModel, out_dir: Path) -> Path:
     """Write `out_dir` as an open_clip model folder: its config (at the image size this model
     was built for) and its weights as safetensors (tensors only: loading them runs no code),
     which `open_clip.create_model_and_transforms("local-dir:OUT")` and CLIP_benchmark's
-    open_clip loader read."""
+    open_clip loader read. A compact token table is written full size (49,408 rows for CLIP's
+    BPE): the trained rows at their ids and zeros in every other row, so open_clip loads it
+    strictly and agrees with the model on its world's text; other text embeds as zeros there."""
     import open_clip
     from safetensors.torch import save
 

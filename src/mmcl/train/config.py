@@ -91,8 +91,9 @@ class RunConfig:
 
     def validate(self) -> None:
         """The run folder is one folder inside out_dir; the splits scored must be splits of
-        the world trained on."""
+        the world trained on; `model.vocab=auto` becomes the trained world's vocabulary."""
         check_run_name(self.name)
+        self.model.resolve_vocab(self.data.format, self.data.world)
         if self.data.format != "world":
             return
         world, _ = get_world(self.data.world)
