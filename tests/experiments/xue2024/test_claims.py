@@ -3,7 +3,7 @@
 A clear effect gives "held", the reversed effect "not held", seeds that disagree "inconclusive";
 seeds that agree to the sample (a zero-width interval) decide nothing; margins come from
 configs/xue2024/claims.yaml; the linear model's C3/C4 are a check, not claims; C8 is an
-intersection-union test over the losses; image differences take paired per-sample errors.
+intersection-union test over the losses. The image claims are in test_image_claims.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import pytest
 
 from mmcl import stats
 from mmcl.errors import MMCLError
-from mmcl.eval.tasks import pack_correct
 from mmcl.experiments.xue2024 import checks as xchecks
 from mmcl.experiments.xue2024 import claims as xc
-from mmcl.experiments.xue2024.image_claims import image_claims
 from mmcl.experiments.xue2024.vector import SWEEPS
 
 N_TEST = 4000
@@ -200,107 +198,3 @@ def test_loss_reading_names_each_learners_verdict_and_the_linear_check():
     text = xc.loss_reading(xc.vector_claims(results), checks)
     assert "C4 (squared: held, infonce: held)" in text
     assert "linear-headline-flat, FAILED" in text
-
-
-SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")
-
-
-def image_records(
-    shift_acc: dict[tuple[str, str], list[float]], n: int = 20000, same_test: bool = False
-) -> list[dict]:
-    """Image records on every shift split (0.99 on `id`), with per-sample correctness: sample i
-    of a split is right when u_i < the run's accuracy, u shared by every run of one seed (the
-    same images) and drawn per seed unless `same_test` (files: one test set for all seeds)."""
-    out = []
-    for (learner, preset), per_seed in shift_acc.items():
-        for seed, acc in enumerate(per_seed):
-            for j, split in enumerate(("id", *SHIFTS)):
-                u = np.random.default_rng([0 if same_test else seed, j]).random(n)
-                correct = u < (0.99 if split == "id" else acc)
-                out.append(
-                    {
-                        "experiment": "images",
-                        "learner": learner,
-                        "preset": preset,
-                        "seed": seed,
-                        "split": split,
-                        "metric": "accuracy",
-                        "value": float(correct.mean()),
-                        "n_samples": n,
-                        "correct": pack_correct(correct),
-                    }
-                )
-    return out
-
-
-def _runs(label, background, rich, supervised) -> dict:
-    return {
-        ("clip", "label"): label,
-        ("clip", "background"): background,
-        ("clip", "rich"): rich,
-        ("supervised", "labels"): supervised,
-    }
-
-
-def _image_rows(*accs, n=20000, test=stats.PER_SEED, same_test=False) -> dict[str, dict]:
-    records = image_records(_runs(*accs), n, same_test)
-    return {c["id"]: c for c in image_claims(records, test=test)}
-
-
-def _image_verdicts(*accs, **kwargs) -> dict[str, str]:
-    return {cid: row["verdict"] for cid, row in _image_rows(*accs, **kwargs).items()}
-
-
-def test_image_claims_follow_the_numbers():
-    clear = _image_verdicts([0.4, 0.41, 0.39], [0.5, 0.52, 0.5], [0.7, 0.69, 0.71], [0.3] * 3)
-    assert clear == {"IMG-C1": "held", "IMG-C4": "held"}
-    reversed_ = _image_verdicts([0.7, 0.69, 0.71], [0.5, 0.52, 0.5], [0.4, 0.41, 0.39], [0.6] * 3)
-    assert reversed_ == {"IMG-C1": "not held", "IMG-C4": "not held"}
-    noise = _image_verdicts([0.5, 0.3, 0.4], [0.4, 0.4, 0.4], [0.3, 0.5, 0.4], [0.5, 0.3, 0.4])
-    assert noise == {"IMG-C1": "inconclusive", "IMG-C4": "inconclusive"}
-    rows = _image_rows([0.4] * 3, [0.5] * 3, [0.7] * 3, [0.3] * 3)
-    assert {r["margin"] for r in rows.values()} == {0.01} and rows["IMG-C1"]["test"] == "per-seed"
-
-
-def test_image_difference_takes_the_paired_error():
-    n = 2000
-    rows = _image_rows([0.4] * 3, [0.5] * 3, [0.72] * 3, [0.7] * 3, n=n)
-    # two binomial errors in quadrature per split, mean of three splits
-    unpaired = np.sqrt(2 * 0.71 * 0.29 / n) / np.sqrt(3)
-    assert rows["IMG-C1"]["se_test"] < unpaired / 3  # the runs agree on most images
-
-
-def test_per_seed_test_sets_show_their_noise_in_the_seed_spread():
-    # the expected effects are 1.5 points (margin 1), but 100 images per split move them seed
-    # to seed; the interval is over seeds alone and still sees that noise
-    accs = ([0.40] * 3, [0.415] * 3, [0.445] * 3, [0.43] * 3)
-    small = _image_verdicts(*accs, n=100)
-    assert small == {"IMG-C1": "inconclusive", "IMG-C4": "inconclusive"}
-    large = _image_verdicts(*accs, n=20000)
-    assert large == {"IMG-C1": "held", "IMG-C4": "held"}
-
-
-def test_a_shared_test_set_adds_its_test_term():
-    accs = ([0.40] * 3, [0.41] * 3, [0.42] * 3, [0.40] * 3)
-    # one test set for every seed: the seeds agree exactly, the test term alone sets the width
-    rows = _image_rows(*accs, n=100, test=stats.SHARED, same_test=True)
-    assert all(r["se_seed"] == 0 and r["se"] > 0 for r in rows.values())
-    assert {r["verdict"] for r in rows.values()} == {"inconclusive"}
-    # the same agreement read as per-seed test sets is an exact figure: it decides nothing
-    exact = _image_rows(*accs, n=100, test=stats.PER_SEED, same_test=True)
-    assert all(r["exact"] and r["verdict"] == "inconclusive" for r in exact.values())
-
-
-def test_image_claims_need_clip_runs_and_skip_the_baseline_claim_without_one():
-    with pytest.raises(MMCLError, match="run_images"):
-        image_claims(image_records({("supervised", "labels"): [0.5]}), test=stats.PER_SEED)
-    only_clip = image_records({("clip", "label"): [0.2, 0.2], ("clip", "rich"): [0.5, 0.5]})
-    assert [c["id"] for c in image_claims(only_clip, test=stats.PER_SEED)] == ["IMG-C4"]
-
-
-def test_image_records_without_per_sample_correctness_are_an_error():
-    records = image_records(_runs([0.4] * 2, [0.5] * 2, [0.6] * 2, [0.3] * 2))
-    for r in records:
-        del r["correct"]
-    with pytest.raises(MMCLError, match="rescore"):
-        image_claims(records, test=stats.PER_SEED)

@@ -45,3 +45,7 @@ def test_sweep_on_a_csv_with_labels_edits_captions_and_keeps_the_baseline(tmp_pa
     assert [c["id"] for c in claims] == ["IMG-C1", "IMG-C4"]
     assert " < ".join(xue_images.EDITS) in claims[1]["statement"]
     assert all(c["verdict"] == "inconclusive" for c in claims)  # one seed
+    # files have no `balanced` split: no attribute probes, no precondition stated
+    assert "attributes" not in {r["task"] for r in records}
+    assert all(c["precondition"]["rule"] == "none stated" for c in claims)
+    assert "sketch" in claims[0]["statement"]  # the mean over the shifts the user gave

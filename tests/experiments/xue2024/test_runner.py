@@ -43,27 +43,37 @@ def test_paper_column_states_direction_and_unknown_figure():
 
 def test_image_sweep_end_to_end_on_one_rendered_world(tmp_path, world_cache):
     overrides = [*MICRO, f"data.cache_dir={world_cache}"]
-    records = xue_images.run_images("tiny", [0], tmp_path, overrides, presets=("label", "rich"))
+    presets = ("label", "background", "rich", "details")
+    records = xue_images.run_images("tiny", [0], tmp_path, overrides, presets=presets)
     runs = {(r["learner"], r["preset"]): set() for r in records}
     for r in records:
         runs[(r["learner"], r["preset"])].add((r["task"], r["split"]))
-    every = {"id", *SHIFTS}
+    every = {("attributes", "balanced")}  # the precondition's probes, on every run
     assert runs == {
-        ("clip", "label"): {("zeroshot", s) for s in every},
-        ("clip", "rich"): {("zeroshot", s) for s in every},
-        ("supervised", "labels"): {("classifier", s) for s in every},
+        **{("clip", p): every | {("zeroshot", s) for s in ("id", *SHIFTS)} for p in presets},
+        ("supervised", "labels"): every | {("classifier", s) for s in ("id", *SHIFTS)},
     }
-    # the presets differ only in captions: same images, richer text
-    label, rich = (
+    # the presets differ only in captions: same images, richer text; `details` names the
+    # object's colour and texture and never the background (the shortcut)
+    label, rich, details = (
         load_split(xue_images.run_config("clip", p, 0, tmp_path, overrides).data, "train")
-        for p in ("label", "rich")
+        for p in ("label", "rich", "details")
     )
-    assert (label.images == rich.images).all()
+    assert (label.images == rich.images).all() and (label.images == details.images).all()
     assert sum(map(len, rich.captions)) > sum(map(len, label.captions))
+    assert not any("background" in c for c in details.captions)
+    assert any("background" in c for c in rich.captions)
+    colors = details.attribute_values["color"]
+    assert any(any(f" {color} " in c for color in colors) for c in details.captions)
     assert xue_images.image_test_design(overrides) == stats.PER_SEED  # a world per seed
     rows = image_claims(records, test=stats.PER_SEED)  # paired errors from the `correct` fields
-    assert {c["id"] for c in rows} == {"IMG-C1", "IMG-C4"}
+    assert [c["id"] for c in rows] == ["IMG-C1", "IMG-C4", "IMG-C5"]
     assert all(c["se_test"] > 0 for c in rows)
+    assert "label < background < rich" in rows[1]["statement"]  # details is not in the chain
+    for c in rows:  # the supervised run's own shape probe decides whether a row can be answered
+        assert c["precondition"]["status"] in (stats.MET, stats.FAILED)
+        assert "shape probe" in c["precondition"]["evidence"]
+        assert "spurious_reversed" in c["statement"] and "sketch" in c["ours"]
 
 
 def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch):
@@ -82,7 +92,7 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
     assert {r["dataset"] for r in loaded["records"]} == {"xue_vector", "shapes"}
     saved = json.loads((tmp_path / "claims.json").read_text())
     ids = {c["id"].split("/")[0] for c in saved["claims"]}
-    assert {"C1", "C2-prototype", "C3", "C4", "C8", "IMG-C1", "IMG-C4"} <= ids
+    assert {"C1", "C2-prototype", "C3", "C4", "C8", "IMG-C1", "IMG-C4", "IMG-C5"} <= ids
     checks = {c["id"] for c in saved["checks"]}
     assert checks >= {"sgd-squared", "linear-full-rank-flat", "linear-headline-flat"}
     # one family, every row with its margin, precondition and, if undecided, seeds needed
@@ -93,6 +103,8 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
         assert not (c["exact"] and c["raw_verdict"] != "inconclusive")
     linear = {"C3/linear", "C3-order-a/linear", "C3-order-b/linear", "C4/linear"}
     assert not linear & {c["id"] for c in saved["claims"]}  # identities: checks only
+    images = [c for c in saved["claims"] if c["id"].startswith("IMG")]
+    assert all(c["precondition"]["status"] != stats.NOT_CHECKED for c in images)  # a world
     n_seeds = {c["id"]: c["n_seeds"] for c in saved["claims"]}
     assert n_seeds["C8"] == 2 and n_seeds["IMG-C4"] == 1  # each sweep's own scale seeds
     page = (tmp_path / "report.html").read_text()

@@ -44,6 +44,7 @@ Rules (chosen from the spec and issues 13 and 25, before looking at any outcome)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,7 @@ DIRECTIONS = {
     "C8": "MMCL OOD acc > SL OOD acc for every loss (spec item 8)",
     "IMG-C1": "CLIP > supervised under shift (C6)",
     "IMG-C4": "richer captions raise OOD acc (C6)",
+    "IMG-C5": "the type of annotated detail matters; which kind helps more is not stated (C5)",
 }
 HEADLINE_MODELS = ("linear", "squared", "infonce")
 C8_MODELS = ("linear", "squared", "infonce", "infonce/T0.1", "infonce/T1")
@@ -103,6 +105,52 @@ def rises(claim_id: str, x_name: str) -> stats.Rises:
     return stats.Rises(m.value, x_name, reason=m.reason)
 
 
+@dataclass(frozen=True)
+class Differs:
+    """ "A and B differ, either way": the estimate is of A - B, the mirror of `stats.Equivalent`.
+
+    For a claim that names no direction (Xue's C5: some kinds of detail help more than others,
+    which ones the spec leaves unknown). Held if the 95% interval lies wholly above `min_effect`
+    or wholly below -`min_effect`; not held if it lies inside +/-`min_effect` (two one-sided
+    tests); else inconclusive. The p-values are `Equivalent`'s with the verdicts swapped.
+    """
+
+    min_effect: float
+    reason: str = ""
+
+    @property
+    def margin(self) -> float:
+        return self.min_effect
+
+    def text(self) -> str:
+        m = f"{self.min_effect:g}"
+        return (
+            f"held if the 95% interval of the difference lies wholly above {m} or wholly below "
+            f"-{m}; not held if it lies inside +/-{m}; else inconclusive"
+        )
+
+    def fails_if(self) -> str:
+        return f"the interval lies inside +/-{self.min_effect:g}"
+
+    def distance(self, est: stats.Estimate) -> float:
+        return abs(abs(est.mean) - self.min_effect)
+
+    def test(self, est: stats.Estimate) -> stats.Leaning:
+        leaning, p = stats.Equivalent(self.min_effect).test(est)
+        swapped = {stats.HELD: stats.NOT_HELD, stats.NOT_HELD: stats.HELD}
+        return swapped.get(leaning), p
+
+    def decide(self, est: stats.Estimate, alpha: float = stats.ALPHA) -> str:
+        direction, p = self.test(est)
+        return direction if direction is not None and p < alpha else stats.INCONCLUSIVE
+
+
+def differs(claim_id: str) -> Differs:
+    """`Differs` with the claim kind's margin (> 0: a two-sided claim needs a band) and reason."""
+    m = MARGINS[kind_of(claim_id)]
+    return Differs(m.value, reason=m.reason)
+
+
 def is_ablation(model: str) -> bool:
     """Models at a truncated rank (the old code's rank 4-5), labelled "<loss>/r<k>-ablation"."""
     return model.endswith("-ablation")
@@ -113,7 +161,7 @@ def paper_column(claim_id: str) -> str:
     return f"{DIRECTIONS.get(kind_of(claim_id), 'not stated')}; {UNKNOWN}"
 
 
-def claim(cid: str, statement: str, figure: str, rule: stats.Rule) -> stats.Claim:
+def claim(cid: str, statement: str, figure: str, rule: stats.Rule | Differs) -> stats.Claim:
     return stats.Claim(cid, statement, paper_column(cid), figure, rule)
 
 

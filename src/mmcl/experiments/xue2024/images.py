@@ -3,13 +3,16 @@
 The small-scale counterpart of the paper's MSCOCO / Conceptual Captions experiment (xue2024.md
 in the shared specs, item C6): on the `shapes` world, CLIP is trained with captions of
 increasing richness (`caption_preset` label -> background -> rich = background + colour +
-texture) and a supervised baseline is trained on the same images (class labels) for the same
+texture), and with `details` (colour + texture, never the background: the paper's "type of
+detail", C5), and a supervised baseline is trained on the same images (class labels) for the same
 steps with the same image tower. CLIP is scored zero-shot, the baseline with its own head, on every
-split: `id` and the shifts (spurious background reversed, sketches, unseen colours).
+split: `id` and the shifts (spurious background reversed, sketches, unseen colours). On a world
+every run also scores the `attributes` task on `balanced` (`eval.attribute_split`), so the claims'
+precondition, that the supervised arm learns the shape here, is read from the sweep itself.
 
 Captions come from their own random stream (`mmcl.data.worlds.shapes.split_rngs`), so every
-preset of one seed sees exactly the same images. "Under shift" means the mean accuracy over the
-non-`id` splits; per-split values are kept in the records. The claims are in `claims`.
+preset of one seed sees exactly the same images. Per-split values are kept in the records; which
+splits a claim is decided on is in `image_claims`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from mmcl import stats
 from mmcl.config import load_config
 from mmcl.eval.run import evaluate_method
-from mmcl.experiments.xue2024.image_claims import BASELINE
+from mmcl.experiments.xue2024.image_claims import BASELINE, DETAILS, PROBE_SPLIT
 from mmcl.experiments.xue2024.scales import image_scale
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
@@ -34,6 +37,7 @@ from mmcl.train.run import train
 log = logging.getLogger(__name__)
 
 PRESETS = ("label", "background", "rich")  # increasing caption richness (worlds)
+WORLD_PRESETS = (*PRESETS, DETAILS)  # what a world's sweep trains CLIP with (C4's chain, C5's)
 EDITS = ("label", "no_details", "full")  # the same on captions read from files (COCO, CC, CSV)
 
 
@@ -57,14 +61,22 @@ def gate_budget(scale: str, overrides: Sequence[str] = ()) -> list[str] | None:
 
 
 def caption_setting(overrides: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """The config key that sets caption richness and its values, poorest first.
+    """The config key that sets the captions and the values the sweep trains CLIP with.
 
-    Worlds render captions from a preset; real captions (COCO, CC) are edited instead: details
-    removed, or the class label alone, as the paper's "label" series.
+    Worlds render captions from a preset: the richness chain, poorest first, then `details`.
+    Real captions (COCO, CC) are edited instead: details removed, or the class label alone, as
+    the paper's "label" series (no `details` edit: a file's captions do not say which words name
+    the shortcut).
     """
     if on_files(overrides):
         return "data.caption_edit", EDITS
-    return "data.shapes.caption_preset", PRESETS
+    return "data.shapes.caption_preset", WORLD_PRESETS
+
+
+def eval_tasks(task: str, overrides: Sequence[str]) -> list[str]:
+    """A run's tasks: its own predictions (`task`), plus on a world the attribute probes on
+    `balanced` that the claims' precondition reads (files have no such split)."""
+    return [task] if on_files(overrides) else [task, "attributes"]
 
 
 def run_config(
@@ -84,6 +96,8 @@ def run_config(
         f"train.seed={seed}",
         "train.progress=false",
     ]
+    if not on_files(overrides):
+        own.append(f"eval.attribute_split={PROBE_SPLIT}")
     if preset is not None:
         own.append(f"{caption_setting(overrides)[0]}={preset}")
     return load_config(RunConfig, None, [*overrides, *own])
@@ -95,7 +109,7 @@ class ImageRun:
 
     cfg: RunConfig
     run_dir: Path
-    task: str  # zeroshot (CLIP) or classifier (the supervised head)
+    tasks: list[str]  # zeroshot (CLIP) or classifier (the supervised head), and `eval_tasks`'
     tags: dict
 
 
@@ -106,7 +120,7 @@ def _train_and_score(run: ImageRun, threads: int) -> list[dict]:
     )
     with torch_threads(threads):
         method, _ = train(cfg, run.run_dir, overwrite=True)  # the experiment's own folder
-        records = evaluate_method(cfg, method, [run.task])
+        records = evaluate_method(cfg, method, run.tasks)
     return [{**r, "experiment": "images", **run.tags} for r in records]
 
 
@@ -136,7 +150,7 @@ def run_images(
     runs = [
         run
         for seed in (sc.seeds if seeds is None else seeds)
-        for run in _seed_runs(seed, out_dir / f"seed{seed}", base, presets, baseline)
+        for run in _seed_runs(seed, out_dir / f"seed{seed}", base, presets, baseline, overrides)
     ]
 
     def done(k: int, index: int, _records: list[dict]) -> None:
@@ -148,24 +162,32 @@ def run_images(
 
 
 def _seed_runs(
-    seed: int, folder: Path, base: list[str], presets: Sequence[str], baseline: bool
+    seed: int,
+    folder: Path,
+    base: list[str],
+    presets: Sequence[str],
+    baseline: bool,
+    overrides: Sequence[str],
 ) -> list[ImageRun]:
     runs = []
     for preset in presets:
         cfg = run_config("clip", preset, seed, folder, base)
         tags = {"preset": preset, "learner": "clip", "seed": seed}
-        runs.append(ImageRun(cfg, folder / cfg.name, "zeroshot", tags))
+        runs.append(ImageRun(cfg, folder / cfg.name, eval_tasks("zeroshot", overrides), tags))
     if baseline:
         cfg = run_config(BASELINE, None, seed, folder, base)
         tags = {"preset": "labels", "learner": BASELINE, "seed": seed}
-        runs.append(ImageRun(cfg, folder / cfg.name, "classifier", tags))
+        runs.append(ImageRun(cfg, folder / cfg.name, eval_tasks("classifier", overrides), tags))
     return runs
 
 
 def split_accuracy(records: Sequence[dict], learner: str, preset: str) -> dict[str, float]:
-    """{split: accuracy averaged over seeds} for one run kind."""
+    """{split: accuracy averaged over seeds} for one run kind (its own predictions, not the
+    attribute probes)."""
     by_split: dict[str, list[float]] = {}
     for r in records:
-        if r.get("experiment") == "images" and (r["learner"], r["preset"]) == (learner, preset):
+        run = (r.get("experiment"), r.get("learner"), r.get("preset"))
+        own = r.get("task") != "attributes" and r["metric"] == "accuracy"
+        if run == ("images", learner, preset) and own:
             by_split.setdefault(r["split"], []).append(r["value"])
     return {s: float(np.mean(v)) for s, v in by_split.items()}

@@ -94,8 +94,9 @@ def run(
     # dataset is the user's: no gate).
     budget = gate_budget(scale, overrides)
     gates = [] if budget is None else [learnability_gate(out_dir / "gate", budget=budget)]
-    # One family: every vector and image claim, Holm once, after the gate set the image rows'
-    # precondition (`ungated` before `decide_families`).
+    # One family: every vector and image claim, Holm once. On a world each image row carries
+    # its own precondition (the supervised arm's shape probe on `balanced`, `image_claims`); a
+    # failed gate still overrides it (`ungated` before `decide_families`).
     image_rows = image_claims(images, test=image_test_design(overrides))
     if gates:  # on files no gate runs: the rows keep "none stated / not checked"
         image_rows = ungated(image_rows, gates)

@@ -3,7 +3,9 @@
 The numbers, and why, are in configs/xue2024/scales.yaml. Seeds: >= 3 at `tiny` and >= 5 at
 `small` (issue 13); `tiny` must run in under 10 minutes on 2 CPU cores. The image runs at `tiny`
 are the calibrated world and budget (`mmcl.experiments.calibrated`, the demo's): the smallest at
-which the learnability gate holds; every scale runs the gate at its own budget.
+which the learnability gate holds; every scale runs the gate at its own budget. Their spurious
+strength is the highest at which the supervised arm learns the shape (a pilot of that arm alone,
+in the YAML), never chosen by a CLIP result.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class ImageScale:
     # prompts fall outside it (measured at small: id zero-shot 0.24 at 1.0, 0.91 at 0.5).
     # 0.5 is the world's default caption probability for these details.
     caption_mention: float = 0.5
+    # P(background = the class's own) in train and `id`: set per scale in the YAML to the highest
+    # strength at which the supervised arm learns the shape (the claims' precondition); 0.9 is
+    # the world's default.
+    spurious_strength: float = 0.9
     jobs: int = 2  # runs trained at once, each in its own process
     threads: int = 1  # torch CPU threads per run; 0 keeps torch's own setting
 
@@ -53,6 +59,7 @@ class ImageScale:
             f"data.shapes.n_train={self.n_train}",
             f"data.shapes.n_test={self.n_test}",
             f"data.shapes.caption_mention={self.caption_mention}",
+            f"data.shapes.spurious_strength={self.spurious_strength}",
             f"train.steps={self.steps}",
             f"train.warmup_steps={max(1, self.steps // 10)}",
             f"train.batch_size={self.batch_size}",
