@@ -57,6 +57,7 @@ def run_testbed(args: argparse.Namespace) -> int:
     scale = fang_testbed.get_scale(args.scale)
     setup = fang_testbed.settings(scale, args.cache, args.jobs)
     points, _ = fang_runs.collect(fang_testbed.testbed_specs(scale), setup)
+    points = fang_testbed.fitted_points(points, scale.fit_floor)
     check_baseline_spread(points)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate accuracies are in result.notes

@@ -28,6 +28,7 @@ SHIFTS = ("sketch", "unseen_colors")
 GREATER = [c for c in COMPARISONS if c.kind == "greater"]
 EQUIVALENT = [c for c in COMPARISONS if c.kind == "equivalent"]
 YAML = yaml.safe_load(claims.MARGINS_FILE.read_text())["margins"]
+PRE_YAML = yaml.safe_load(claims.MARGINS_FILE.read_text())["preconditions"]
 
 
 def beta(x: float) -> float:
@@ -58,9 +59,18 @@ def point(er_pp: list[float], x: float = 0.5, n: int = N_TEST, rng=None) -> dict
     return out
 
 
+def bed_at(ids: list[float], floor: float = 0.3) -> dict:
+    """Testbed models at these ID accuracies, fitted where at or above `floor`."""
+    return {"labels": [f"tb{i}" for i in range(len(ids))], "id": list(ids),
+            "fitted": [x >= floor for x in ids]}  # fmt: skip
+
+
+SPREAD = bed_at(list(np.linspace(0.12, 0.95, 30)))  # covers every fabricated point densely
+
+
 def raw(er: dict[str, list[float]], line: dict = LINE, n: int = N_TEST) -> dict:
-    """Every role at ER 0 on three seeds, except those given."""
-    return {"n_test": n, "line": line,
+    """Every role at ER 0 on three seeds, except those given; a testbed that covers them."""
+    return {"n_test": n, "chance": 0.1, "line": line, "testbed": SPREAD,
             "points": {r: point(er.get(r, [0.0, 0.0, 0.0]), n=n) for r in ROLES}}  # fmt: skip
 
 
@@ -95,9 +105,10 @@ def test_margins_do_not_depend_on_the_run():
     assert not hasattr(claims, "NoMargin") and not hasattr(claims, "MARGIN_SHARE")
 
 
-def _write(tmp_path, margins: dict) -> object:
+def _write(tmp_path, margins: dict, preconditions: dict | None = None) -> object:
     path = tmp_path / "claims.yaml"
-    path.write_text(yaml.safe_dump({"margins": margins}))
+    pre = PRE_YAML if preconditions is None else preconditions
+    path.write_text(yaml.safe_dump({"margins": margins, "preconditions": pre}))
     return path
 
 
@@ -358,9 +369,86 @@ def test_a_floor_made_by_the_line_asks_for_testbed_models():
     data = raw(
         jittered({"clip-narrow-small": [2.0, 2.0, 2.0]}), line=dict(LINE, coeffs=coeffs.tolist())
     )
-    data["points"]["clip-narrow-small"] = point([2.0, 2.1, 1.9], x=0.3)
+    data["points"]["clip-narrow-small"] = point([2.0, 2.1, 1.9], x=0.4)
     rows = {r["id"]: r for r in claims.explain(decide_families(claims.decide_claims(data)))}
     f1 = rows["F1-size"]
     assert f1["verdict"] == "inconclusive" and f1["shared_parts"]["line_se"] > 1.0
     assert f1["seeds_needed"].startswith("never by seeds: the shared floor")
     assert f1["seeds_needed"].endswith("more testbed models") and "testbed models" in f1["why"]
+
+
+# ---- preconditions: the arms learn the task, the testbed covers them --------------------------
+
+
+def test_preconditions_are_met_when_the_arms_learn_and_the_testbed_covers_them():
+    rows = claims.decide_claims(raw(jittered({})))
+    assert all(r["precondition"]["status"] == stats.MET for r in rows), rows
+    f1 = next(r for r in rows if r["id"] == "F1-size")["precondition"]
+    assert "clip-narrow-small ID 50.0%" in f1["evidence"] and "30%" in f1["rule"]
+
+
+def test_an_arm_at_chance_fails_its_claims_precondition_and_only_theirs():
+    data = raw(jittered({"ce-diverse": [20.0] * 3}))
+    data["points"]["ce-diverse"] = point([20.0, 20.5, 19.5], x=0.12)  # reads the background
+    rows = {r["id"]: r for r in explain_all(data)}
+    for claim_id in ("F2-distribution-ce", "F5-loss"):
+        assert rows[claim_id]["precondition"]["status"] == stats.FAILED
+        assert rows[claim_id]["verdict"] == stats.INCONCLUSIVE
+        assert rows[claim_id]["why"].startswith("not answerable here")
+    assert rows["F1-size"]["precondition"]["status"] == stats.MET
+
+
+@pytest.mark.parametrize(
+    "bed,why",
+    [
+        (bed_at([0.35, 0.4, 0.42, 0.44, 0.46, 0.48]), "extrapolated above the testbed"),
+        (bed_at([0.3, 0.31, 0.32, 0.9, 0.95, 0.97]), "inside the range, none near the arms"),
+        (bed_at([0.45, 0.5, 0.55, 0.6]), "four near them, five asked"),
+        (bed_at([0.45, 0.48, 0.5, 0.52, 0.55, 0.6], floor=0.7), "near them but under the floor"),
+    ],
+)
+def test_a_testbed_that_does_not_cover_the_arms_fails_every_claim(bed, why):
+    data = raw(jittered({}))
+    data["points"]["clip-narrow"] = point([0.0, 0.1, -0.1], x=0.58)
+    data["testbed"] = bed
+    rows = claims.decide_claims(data)
+    assert all(r["precondition"]["status"] == stats.FAILED for r in rows), why
+    assert all(r["verdict"] == stats.INCONCLUSIVE for r in rows), why
+
+
+def test_f0_is_judged_over_every_cause_model_not_one_pair():
+    """A testbed that covers the ID range of the two arms at 0.5 but not a third role at 0.9."""
+    data = raw(jittered({}))
+    data["points"]["clip-diverse/probe-id"] = point([0.0, 0.1, -0.1], x=0.9)
+    data["testbed"] = bed_at(list(np.linspace(0.3, 0.7, 20)))
+    rows = {r["id"]: r for r in claims.decide_claims(data)}
+    assert rows["F0-line"]["precondition"]["status"] == stats.FAILED
+    assert rows["F1-size"]["precondition"]["status"] == stats.MET
+    assert rows["F4-id-head"]["precondition"]["status"] == stats.FAILED
+
+
+def test_the_precondition_never_reads_the_compared_difference():
+    """Same ID accuracies, any ΔER: the precondition's status and evidence do not change."""
+    small = claims.decide_claims(raw({"clip-diverse/zeroshot": [5.0] * 3}))
+    large = claims.decide_claims(raw({"clip-diverse/zeroshot": [30.0] * 3}))
+    assert [r["precondition"] for r in small] == [r["precondition"] for r in large]
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda p: p["span_points"].update(value=2.5), r"span_points\.value must be a whole"),
+        (lambda p: p["span_pad"].update(value=1.5), r"span_pad\.value must lie in"),
+        (lambda p: p.pop("span_pad"), r"preconditions: no key 'span_pad'"),
+    ],
+)
+def test_a_precondition_yaml_mistake_names_the_key(tmp_path, change, match):
+    pre = {k: dict(v) for k, v in PRE_YAML.items()}
+    change(pre)
+    path = _write(tmp_path, {k: dict(v) for k, v in YAML.items()}, pre)
+    with pytest.raises(MMCLError, match=match):
+        claims.read_span_rule(path)
+
+
+def explain_all(data: dict) -> list[dict]:
+    return claims.explain(decide_families(claims.decide_claims(data)))

@@ -38,7 +38,7 @@ def test_tiny_testbed_grid_varies_every_knob_and_holds_the_reference():
     scale = scales.get_scale("tiny")
     specs = testbed.testbed_specs(scale)
     assert len(specs) >= 7 and len({s.name for s in specs}) == len(specs)
-    assert all(s.baseline and s.evals == (runs.CLASSIFIER,) for s in specs)
+    assert all(s.baseline and s.evals[0] == runs.CLASSIFIER for s in specs)
     cfgs = [_cfg(s.overrides) for s in specs]
     assert all(c.method.name == "supervised" for c in cfgs)
     assert all(c.data.shapes.seen_colors == testbed.NARROW["seen_colors"] for c in cfgs)
@@ -50,6 +50,40 @@ def test_tiny_testbed_grid_varies_every_knob_and_holds_the_reference():
     assert {c.data.shapes.n_train for c in cfgs} == {*scale.testbed_sizes, scale.n_train}
     assert testbed.reference_ce(scale).name in {s.name for s in specs}
     assert len(scale.seeds) >= 3 and len(scales.get_scale("small").seeds) >= 5
+
+
+def test_tiny_testbed_plan_has_at_least_15_models_at_budgets_below_each_run():
+    scale = scales.get_scale("tiny")
+    specs = testbed.testbed_specs(scale)
+    models = [(s, e) for s in specs for e in s.evals]
+    assert len(models) >= 15 and len({s.label(e) for s, e in models}) == len(models)
+    for spec in specs:
+        cfg = _cfg(spec.overrides)
+        steps = [e.step for e in spec.evals if e.step]
+        assert steps == list(range(scale.snapshot_every, cfg.train.steps, scale.snapshot_every))
+        if steps:  # training keeps every checkpoint a snapshot scores, and the final one
+            assert cfg.train.checkpoint_every == scale.snapshot_every
+            assert cfg.train.keep_checkpoints == len(steps) + 1
+    # snapshots are scoring only: the run's cache key is the plain run's
+    setup = testbed.settings(scale)
+    plain = testbed.reference_ce(scale)
+    snapped = next(s for s in specs if s.name == plain.name)
+    assert len(snapped.evals) > 1
+    assert runs.resolve(snapped, setup).name == runs.resolve(plain, setup).name
+
+
+def test_fit_floor_leaves_testbed_models_under_it_out_of_the_line():
+    pts = [ModelPoint(f"b{i}", x, dict.fromkeys(SHIFTS, x / 2), baseline=True)
+           for i, x in enumerate([0.1, 0.2, 0.3, 0.5, 0.8])]  # fmt: skip
+    pts.append(ModelPoint("clip", 0.15, dict.fromkeys(SHIFTS, 0.1)))
+    kept = testbed.fitted_points(pts, 0.3)
+    assert [p.baseline for p in kept] == [False, False, True, True, True, False]
+    assert kept[0].group == testbed.BELOW_FLOOR_GROUP and kept[-1].group == "model"
+    testbed.check_baseline_spread(kept)
+    with pytest.raises(MMCLError, match="only 2 distinct ID accuracies"):
+        testbed.check_baseline_spread(testbed.fitted_points(pts, 0.4))
+    with pytest.raises(MMCLError, match="fit_floor must lie in"):
+        dataclasses.replace(MICRO, fit_floor=1.0)
 
 
 def test_diverse_world_is_broader_and_neither_trains_on_a_test_shift():
@@ -185,6 +219,9 @@ def test_raw_results_carry_each_roles_seeds_the_line_and_per_sample_correctness(
         result = compute_robustness(pts, SHIFTS, RobustnessConfig(bootstrap=20))
     raw = runner.raw_results(result, labels, n, records)
     assert raw["n_test"] == n and len(raw["line"]["coeffs"]) == 20
+    assert sorted(raw["testbed"]["labels"]) == [p.label for p in pts[:6]]
+    assert all(raw["testbed"]["fitted"])
+    assert raw["chance"] == pytest.approx(0.1)
     assert raw["line"]["n"] == 6 and raw["line"]["r"] > 0.99
     one = raw["points"]["clip-narrow"]
     assert one["labels"] == labels["clip-narrow"] and len(one["id"]) == 2
@@ -201,6 +238,22 @@ def test_raw_results_carry_each_roles_seeds_the_line_and_per_sample_correctness(
     assert "correct" not in old["points"]["clip-narrow"]
     with pytest.raises(MMCLError, match="no per-sample correctness"):
         claims.decide_claims(old)
+
+
+def test_snapshots_are_scored_from_kept_checkpoints_and_a_run_without_them_retrains(tmp_path):
+    setup = testbed.settings(MICRO, tmp_path)
+    plain = testbed.supervised_spec("small_cnn", 2, 3, 64)
+    runs.collect([plain], setup)  # trained before snapshots: checkpoint_every 100 keeps step 3
+    snapped = testbed.with_snapshots(plain, 1)
+    assert [e.step for e in snapped.evals] == [0, 1, 2]
+    cfg = runs.resolve(snapped, setup)
+    assert runs.snapshots_missing(cfg, snapped.evals)
+    points, _ = runs.collect([snapped], setup)  # retrains, keeping steps 1 and 2
+    assert [p.label for p in points] == [f"{plain.name}/{e.name}" for e in snapped.evals]
+    assert not runs.snapshots_missing(cfg, snapped.evals)
+    steps = [runs.read_results(runs.eval_path(cfg, e, setup))["meta"]["eval"]["step"]
+             for e in snapped.evals]  # fmt: skip
+    assert steps == [0, 1, 2]
 
 
 def test_scoring_version_rescores_without_retraining(tmp_path, monkeypatch):
@@ -222,7 +275,9 @@ def test_repro_and_testbed_command_end_to_end(tmp_path, monkeypatch, capsys):
     from mmcl.experiments.registry import run_paper
 
     # enough steps that the testbed's models differ (a line through one point is refused)
-    scale = dataclasses.replace(MICRO, n_test=128, width=4, steps=20, testbed_steps=(1, 20))
+    scale = dataclasses.replace(
+        MICRO, n_test=128, width=4, steps=20, testbed_steps=(1, 20), snapshot_every=10
+    )
     monkeypatch.setitem(scales.SCALES, "tiny", scale)
     monkeypatch.setenv("MMCL_CACHE", str(tmp_path / "cache"))
     assert main(["testbed", "shapes", "--scale", "tiny", "--bootstrap", "20"]) == 0

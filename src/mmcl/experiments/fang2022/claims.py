@@ -11,8 +11,10 @@ Raw results:
               "coeffs": [[intercept, slope], ...]},   # bootstrap refits of the testbed line
      "points": {role: {"id": [acc per seed], "ood": [{shift: acc} per seed],
                        "correct": [{"id": rec, "ood": {shift: rec}} per seed]}}}
-where `rec` is {"n_samples", "correct"}: the accuracy record's packed per-sample correctness
-(`mmcl.eval.tasks.unpack_correct`), in the split's fixed sample order.
+plus "chance" (1 / classes) and "testbed": {"labels", "id", "fitted"} per testbed model, which
+the preconditions read (`preconditions`); `rec` is {"n_samples", "correct"}: the accuracy
+record's packed per-sample correctness (`mmcl.eval.tasks.unpack_correct`), in the split's fixed
+sample order.
 
 Effective robustness of one point: ER = y - β(x) in accuracy points, x its ID accuracy, y its mean
 accuracy over the shifts (averaged before the transform, as Fang), β the testbed line.
@@ -64,8 +66,12 @@ from mmcl import stats
 from mmcl.errors import MMCLError
 from mmcl.eval.robustness import get_transform
 from mmcl.eval.tasks import unpack_correct
-from mmcl.experiments import grids
-from mmcl.experiments.grids import Margin, grid_path
+from mmcl.experiments.fang2022.preconditions import (
+    SpanRule,
+    comparison_precondition,
+    line_precondition,
+)
+from mmcl.experiments.grids import Margin, grid_path, read_grid
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -76,13 +82,15 @@ ID_SPLIT = "id"  # the evaluation world's in-distribution split (`runs.ID_SPLIT`
 
 
 MARGIN_KEYS = ("equivalence", "distribution", "id_head", "line_r")
+SPAN_KEYS = ("span_points", "span_pad")
+SECTIONS = ("margins", "preconditions")
 MARGINS_FILE = grid_path("fang2022", "claims.yaml")
 
 
 def read_margins(path: Path | Traversable = MARGINS_FILE) -> dict[str, Margin]:
     """The `margins` section of claims.yaml: exactly `MARGIN_KEYS`, each {value, reason}; a
     mistake is an MMCLError naming the file and the key."""
-    margins = grids.read_margins(path, MARGIN_KEYS, "margin")
+    margins = read_grid(path, SECTIONS).table(Margin, "margins", MARGIN_KEYS, kind="margin")
     if margins["equivalence"].value <= 0:
         raise MMCLError(f"{path}: margins.equivalence.value must be > 0")
     if not 0 < margins["line_r"].value < 1:
@@ -91,6 +99,21 @@ def read_margins(path: Path | Traversable = MARGINS_FILE) -> dict[str, Margin]:
 
 
 MARGINS = read_margins()
+
+
+def read_span_rule(path: Path | Traversable = MARGINS_FILE) -> SpanRule:
+    """The `preconditions` section of claims.yaml (`SPAN_KEYS`, each {value, reason}): how
+    densely the testbed must cover the models a claim judges (`preconditions`)."""
+    table = read_grid(path, SECTIONS).table(Margin, "preconditions", SPAN_KEYS, kind="key")
+    points, pad = table["span_points"].value, table["span_pad"].value
+    if points < 1 or points != int(points):
+        raise MMCLError(f"{path}: preconditions.span_points.value must be a whole number >= 1")
+    if not 0 <= pad < 1:
+        raise MMCLError(f"{path}: preconditions.span_pad.value must lie in [0, 1)")
+    return SpanRule(int(points), pad)
+
+
+SPAN_RULE = read_span_rule()
 
 
 @dataclass(frozen=True)
@@ -353,9 +376,13 @@ def _rms(values: np.ndarray) -> float:
 
 
 def decide_comparison(
-    raw: dict, comparison: Comparison, margins: dict[str, Margin] = MARGINS
+    raw: dict,
+    comparison: Comparison,
+    margins: dict[str, Margin] = MARGINS,
+    span: SpanRule = SPAN_RULE,
 ) -> dict:
-    """One claim row (raw verdict): ΔER over seeds under the comparison's rule."""
+    """One claim row (raw verdict): ΔER over seeds under the comparison's rule, with its
+    precondition (`preconditions`: both arms learn the task, the line covers them)."""
     claim = stats.Claim(
         comparison.claim_id,
         comparison.statement,
@@ -365,7 +392,8 @@ def decide_comparison(
     )
     est = delta_er(raw, comparison.treatment, comparison.control)
     parts = shared_parts(raw, comparison)
-    row = claim.decide(est, digits=2, detail=_detail(raw, comparison, parts))
+    pre = comparison_precondition(raw, comparison.treatment, comparison.control, span)
+    row = claim.decide(est, digits=2, detail=_detail(raw, comparison, parts), precondition=pre)
     return {**row, "shared_parts": parts}
 
 
@@ -385,7 +413,11 @@ def line_estimate(r: float, n: int) -> stats.Estimate:
     )  # fmt: skip
 
 
-def decide_line(raw: dict, margins: dict[str, Margin] = MARGINS) -> dict:
+def decide_line(
+    raw: dict, margins: dict[str, Margin] = MARGINS, span: SpanRule = SPAN_RULE
+) -> dict:
+    """F0's row: Fisher z of the line's r, with its precondition (the testbed spans every
+    cause model the line judges)."""
     line = raw["line"]
     est = line_estimate(line["r"], line["n"])
     r_text = f"r {line['r']:.3f}"
@@ -396,7 +428,8 @@ def decide_line(raw: dict, margins: dict[str, Margin] = MARGINS) -> dict:
         f"{line['slope']:.3f}, intercept {line['intercept']:.3f}; interval: Fisher z over "
         "the models"
     )
-    return line_claim(margins).decide(est, digits=3, detail=detail)
+    pre = line_precondition(raw, list(raw["points"]), span)
+    return line_claim(margins).decide(est, digits=3, detail=detail, precondition=pre)
 
 
 def models_needed(row: dict[str, Any], alpha: float) -> int | None:
@@ -473,10 +506,14 @@ def decide_claims(
     raw: dict,
     comparisons: Sequence[Comparison] = COMPARISONS,
     margins: dict[str, Margin] = MARGINS,
+    span: SpanRule = SPAN_RULE,
 ) -> list[dict]:
-    """Every claim's row with its raw verdict: F0, then each comparison on its own interval
-    (no claim's margin reads another's result)."""
-    return [decide_line(raw, margins), *(decide_comparison(raw, c, margins) for c in comparisons)]
+    """Every claim's row with its raw verdict and precondition: F0, then each comparison on
+    its own interval (no claim's margin or precondition reads another's result)."""
+    return [
+        decide_line(raw, margins, span),
+        *(decide_comparison(raw, c, margins, span) for c in comparisons),
+    ]
 
 
 def headline(rows: Sequence[dict]) -> str:

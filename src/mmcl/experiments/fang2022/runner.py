@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mmcl import __version__
+from mmcl.data.worlds.render import SHAPES
 from mmcl.eval.robustness import (
     RobustnessConfig,
     RobustnessResult,
@@ -37,7 +38,9 @@ from mmcl.experiments.fang2022.runs import ID_SPLIT, SHIFTS, collect
 from mmcl.experiments.fang2022.scales import get_scale
 from mmcl.experiments.fang2022.testbed import (
     BASELINE_TEXT,
+    BELOW_FLOOR_GROUP,
     check_baseline_spread,
+    fitted_points,
     gate_budget,
     settings,
     shift_leaks,
@@ -101,6 +104,13 @@ def raw_results(
                 {"id": correct[lab, ID_SPLIT], "ood": {s: correct[lab, s] for s in shifts}}
                 for lab in labs
             ]  # records scored before per-sample correctness existed lack it: claims say so
+    fitted = set(tfit.baseline_labels)
+    bed = [m.point for m in result.models if m.point.baseline or m.point.group == BELOW_FLOOR_GROUP]
+    testbed = {
+        "labels": [p.label for p in bed],
+        "id": [p.id_acc for p in bed],
+        "fitted": [p.label in fitted for p in bed],
+    }
     line = {
         "transform": cfg.transform,
         "slope": tfit.fit.slope,
@@ -110,7 +120,8 @@ def raw_results(
         "eps": cfg.eps,
         "coeffs": [] if tfit.coeffs is None else tfit.coeffs.tolist(),
     }
-    return {"n_test": n_test, "line": line, "points": points}
+    chance = 1.0 / len(SHAPES)  # the label is the shape
+    return {"n_test": n_test, "chance": chance, "line": line, "testbed": testbed, "points": points}
 
 
 def held_out_checks(n_train: int) -> list[dict]:
@@ -136,6 +147,7 @@ def run(
     setup = settings(sc, overrides=overrides)
     specs = testbed_specs(sc) + cause_specs(sc, seed_ids)
     points, records = collect(specs, setup)
+    points = fitted_points(points, sc.fit_floor)
     check_baseline_spread(points)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate accuracies are in result.notes

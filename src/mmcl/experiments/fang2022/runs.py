@@ -42,7 +42,7 @@ from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 from mmcl.train import run as train_run
 from mmcl.train.config import RunConfig
-from mmcl.train.run import load_trained
+from mmcl.train.run import load_model, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,20 @@ class EvalSpec:
     probe_world: linear_probe only: "train" fits it on the run's own training world (the
     labels of the pretraining data), "eval" on the evaluation world's train split (the ID set).
     templates: zeroshot only: prompt templates; () uses the world's ensemble.
+    step: score the run's checkpoint at this training step (a model of a smaller budget, kept
+    by `train.keep_checkpoints`) instead of its final weights; 0 = the final weights.
     """
 
     name: str
     task: str
     probe_world: str = "train"
     templates: tuple[str, ...] = ()
+    step: int = 0
+
+
+def snapshot(step: int) -> EvalSpec:
+    """The class head of the run's checkpoint at `step`: one more testbed point."""
+    return EvalSpec(f"head-s{step}", "classifier", step=step)
 
 
 CLASSIFIER = EvalSpec("head", "classifier")
@@ -167,6 +175,17 @@ def is_trained(cfg: RunConfig) -> bool:
     return (run_dir(cfg) / "trained.json").is_file()
 
 
+def snapshot_path(cfg: RunConfig, step: int) -> Path:
+    """The checkpoint file training writes at `step` (`mmcl.train.checkpoint`'s naming)."""
+    return run_dir(cfg) / "checkpoints" / f"step_{step:07d}.pt"
+
+
+def snapshots_missing(cfg: RunConfig, evals: Sequence[EvalSpec]) -> bool:
+    """Whether a trained run lacks a checkpoint an evaluation scores (trained before it kept
+    them: checkpointing is not in the cache key, so such a run is trained again)."""
+    return any(e.step and not snapshot_path(cfg, e.step).is_file() for e in evals)
+
+
 def _probe_split(cfg: RunConfig, spec: EvalSpec, settings: Settings):
     """The split whose features fit the probe (or fill the suite's train slot)."""
     world = cfg.data.shapes if spec.probe_world == "train" else settings.eval_world
@@ -190,17 +209,19 @@ def _train_and_score(cfg: RunConfig, evals: Sequence[EvalSpec], settings: Settin
     """Train (or resume) one run, write its marker and every missing evaluation; seconds."""
     start = time.perf_counter()
     with torch_threads(settings.threads):
-        if is_trained(cfg):
+        trained = is_trained(cfg)
+        if trained and not snapshots_missing(cfg, evals):
             method = load_trained(run_dir(cfg))[1]
-        else:
-            method, _ = train_run.train(cfg, run_dir(cfg), resume=True)
+        else:  # a retrain (same config, same seed) replaces a run that lacks snapshots
+            method, _ = train_run.train(cfg, run_dir(cfg), resume=not trained, overwrite=trained)
             seconds = round(time.perf_counter() - start, 1)
             atomic_write_json(run_dir(cfg) / "trained.json", {"seconds": seconds})
         for spec in evals:
             path = eval_path(cfg, spec, settings)
             if not path.is_file():
+                model = load_model(snapshot_path(cfg, spec.step))[1] if spec.step else method
                 meta = {"run": cfg.name, "eval": dataclasses.asdict(spec)}
-                write_results(path, meta, score(cfg, method, spec, settings))
+                write_results(path, meta, score(cfg, model, spec, settings))
     return time.perf_counter() - start
 
 

@@ -23,17 +23,20 @@ cached (`runs`), so `mmcl testbed shapes` and `mmcl repro fang2022` share them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from mmcl.config import load_config
 from mmcl.data.worlds.cache import default_cache_dir
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 from mmcl.eval.robustness import ModelPoint
-from mmcl.experiments.fang2022.runs import SHIFTS, RunSpec, Settings
+from mmcl.experiments.fang2022.runs import SHIFTS, RunSpec, Settings, snapshot
 from mmcl.experiments.fang2022.scales import SCALES, FangScale, get_scale
+from mmcl.train.config import RunConfig
 
 HELDOUT_COLORS = ["pink", "cyan"]  # the `unseen_colors` shift: in neither world's palette
 NARROW = {
@@ -50,6 +53,7 @@ DIVERSE = {
 }
 WORLDS = {"narrow": NARROW, "diverse": DIVERSE}
 BASELINE_GROUP = "baseline"  # the scatter greys this group
+BELOW_FLOOR_GROUP = "testbed, under the fit floor"
 BASELINE_TEXT = "testbed: cross-entropy models trained on the narrow world"
 
 
@@ -124,10 +128,31 @@ def gate_budget(scale: FangScale, overrides: Sequence[str] = ()) -> list[str]:
     return [*scale.common(), *reference_ce(scale).overrides, *overrides]
 
 
+def snapshot_steps(steps: int, every: int) -> tuple[int, ...]:
+    """The earlier steps a run of `steps` is scored at, every `every` (0: none)."""
+    return tuple(range(every, steps, every)) if every else ()
+
+
+def with_snapshots(spec: RunSpec, every: int) -> RunSpec:
+    """The run scored at its final weights and at a checkpoint every `every` steps, each a
+    testbed model of a smaller budget; training keeps those checkpoints (not in the cache key:
+    the same run, seed 0, still serves cause iii's control)."""
+    steps = load_config(RunConfig, None, list(spec.overrides)).train.steps
+    kept = snapshot_steps(steps, every)
+    if not kept:
+        return spec
+    keep = (f"train.checkpoint_every={every}", f"train.keep_checkpoints={len(kept) + 1}")
+    return dataclasses.replace(
+        spec,
+        overrides=(*spec.overrides, *keep),
+        evals=(*spec.evals, *(snapshot(k) for k in kept)),
+    )
+
+
 def testbed_specs(scale: FangScale) -> list[RunSpec]:
     """The grid: widths x steps of the small CNN at n_train, the reference run at the other
     sizes, the timm towers at the reference steps and size, and the reference run itself
-    (cause iii's control, seed 0), without repeats."""
+    (cause iii's control, seed 0), without repeats; each also scored at its snapshots."""
     grid = itertools.product(scale.testbed_widths, scale.testbed_steps)
     specs = [supervised_spec("small_cnn", w, s, scale.n_train) for w, s in grid]
     specs += [
@@ -137,17 +162,30 @@ def testbed_specs(scale: FangScale) -> list[RunSpec]:
         supervised_spec(a, scale.width, scale.steps, scale.n_train) for a in scale.testbed_archs
     ]
     specs.append(reference_ce(scale))
-    return list({s.name: s for s in specs}.values())
+    unique = {s.name: s for s in specs}.values()
+    return [with_snapshots(s, scale.snapshot_every) for s in unique]
+
+
+def fitted_points(points: Sequence[ModelPoint], floor: float) -> list[ModelPoint]:
+    """The points with testbed models under the fit floor (`FangScale.fit_floor`, an ID
+    accuracy fixed before the run) left out of the line: plotted, never fitted."""
+    return [
+        dataclasses.replace(p, baseline=False, group=BELOW_FLOOR_GROUP)
+        if p.baseline and p.id_acc < floor
+        else p
+        for p in points
+    ]
 
 
 def check_baseline_spread(points: Sequence[ModelPoint]) -> None:
-    """A line needs baseline models at different ID accuracies (scipy refuses identical x)."""
+    """A line needs >= 3 fitted testbed models at different ID accuracies (scipy refuses
+    identical x; `fitted_points` leaves out those under the fit floor)."""
     ids = {round(p.id_acc, 12) for p in points if p.baseline}
-    if len(ids) == 1:
+    if len(ids) < 3:
         raise MMCLError(
-            f"every baseline model has ID accuracy {100 * ids.pop():.1f} %, so no line can be "
-            "fitted: the testbed models learned nothing that tells them apart; use a larger "
-            "scale (more steps or data)"
+            f"only {len(ids)} distinct ID accurac{'y' if len(ids) == 1 else 'ies'} among the "
+            "testbed models above the fit floor, so no line can be fitted: the testbed models "
+            "learned too little to tell them apart; use a larger scale (more steps or data)"
         )
 
 
@@ -175,6 +213,7 @@ __all__ = [
     "SHIFTS",
     "FangScale",
     "check_baseline_spread",
+    "fitted_points",
     "gate_budget",
     "get_scale",
     "settings",
