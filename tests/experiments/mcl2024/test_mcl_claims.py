@@ -20,12 +20,12 @@ from mmcl.errors import MMCLError
 from mmcl.eval.tasks import pack_correct
 from mmcl.experiments.grids import grid_path
 from mmcl.experiments.mcl2024 import claims
-from mmcl.stats import HELD, INCONCLUSIVE, NOT_CHECKED, NOT_HELD, PER_SEED, accuracy_se
+from mmcl.stats import FAILED, HELD, INCONCLUSIVE, MET, NOT_HELD, PER_SEED, accuracy_se
 from mmcl.verdicts import decide_families
 
 ATTRS = ("color", "shape", "texture", "size", "position")
 MODELS = ("stage1", "stage2", "stage3", "stage3_latest_only", "concat", "concat_2",
-          "control_concat", "wide", "clip")  # fmt: skip
+          "control_concat", "wide", "clip", "mcl_clip")  # fmt: skip
 CLUSTERINGS = ("stage1_clusters", "stage2_clusters", "stage3_clusters",
                "stage3_latest_only_clusters")  # fmt: skip
 N_TEST = 1000
@@ -127,8 +127,16 @@ SETTERS = {
     "S5-control": _s5c, "S5-width": _s5w, "S6-latest-only": _s6,
     "M1-mmvp-suppressed": _m1, "M2-mmvp-dominant": _m2,
 }  # fmt: skip
-WITH_PRECONDITION = {"S3-stage2", "S4-concat-color", "S4-concat-shape", "S4-concat-texture",
-                     "S5-control", "S5-width", "S6-latest-only"}  # fmt: skip
+# The arms and attributes each claim's precondition reads (M1 names shape, M2 colour: `_m1`).
+PRECONDITION_READS = {
+    "S1-suppression": [("concat", "shape")], "S2-clusters": [("stage1", "color")],
+    "S3-stage2": [("concat", "shape")],
+    **{f"S4-concat-{a}": [("concat", a)] for a in claims.TRIFEATURE},
+    "S5-control": [("concat", "texture")], "S5-width": [("concat", "shape")],
+    "S6-latest-only": [("concat", "color")],
+    "M1-mmvp-suppressed": [("clip", "shape"), ("mcl_clip", "shape")],
+    "M2-mmvp-dominant": [("clip", "color"), ("mcl_clip", "color")],
+}  # fmt: skip
 
 
 def _raw(claim_id: str, ds: list[float]) -> list[dict]:
@@ -152,7 +160,7 @@ def test_every_claim_has_a_setter_and_a_full_row():
         assert r["verdict"] in (HELD, NOT_HELD, INCONCLUSIVE)
         assert r["n_seeds"] == 3 and len(r["interval"]) == 2 and r["rule"] and r["paper"]
         assert r["test"] == PER_SEED and r["margin_reason"] and r["fails_if"]
-        assert (r["precondition"]["status"] != NOT_CHECKED) == (r["id"] in WITH_PRECONDITION)
+        assert r["precondition"]["status"] == MET and r["precondition"]["evidence"]
 
 
 @pytest.mark.parametrize("claim_id", list(SETTERS))
@@ -244,18 +252,65 @@ def test_s4_names_the_best_stage_per_seed_and_says_which():
 
 
 # ---- preconditions ----------------------------------------------------------------------------
-def test_a_claim_whose_attributes_the_concatenation_never_learned_is_not_answerable():
-    raw = _raw("S3-stage2", CLEAR)
+def _unlearned(r: dict, model: str, attribute: str) -> None:
+    """`model`'s probe right on chance + 0.01 of the scored samples on `attribute` (per-sample
+    correctness only, so the probe figures that name M1/M2's attribute stay as set)."""
+    r["correct"][model][attribute] = pack_correct(_spread(claims.chance(attribute) + 0.01))
+
+
+@pytest.mark.parametrize(("claim_id", "arm"), [
+    (claim_id, arm) for claim_id, arms in PRECONDITION_READS.items() for arm in arms
+])  # fmt: skip
+def test_a_claim_whose_arm_did_not_learn_its_attribute_is_not_answerable(claim_id, arm):
+    """A clear effect with one of the precondition's arms at chance on the claim's attribute:
+    the precondition fails and names that arm, the claim is inconclusive "not answerable here"
+    though its comparison looked clear; without the change the same run is met and held."""
+    raw = _raw(claim_id, CLEAR)
+    assert _row(claim_id, [], raw=raw)["precondition"]["status"] == MET
     for r in raw:
-        for a in claims.SUPPRESSED:
-            _set(r, "concat", a, claims.chance(a) + 0.01)  # barely above chance
-    row = _row("S3-stage2", [], raw=raw)
-    assert row["precondition"]["status"] == "failed" and row["raw_verdict"] == INCONCLUSIVE
-    assert row["estimate"] > M["min_gain"] + 0.1  # the comparison itself looked clear
-    decided = next(r for r in decide_families([row]) if r["id"] == "S3-stage2")
+        _unlearned(r, *arm)
+    row = _row(claim_id, [], raw=raw)
+    assert row["precondition"]["status"] == FAILED and row["raw_verdict"] == INCONCLUSIVE
+    assert claims.ARMS[arm[0]] in row["precondition"]["rule"]
+    assert f"{arm[0]} {arm[1]} probe - chance" in row["precondition"]["evidence"]
+    decided = next(r for r in decide_families([row]) if r["id"] == claim_id)
     assert decided["why"].startswith("not answerable here")
-    # The colour claims read colour's learnability, which is unaffected.
-    assert _row("S6-latest-only", [], raw=raw)["precondition"]["status"] == "met"
+
+
+@pytest.mark.parametrize("claim_id", list(SETTERS))
+def test_the_precondition_does_not_read_the_compared_arms_difference(claim_id):
+    """The same arms' probes, the comparison turned around: the precondition's status is the
+    same whichever way the claim comes out."""
+    held, reversed_ = _row(claim_id, CLEAR), _row(claim_id, [-d for d in CLEAR])
+    assert held["verdict"] == HELD and reversed_["verdict"] == NOT_HELD
+    assert held["precondition"]["status"] == reversed_["precondition"]["status"] == MET
+
+
+def test_an_attribute_no_claim_is_about_leaves_the_precondition_met():
+    """Texture at chance for plain CLIP: M1 (shape) and M2 (colour) stay answerable, and the
+    colour claims (S2, S6) read colour only."""
+    raw = _raw("M1-mmvp-suppressed", CLEAR)
+    for r in raw:
+        _unlearned(r, "clip", "texture")
+        _unlearned(r, "concat", "shape")
+    rows = {r["id"]: r for r in claims.claim_rows(raw)}
+    for claim_id in ("M1-mmvp-suppressed", "M2-mmvp-dominant", "S2-clusters", "S6-latest-only"):
+        assert rows[claim_id]["precondition"]["status"] == MET
+    assert rows["S3-stage2"]["precondition"]["status"] == FAILED
+
+
+def test_the_mmvp_precondition_reads_each_seeds_named_attribute():
+    """Seeds that name different attributes: the precondition reads each seed's own, so MCL-CLIP
+    at chance on shape only where a seed named texture leaves it met."""
+    raw = _raw("M1-mmvp-suppressed", CLEAR[:3])
+    raw[1]["probes"]["clip"].update(shape=0.5, texture=0.2)  # seed 1 names texture
+    raw[1]["mmvp"]["mcl_clip"]["texture"] = raw[1]["mmvp"]["mcl_clip"]["shape"]
+    _unlearned(raw[1], "mcl_clip", "shape")
+    row = _row("M1-mmvp-suppressed", [], raw=raw)
+    assert "per seed: shape, texture, shape" in row["precondition"]["evidence"]
+    assert row["precondition"]["status"] == MET
+    _unlearned(raw[1], "mcl_clip", "texture")
+    assert _row("M1-mmvp-suppressed", [], raw=raw)["precondition"]["status"] == FAILED
 
 
 # ---- margins from the YAML --------------------------------------------------------------------

@@ -23,12 +23,17 @@ How a claim is decided here (`mmcl.stats`, `mmcl.verdicts`):
   figure averages 0 (a min or max over noisy arms, measured on the same samples, does not: the
   old S4's averaged -0.034). S4 is one claim per Trifeature attribute instead of a min over them.
   M1/M2 name their attribute from CLIP's probe on the balanced split, never from the pairs.
-- Preconditions: the old S0 ("the suppressed attributes are learnable here") was a claim in the
-  family, though no paper states it and its verdict decided nothing about MCL. It is now what it
-  was for, the `precondition` of S3-S6 (`learned`): the concatenation of all stages probes the
-  claim's attributes above chance. It reads the concatenation alone, never the compared arms'
-  difference, so it cannot favour either verdict; when it fails the claim is "not answerable
-  here" instead of "not held".
+- Preconditions: every claim carries one, read from its own trained arms, chosen before the
+  comparison and never reading the compared arms' difference (a failed one makes the claim "not
+  answerable here" instead of "not held"). Each asks that an arm probes the attribute the claim
+  is about above chance by the `learnable` margin (low end of the 95% interval over seeds):
+  S1, S3-S6 the concatenation of all stages on their attributes (the old S0, "the suppressed
+  attributes are learnable here", which no paper states); S2 SimCLR's stage 1 on colour, the
+  feature its clusters are said to track; M1/M2 both plain CLIP and MCL-CLIP on the attribute
+  the pairs differ in (pairs that differ in an attribute neither arm holds decide nothing).
+- Pair counts: the MMVP-style pairs per attribute are set in configs/mcl2024/scales.yaml so that
+  pair sampling alone leaves a 0.05 difference decidable at the scale's seeds (`power`); each
+  M row states the floor of its own run.
 
 Removed with earlier redesigns (issue 13): the old S6 (stage-3 groups' NMI with colour) could not
 fail as built and is replaced by a test of spec item 6 itself (does a latest_only stage re-learn
@@ -48,6 +53,7 @@ from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES
 from mmcl.eval.tasks import CORRECT_KEY, unpack_correct
 from mmcl.experiments import grids
 from mmcl.experiments.grids import Margin, grid_path
+from mmcl.experiments.mcl2024 import power
 from mmcl.stats import (
     PER_SEED,
     Check,
@@ -232,9 +238,9 @@ def _stage_keys(models: dict[str, Any]) -> list[str]:
     return sorted((k for k in models if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
 
 
-def learnable_figure(r: dict, attributes: Sequence[str]) -> Figure:
-    """The concatenation's mean probe on `attributes` - their mean chance (the precondition)."""
-    got = _mean_correct(r, "concat", attributes)
+def learnable_figure(r: dict, attributes: Sequence[str], model: str = "concat") -> Figure:
+    """`model`'s mean probe on `attributes` - their mean chance (a precondition's figure)."""
+    got = _mean_correct(r, model, attributes)
     return _paired(got, np.full_like(got, np.mean([chance(a) for a in attributes])))
 
 
@@ -301,20 +307,58 @@ def mmvp_figure(r: dict, attribute: str) -> Figure:
     return _paired(mcl, clip, attribute)
 
 
-# ---- precondition -----------------------------------------------------------------------------
-def learned(raw: Sequence[dict], attributes: Sequence[str]) -> dict[str, str]:
-    """The precondition of S3-S6: the concatenation of all stages probes `attributes` above
-    chance by more than the `learnable` margin (the low end of the 95% interval over seeds; one
-    seed: its value). It reads the concatenation alone, never the compared arms' difference."""
-    margin, names = MARGINS["learnable"], "/".join(attributes)
-    rule = Precondition(
-        f"the concatenation of all stages probes {names} above chance by > {margin.value:g} "
-        f"(95% interval over seeds): {margin.reason}"
-    )
-    values = [learnable_figure(r, attributes).value for r in raw]
+# ---- preconditions ----------------------------------------------------------------------------
+ARMS = {
+    "concat": "the concatenation of all SimCLR-MCL stages",
+    "stage1": "SimCLR (MCL's stage 1)",
+    "clip": "plain CLIP (MCL-CLIP's stage 1)",
+    "mcl_clip": "MCL-CLIP (its two stages concatenated)",
+}  # the arms a precondition reads, as its rule names them
+
+
+def _learns(raw: Sequence[dict], model: str, attributes: Sequence[str]) -> tuple[bool, str]:
+    """Whether `model` probes `attributes[s]` (seed s's attribute) above chance by more than the
+    `learnable` margin (the low end of the 95% interval over seeds; one seed: its value)."""
+    margin = MARGINS["learnable"].value
+    values = [learnable_figure(r, (a,), model).value for r, a in zip(raw, attributes, strict=True)]
     est = estimate(values, test=PER_SEED)  # each seed's own world, so its own balanced split
-    met = est.low > margin.value if est.low is not None else values[0] > margin.value
-    return rule.result(bool(met), f"{names} probe of the concatenation - chance: {est.text()}")
+    met = est.low > margin if est.low is not None else values[0] > margin
+    label = attributes[0] if len(set(attributes)) == 1 else "named-attribute"
+    return bool(met), f"{model} {label} probe - chance: {est.text()}"
+
+
+def _learned_by(
+    raw: Sequence[dict], models: Sequence[str], per_seed: Sequence[Sequence[str]], what: str
+) -> dict[str, str]:
+    """The precondition that every arm of `models` learns each attribute of `what`: per seed,
+    `per_seed[s]` names them (each one judged on its own, never their mean)."""
+    margin = MARGINS["learnable"]
+    arms = " and ".join(ARMS[m] for m in models)
+    rule = Precondition(
+        f"{arms} each probe {what} above chance by > {margin.value:g} (the low end of the 95% "
+        f"interval over seeds), fixed before the comparison: {margin.reason}"
+    )
+    columns = list(zip(*per_seed, strict=True))  # one attribute per seed, for each of `what`
+    results = [_learns(raw, m, column) for m in models for column in columns]
+    evidence = f"{what}: " + "; ".join(text for _, text in results)
+    return rule.result(all(met for met, _ in results), evidence)
+
+
+def learned(
+    raw: Sequence[dict], attributes: Sequence[str], models: Sequence[str] = ("concat",)
+) -> dict[str, str]:
+    """The precondition of a claim about `attributes`: the arms `models` learn them (by default
+    the concatenation, for S1 and S3-S6). It reads those arms' probes alone, never the compared
+    arms' difference, so it cannot favour either verdict."""
+    return _learned_by(raw, models, [attributes] * len(raw), " and ".join(attributes))
+
+
+def mmvp_learned(raw: Sequence[dict], named: Sequence[str]) -> dict[str, str]:
+    """The precondition of M1/M2: plain CLIP and MCL-CLIP both learn the attribute the scored
+    pairs differ in (`named`, one per seed, from CLIP's probe before any pair is scored). Pairs
+    that differ in an attribute neither arm's features hold cannot tell the arms apart."""
+    what = "the attribute the pairs differ in (per seed: " + ", ".join(named) + ")"
+    return _learned_by(raw, ("clip", "mcl_clip"), [(a,) for a in named], what)
 
 
 # ---- rows --------------------------------------------------------------------------------------
@@ -322,7 +366,7 @@ def _decide(
     claim: Claim,
     figures: Sequence[Figure],
     detail: str,
-    precondition: dict[str, str] | None = None,
+    precondition: dict[str, str],
 ) -> dict[str, Any]:
     values = [f.value for f in figures]
     ses = None if all(f.se is None for f in figures) else [f.se or 0.0 for f in figures]
@@ -352,7 +396,21 @@ def _mmvp_claim(raw: Sequence[dict], claim: Claim, worst: bool) -> dict[str, Any
         f"{a} {np.mean(r['mmvp']['clip'][a]):.2f}->{np.mean(r['mmvp']['mcl_clip'][a]):.2f}"
         for r, a in zip(raw, named, strict=True)
     ]
-    return _decide(claim, figures, "per seed (CLIP -> MCL-CLIP): " + ", ".join(rates))
+    detail = f"per seed (CLIP -> MCL-CLIP): {', '.join(rates)}; {_pair_floor(raw, named)}"
+    return _decide(claim, figures, detail, mmvp_learned(raw, named))
+
+
+def _pair_floor(raw: Sequence[dict], named: Sequence[str]) -> str:
+    """The pair-sampling floor of this run's interval (`power`), from its measured variance."""
+    pairs = [
+        (r["mmvp"]["mcl_clip"][a], r["mmvp"]["clip"][a]) for r, a in zip(raw, named, strict=True)
+    ]
+    variance = max(power.pair_variance(*p) for p in pairs)
+    n = min(len(mcl) for mcl, _ in pairs)
+    if len(raw) < 2:
+        return f"{n} pairs per attribute, per-pair variance {variance:.3f}"
+    floor = power.pair_floor(variance, n, len(raw))
+    return f"{n} pairs per attribute, per-pair variance {variance:.3f}, pair floor ±{floor:.3f}"
 
 
 def _probe_claim(
@@ -360,11 +418,11 @@ def _probe_claim(
     key: str,
     figure: Callable[[dict], Figure],
     detail: str,
-    learned_on: Sequence[str] | None = None,
+    learned_on: Sequence[str],
+    models: Sequence[str] = ("concat",),
 ) -> dict[str, Any]:
-    """One probe claim; `learned_on`: the attributes of its precondition (None: none stated)."""
-    precondition = learned(raw, learned_on) if learned_on else None
-    return _decide(CLAIMS[key], [figure(r) for r in raw], detail, precondition)
+    """One probe claim; its precondition: `models` learn the attributes `learned_on`."""
+    return _decide(CLAIMS[key], [figure(r) for r in raw], detail, learned(raw, learned_on, models))
 
 
 def _concat_row(raw: Sequence[dict], attribute: str) -> dict[str, Any]:
@@ -384,8 +442,15 @@ def claim_rows(raw: Sequence[dict]) -> list[dict[str, Any]]:
     nmi = [_mean_nmi(raw, c) for c in ("stage3_latest_only_clusters", "stage3_clusters")]
     latest = f"{probes('stage3_latest_only')}; {nmi[0]} vs {nmi[1]}"
     return [
-        _decide(CLAIMS["S1"], s1, f"{probes('stage1')}; {_named(s1, 'weaker attribute')}"),
-        _probe_claim(raw, "S2", clusters_figure, _mean_nmi(raw, "stage1_clusters")),
+        _decide(
+            CLAIMS["S1"],
+            s1,
+            f"{probes('stage1')}; {_named(s1, 'weaker attribute')}",
+            learned(raw, SUPPRESSED),
+        ),  # fmt: skip
+        _probe_claim(
+            raw, "S2", clusters_figure, _mean_nmi(raw, "stage1_clusters"), (DOMINANT,), ("stage1",)
+        ),  # fmt: skip
         _probe_claim(raw, "S3", stage2_figure, probes("stage2"), SUPPRESSED),
         *(_concat_row(raw, a) for a in TRIFEATURE),
         _probe_claim(raw, "S5c", control_figure, probes("control_concat"), SUPPRESSED),

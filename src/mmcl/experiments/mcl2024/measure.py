@@ -171,17 +171,21 @@ def _mmvp(cfg: RunConfig, folder: Path, n_pairs: int) -> dict[str, Any]:
 def clip_job(
     sc: Scale, seed: int, out_dir: Path, overrides: tuple[str, ...], threads: int
 ) -> dict[str, Any]:
-    """Train the equal-width SimCLR and MCL-CLIP; their probes and the MMVP-style pairs."""
+    """Train the equal-width SimCLR and MCL-CLIP; their probes (plain CLIP's, MCL-CLIP's stages
+    concatenated) and the MMVP-style pairs."""
     folder = seed_dir(out_dir, seed)
     cfgs = run_configs(sc, seed, folder, overrides)
     with torch_threads(threads):
         wide = train(cfgs["simclr-wide"], folder / "simclr-wide", resume=True)[0]
         train(cfgs["clip-mcl"], folder / "clip-mcl", resume=True)
         data = load_split(cfgs["simclr-wide"].data, "balanced")
-        clip = stage_models(cfgs["clip-mcl"], folder / "clip-mcl")[0]
+        clip = [
+            split_features(m, data) for m in stage_models(cfgs["clip-mcl"], folder / "clip-mcl")
+        ]
         probes = {
             "wide": probe_correctness(split_features(wide.model, data)),
-            "clip": probe_correctness(split_features(clip, data)),
+            "clip": probe_correctness(clip[0]),
+            "mcl_clip": probe_correctness(concatenate_features(clip)),  # M1/M2's precondition
         }
         pairs = _mmvp(cfgs["clip-mcl"], folder, sc.mmvp_pairs)
     return {"seed": seed, **scored(probes), "mmvp": pairs}

@@ -12,7 +12,8 @@ Every seed trains, on its own `shapes` world (world seed = training seed):
 - `clip-mcl`: MCL around CLIP (2 stages) on captions naming every attribute; its stage 1 is
   the CLIP baseline of the MMVP-style comparison (spec item 9).
 
-The scales' numbers, and the overrides every run shares, are in configs/mcl2024/scales.yaml.
+The scales' numbers, and the overrides every run shares, are in configs/mcl2024/scales.yaml,
+with the design its MMVP-style pair counts are sized for (`PairDesign`, checked on reading).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 
 from mmcl.config import load_config
 from mmcl.errors import MMCLError
-from mmcl.experiments.grids import grid_path, read_grid
+from mmcl.experiments.grids import build, grid_path, read_grid
+from mmcl.experiments.mcl2024 import power
 from mmcl.registry import unknown_name_message
 from mmcl.train.config import RunConfig
 
-GRID = read_grid(grid_path("mcl2024", "scales.yaml"), ("shared", "scales"))
+GRID = read_grid(grid_path("mcl2024", "scales.yaml"), ("shared", "mmvp_design", "scales"))
 SHARED = GRID.strings("shared")  # the world and model of every run, whatever the scale
 CLIP_STAGES = 2  # CLIP baseline (stage 1) and one MCL stage: what the MMVP claims compare
 
@@ -64,7 +66,32 @@ class Scale:
         ]
 
 
+@dataclass(frozen=True)
+class PairDesign:
+    """What the pairs per attribute are sized for (`power`): a `difference` between two models'
+    pair accuracies left decidable by pair sampling at a scale's seeds, given the per-pair
+    variance of their paired difference (`pair_variance`, measured on a run)."""
+
+    difference: float
+    pair_variance: float
+
+
+def check_pairs(scales: dict[str, Scale], design: PairDesign, source: str) -> None:
+    """Refuse a scale with fewer pairs per attribute than `design` asks at its seeds."""
+    for name, sc in scales.items():
+        if len(sc.seeds) < 2:
+            raise MMCLError(f"{source}: scales.{name}.seeds: MMVP pairs need >= 2 seeds; add seeds")
+        needed = power.pairs_needed(design.pair_variance, design.difference, len(sc.seeds))
+        if sc.mmvp_pairs < needed:
+            raise MMCLError(
+                f"{source}: scales.{name}.mmvp_pairs = {sc.mmvp_pairs} is below the {needed} "
+                f"pairs per attribute mmvp_design asks at {len(sc.seeds)} seeds; raise it"
+            )
+
+
+PAIR_DESIGN = build(PairDesign, GRID.sections["mmvp_design"], f"{GRID.source}: mmvp_design", {})
 SCALES = GRID.table(Scale, "scales")
+check_pairs(SCALES, PAIR_DESIGN, GRID.source)
 
 RUNS = ("simclr-mcl", "simclr-mcl-latest", "simclr-control", "simclr-wide", "clip-mcl")
 
