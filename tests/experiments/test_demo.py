@@ -1,5 +1,6 @@
-"""`mmcl demo`: three fixed arms, figures with intervals, a curve, claims that wait for the
-shape to be learned. The analysis on synthetic figures; the machinery on a tiny budget."""
+"""`mmcl demo`: four fixed arms, figures with intervals, a curve, claims that wait for the
+supervised arm to learn the shape. The analysis on synthetic figures; the machinery on a tiny
+budget."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def _figures(shift, probe, er=None, id_acc=(0.9, 0.9, 0.9)):
 def test_a_difference_is_named_only_when_its_interval_excludes_zero():
     figures = {
         "clip_rich": _figures([0.60, 0.62, 0.61], [0.7, 0.7, 0.71]),
+        "clip_details": _figures([0.50, 0.45, 0.55], [0.7, 0.7, 0.71]),
         "clip_label": _figures([0.40, 0.41, 0.39], [0.7, 0.69, 0.7]),
         "supervised": _figures([0.35, 0.60, 0.45], [0.7, 0.71, 0.7]),
     }
@@ -48,29 +50,44 @@ def test_a_difference_is_named_only_when_its_interval_excludes_zero():
     assert ("clip_rich", "clip_label", demo.SHIFT) in detected
 
 
-def test_claims_are_decided_by_their_rules_when_the_shape_is_learned():
+def test_claims_are_decided_by_their_rules_when_the_supervised_arm_learns_the_shape():
     figures = {
         "clip_rich": _figures([0.60, 0.62, 0.61], [0.7, 0.7, 0.7]),
+        "clip_details": _figures([0.52, 0.53, 0.52], [0.7, 0.7, 0.7]),
         "clip_label": _figures([0.42, 0.43, 0.42], [0.7, 0.7, 0.7], er=[0.1, 0.11, 0.1]),
         "supervised": _figures([0.40, 0.40, 0.41], [0.7, 0.7, 0.7], er=[0.1, 0.1, 0.11]),
     }
-    assert demo.shape_learned(figures)
-    verdicts = {c["id"]: c["verdict"] for c in demo.decide_claims(figures, learned=True)}
-    assert verdicts == {
+    precondition = demo.shape_learned(figures)
+    assert precondition["status"] == stats.MET
+    claims = demo.decide_claims(figures, precondition)
+    assert {c["id"]: c["verdict"] for c in claims} == {
         "xue_rich_over_label": stats.HELD,
+        "xue_details_over_label": stats.HELD,
         "xue_label_not_below_supervised": stats.HELD,
         "fang_same_data_same_er": stats.HELD,
     }
 
 
-def test_no_claim_is_decided_where_no_arm_learned_the_shape():
-    figures = {arm: _figures([0.01, 0.0, 0.02], [0.12, 0.14, 0.13]) for arm in demo.ARM_NAMES}
-    figures["clip_rich"] = _figures([0.30, 0.31, 0.30], [0.12, 0.14, 0.13])
-    assert not demo.shape_learned(figures)
-    claims = demo.decide_claims(figures, learned=False)
+def test_the_precondition_reads_the_supervised_arm_only():
+    """CLIP arms that learn the shape do not make a regime answerable where the supervised arm
+    does not; a supervised arm that learns it does, whatever the CLIP arms probe."""
+    figures = {arm: _figures([0.01, 0.0, 0.02], [0.7, 0.72, 0.71]) for arm in demo.ARM_NAMES}
+    figures["supervised"] = _figures([0.01, 0.0, 0.02], [0.12, 0.14, 0.13])
+    precondition = demo.shape_learned(figures)
+    assert precondition["status"] == stats.FAILED
+    assert "13.0%" in precondition["evidence"]
+    claims = demo.decide_claims(figures, precondition)
     assert {c["verdict"] for c in claims} == {stats.INCONCLUSIVE}
-    assert all(c["precondition"]["status"] == "failed" for c in claims)
-    assert all("clip_rich 13%" in c["precondition"]["evidence"] for c in claims)
+    assert all(c["precondition"] == precondition for c in claims)
+    figures = {arm: _figures([0.01, 0.0, 0.02], [0.12, 0.14, 0.13]) for arm in demo.ARM_NAMES}
+    figures["supervised"] = _figures([0.01, 0.0, 0.02], [0.7, 0.72, 0.71])
+    assert demo.shape_learned(figures)["status"] == stats.MET
+
+
+def test_bimodal_seeds_do_not_meet_the_precondition():
+    figures = {arm: _figures([0.3, 0.3, 0.3], [0.7, 0.7, 0.7]) for arm in demo.ARM_NAMES}
+    figures["supervised"] = _figures([0.3, 0.3, 0.3], [0.71, 0.69, 0.15])
+    assert demo.shape_learned(figures)["status"] == stats.FAILED
 
 
 def test_paired_errors_come_from_the_records_per_sample_correctness():
@@ -98,7 +115,7 @@ def test_paired_errors_come_from_the_records_per_sample_correctness():
 
 
 def test_the_arms_are_fixed_and_differ_only_in_method_and_captions():
-    assert demo.ARM_NAMES == ("clip_rich", "clip_label", "supervised")
+    assert demo.ARM_NAMES == ("clip_rich", "clip_details", "clip_label", "supervised")
     keys = {a.name: {o.split("=")[0] for o in a.overrides} for a in demo.ARMS}
     allowed = {"method.name", "data.shapes.caption_preset", "data.shapes.caption_mention"}
     allowed |= {"eval.tasks", "train.checkpoint_every", "train.keep_checkpoints"}
@@ -118,7 +135,7 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
     ]
     scale = demo.DemoScale(seeds=(0, 1), strengths=(0.5, 0.9))
     result = demo.run_demo(scale, tmp_path, jobs=1, extra=tiny)
-    assert result["trained_now"] == 12
+    assert result["trained_now"] == 16
     assert [r["strength"] for r in result["by_strength"]] == [0.5, 0.9]
     for at in result["by_strength"]:
         assert len(at["testbed"]["points"]) >= 4  # checkpoints of both supervised seeds
@@ -142,7 +159,7 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
                                "Which features each arm keeps", "Training curves",
                                "What the splits look like"])  # fmt: skip
     page = report.read_text()
-    assert "<td>12 (12 distinct config hashes); " in page  # every run named, with its time
+    assert "<td>16 (16 distinct config hashes); " in page  # every run named, with its time
     run_dirs = [Path(d) for dirs in result["runs"].values() for d in dirs]
     assert all(f"<code>{json.loads((d / 'results.json').read_text())['meta']['config_hash']}"
                in page for d in run_dirs)  # fmt: skip

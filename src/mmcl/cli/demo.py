@@ -1,6 +1,6 @@
-"""`mmcl demo`: supervised, CLIP with label captions and CLIP with rich captions, under shift.
+"""`mmcl demo`: supervised and CLIP with label-only, detail and rich captions, under shift.
 
-The three arms train on the same calibrated `shapes` images with the same image tower and budget
+The arms train on the same calibrated `shapes` images with the same image tower and budget
 (chosen by the learnability gate before any comparison, see the README), over several seeds and
 spurious strengths, and are scored on `spurious_reversed` (every background belongs to another
 class). Runs are cached by config hash under OUT/runs: a second call only measures.
@@ -22,7 +22,7 @@ log = logging.getLogger("mmcl")
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="three arms (supervised, CLIP label / rich captions) on `shapes` under shift",
+        help="supervised and CLIP (label / detail / rich captions) on `shapes` under shift",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,11 +57,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
         print("\nWhat this shows:")
         for sentence in at["summary"]:
             print(f"  {sentence}")
+        pre = at["precondition"]
+        print(f"Precondition {pre['status']}: {pre['rule']}; {pre['evidence']}.")
         print("The papers' predictions (Holm over every strength's; raw verdict beside):")
         for claim in at["claims"]:
             print(f"  {claim['verdict']:<12} {claim['id']}: {claim['ours']} "
                   f"[raw: {claim['raw_verdict']}]")  # fmt: skip
             if claim.get("why"):
                 print(f"  {'':<12} why: {claim['why']}")
+            if claim.get("seeds_needed") is not None:
+                print(f"  {'':<12} seeds needed: {claim['seeds_needed']}")
     print(f"\n{out / 'demo.json'}; report: {report} ({result['seconds']:.0f} s)")
     return 0

@@ -1,4 +1,4 @@
-"""The demo's page and text table: three arms, intervals, the curve, the testbed line.
+"""The demo's page and text table: its arms, intervals, the curve, the testbed line.
 
 Every number comes from `demo.json` (`mmcl.experiments.demo.run_demo`); the summary sentences
 are the ones computed there, so the page cannot name a difference the intervals do not show.
@@ -27,7 +27,12 @@ COLUMNS = {
     "shape_probe": "shape probe (balanced)",
     "effective_robustness": "effective robustness",
 }
-COLOURS = {"clip_rich": "tab:green", "clip_label": "tab:blue", "supervised": "tab:orange"}
+COLOURS = {
+    "clip_rich": "tab:green",
+    "clip_details": "tab:purple",
+    "clip_label": "tab:blue",
+    "supervised": "tab:orange",
+}
 
 
 def cell(row: dict[str, Any] | None) -> str:
@@ -203,9 +208,12 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
     curves = save_png(curves_figure(at), out_dir / f"demo_training_{tag}.png")
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in at["summary"])
     strength = f"{at['strength']:g}"
+    pre = at["precondition"]
     return "".join(
         [
             f"<h2>Spurious strength {strength}</h2>",
+            f"<p>Precondition ({html.escape(pre['status'])}): {html.escape(pre['rule'])}. "
+            f"{html.escape(pre['evidence'])}.</p>",
             _table_html(result, at),
             f"<p>What this shows:</p><ul>{summary}</ul>",
             claims_html(
@@ -247,7 +255,8 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
         "cache",
     )
     parts = [
-        f"<p>Three arms on the calibrated <code>shapes</code> world, seeds {result['seeds']}. "
+        f"<p>{len(result['arms'])} arms on the calibrated <code>shapes</code> world, seeds "
+        f"{result['seeds']}. "
         "In training each shape sits on its own background with probability 'spurious "
         f"strength'; <code>{result['shift']}</code> always shows another class's background. "
         "Means over seeds with 95% intervals, in accuracy points; effective robustness is the "
