@@ -63,7 +63,7 @@ def _half_width(row: Row, n: int, alpha: float) -> float:
 def _distance(row: Row) -> float:
     """How far the estimate is from the boundary it leans towards, in the claim's units."""
     est, margin = row["estimate"], row["margin"]
-    if row["rule_kind"] == "Equivalent":
+    if row["rule_kind"] in ("Equivalent", "Differs"):  # two-sided bands (Differs: xue2024 C5)
         return abs(margin - abs(est))
     return abs(est - margin)
 
