@@ -172,6 +172,10 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
 
 
 @pytest.mark.parametrize("scale", sorted(demo.SCALES))
-def test_each_scale_has_three_seeds_or_more_and_a_curve(scale):
-    s = demo.SCALES[scale]
-    assert len(s.seeds) >= 3 and len(s.strengths) >= 2
+def test_each_scale_has_three_seeds_or_more(scale):
+    assert len(demo.SCALES[scale].seeds) >= 3
+
+
+def test_full_draws_the_curve_through_the_default_strengths():
+    quick, full = demo.SCALES["quick"], demo.SCALES["full"]
+    assert len(full.strengths) >= 2 and set(quick.strengths) <= set(full.strengths)
