@@ -12,6 +12,7 @@ from mmcl.errors import MMCLError
 from mmcl.eval.tasks import pack_correct
 from mmcl.experiments.xue2024 import claims as xc
 from mmcl.experiments.xue2024.image_claims import image_claims
+from mmcl.verdicts import decide_families
 
 SHIFTS = ("spurious_reversed", "sketch", "unseen_colors")
 
@@ -169,6 +170,15 @@ def test_differs_mirrors_equivalent():
     assert rule.decide(est) == "held" and stats.Equivalent(0.01).decide(est) == "not held"
     tight = stats.estimate([0.001, -0.001, 0.0], test=stats.PER_SEED)
     assert rule.decide(tight) == "not held" and rule.distance(tight) == pytest.approx(0.01)
+
+
+def test_an_undecided_c5_needs_the_same_seeds_whichever_way_it_leans():
+    base = ([0.4] * 3, [0.5, 0.52, 0.5], [0.7] * 3, [0.3] * 3)
+    up = _image_rows(*base, [0.52, 0.58, 0.51])["IMG-C5"]
+    down = _image_rows(*base, [0.48, 0.46, 0.49])["IMG-C5"]
+    assert up["verdict"] == down["verdict"] == "inconclusive"
+    [up], [down] = decide_families([up]), decide_families([down])
+    assert up["seeds_needed"] == down["seeds_needed"]  # the same distance to the +/- band
 
 
 def test_image_difference_takes_the_paired_error():
