@@ -93,6 +93,17 @@ def test_table_cuts_long_cells_to_a_fixed_width():
     assert "~" in lines[2] and "y" * 21 not in lines[2]
 
 
+def test_unanswerable_claims_are_listed_before_the_verdicts():
+    claims = fake_result()["claims"]
+    rule = stats.Precondition("the supervised arm learns the shape here")
+    failed = {**claims[1], "precondition": rule.result(False, "probe 15.6% [12.4%, 18.8%]")}
+    text = repro.unanswerable_text([claims[0], failed])
+    assert text.splitlines()[0].startswith("not answerable here")
+    assert f"{failed['id']}: the supervised arm learns the shape here; seen: probe 15.6%" in text
+    assert claims[0]["id"] + ":" not in text
+    assert repro.unanswerable_text([claims[0]]) == ""
+
+
 def test_auto_seeds_run_a_pilot_then_the_seeds_the_undecided_claims_need(monkeypatch, tmp_path):
     """The pilot (3 seeds) leaves a claim undecided; the follow-up gets the seeds it asks for,
     capped by the budget, and both looks are decided at alpha / 2."""

@@ -24,7 +24,7 @@ from mmcl.cli.options import add_set_option
 from mmcl.errors import MMCLError
 from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper, run_paper_auto
 from mmcl.io import atomic_write_text, output_folder
-from mmcl.stats import HELD, NOT_HELD, verdict_counts
+from mmcl.stats import FAILED, HELD, NOT_HELD, verdict_counts
 
 log = logging.getLogger("mmcl")
 
@@ -130,6 +130,23 @@ def claims_text(claims: Sequence[dict], width: int = 40) -> str:
     return "\n".join(lines)
 
 
+def unanswerable_text(claims: Sequence[dict]) -> str:
+    """The claims this run cannot answer (their precondition failed: the arms did not learn the
+    feature the claim is about), grouped by precondition, to read before any verdict."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in claims:
+        pre = c["precondition"]
+        if pre["status"] == FAILED:
+            groups.setdefault((pre["rule"], pre.get("evidence", "")), []).append(c["id"])
+    if not groups:
+        return ""
+    lines = ["not answerable here (the precondition failed; these claims stay undecided):"]
+    for (rule, evidence), ids in groups.items():
+        seen = f"; seen: {evidence}" if evidence else ""
+        lines.append(f"  {', '.join(ids)}: {rule}{seen}")
+    return "\n".join(lines)
+
+
 def why_text(claims: Sequence[dict]) -> str:
     """Why each undecided claim is undecided, one line each."""
     lines = [f"  {c['id']}: {c['why']}" for c in claims if c.get("why")]
@@ -204,6 +221,8 @@ def run_repro(args: argparse.Namespace) -> int:
             document["looks"] = result["looks"]
         print(json.dumps(document, indent=1, default=float))
         return 0
+    if unanswerable_text(claims):
+        print(f"{unanswerable_text(claims)}\n")
     print(claims_text(claims))
     print(f"\n{rules_text(claims)}")
     if why_text(claims):
