@@ -37,16 +37,16 @@ def _cfg(overrides) -> RunConfig:
 def test_tiny_testbed_grid_varies_every_knob_and_holds_the_reference():
     scale = scales.get_scale("tiny")
     specs = testbed.testbed_specs(scale)
-    assert len(specs) >= 7 and len({s.name for s in specs}) == len(specs)
+    assert len(specs) >= 4 and len({s.name for s in specs}) == len(specs)
     assert all(s.baseline and s.evals[0] == runs.CLASSIFIER for s in specs)
     cfgs = [_cfg(s.overrides) for s in specs]
     assert all(c.method.name == "supervised" for c in cfgs)
     assert all(c.data.shapes.seen_colors == testbed.NARROW["seen_colors"] for c in cfgs)
     assert {c.model.width for c in cfgs if c.model.image == "small_cnn"} == {4, 8}
-    assert {c.model.timm_name for c in cfgs} >= {"test_byobnet", "test_vit"}
-    assert {c.train.steps for c in cfgs} == {*scale.testbed_steps, scale.steps} and len(
-        scale.testbed_steps
-    ) > 1
+    assert "test_byobnet" in {c.model.timm_name for c in cfgs}
+    assert {c.train.steps for c in cfgs} == {*scale.testbed_steps, scale.steps}
+    budgets = {e.step or c.train.steps for s, c in zip(specs, cfgs, strict=True) for e in s.evals}
+    assert len(budgets) > 3  # the budget axis: snapshots of each run, and its final weights
     assert {c.data.shapes.n_train for c in cfgs} == {*scale.testbed_sizes, scale.n_train}
     assert testbed.reference_ce(scale).name in {s.name for s in specs}
     assert len(scale.seeds) >= 3 and len(scales.get_scale("small").seeds) >= 5

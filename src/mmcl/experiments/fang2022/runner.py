@@ -64,7 +64,10 @@ NOTE = (
     f"the robustness' = the whole ΔER interval within ±{MARGINS['equivalence'].value:g} pp, "
     f"and the distribution must add more than {MARGINS['distribution'].value:g} pp: margins "
     "fixed in configs/fang2022/claims.yaml before the run (no longer a share of F2's measured "
-    "ΔER, and F2's verdict no longer gates the equivalences). Verdicts: Holm's step-down over "
+    "ΔER, and F2's verdict no longer gates the equivalences). The testbed holds every run's "
+    "snapshots (checkpoints of smaller budgets); those under the fit floor are plotted, not "
+    "fitted. Each claim's precondition (its arms learn the task; the testbed covers their ID "
+    "range) is fixed in configs/fang2022/claims.yaml. Verdicts: Holm's step-down over "
     "the paper's claims at 5% family-wise; each row keeps its raw verdict. The paper's own "
     "figures were not retrieved (spec): its column states the finding."
 )

@@ -18,7 +18,11 @@ the testbed collapses to one point.
 
 The testbed varies width, architecture (the small CNN and timm's tiny `test_byobnet` and
 `test_vit`), training steps and training-set size; every model is trained once (seed 0) and
-cached (`runs`), so `mmcl testbed shapes` and `mmcl repro fang2022` share them.
+cached (`runs`), so `mmcl testbed shapes` and `mmcl repro fang2022` share them. Each run is also
+scored at a checkpoint every `snapshot_every` steps (`with_snapshots`): a model of a smaller
+budget whose accuracy lies between chance and the final run's, where the models the line judges
+lie, for scoring time only. Testbed models under `fit_floor` ID accuracy (3x chance: they read
+the background) are plotted, not fitted (`fitted_points`).
 """
 
 from __future__ import annotations
