@@ -401,7 +401,7 @@ def test_an_arm_at_chance_fails_its_claims_precondition_and_only_theirs():
 @pytest.mark.parametrize(
     "bed,why",
     [
-        (bed_at([0.35, 0.4, 0.42, 0.44, 0.46, 0.48]), "extrapolated above the testbed"),
+        (bed_at([0.3, 0.32, 0.35, 0.38, 0.4, 0.42, 0.44, 0.46]), "4 points above the testbed"),
         (bed_at([0.3, 0.31, 0.32, 0.9, 0.95, 0.97]), "inside the range, none near the arms"),
         (bed_at([0.45, 0.5, 0.55, 0.6]), "four near them, five asked"),
         (bed_at([0.45, 0.48, 0.5, 0.52, 0.55, 0.6], floor=0.7), "near them but under the floor"),
@@ -414,6 +414,15 @@ def test_a_testbed_that_does_not_cover_the_arms_fails_every_claim(bed, why):
     rows = claims.decide_claims(data)
     assert all(r["precondition"]["status"] == stats.FAILED for r in rows), why
     assert all(r["verdict"] == stats.INCONCLUSIVE for r in rows), why
+
+
+def test_a_judged_model_just_past_the_testbeds_top_is_within_reach():
+    data = raw(jittered({}))
+    data["points"]["clip-narrow"] = point([0.0, 0.1, -0.1], x=0.58)
+    data["testbed"] = bed_at([0.35, 0.4, 0.45, 0.5, 0.52, 0.56])  # 2 points short of 0.58
+    rows = {r["id"]: r for r in claims.decide_claims(data)}
+    assert rows["F1-size"]["precondition"]["status"] == stats.MET
+    assert "within 3%" in rows["F1-size"]["precondition"]["rule"]
 
 
 def test_f0_is_judged_over_every_cause_model_not_one_pair():
@@ -439,6 +448,7 @@ def test_the_precondition_never_reads_the_compared_difference():
     [
         (lambda p: p["span_points"].update(value=2.5), r"span_points\.value must be a whole"),
         (lambda p: p["span_pad"].update(value=1.5), r"span_pad\.value must lie in"),
+        (lambda p: p["span_reach"].update(value=-0.1), r"span_reach\.value must lie in"),
         (lambda p: p.pop("span_pad"), r"preconditions: no key 'span_pad'"),
     ],
 )

@@ -82,7 +82,7 @@ ID_SPLIT = "id"  # the evaluation world's in-distribution split (`runs.ID_SPLIT`
 
 
 MARGIN_KEYS = ("equivalence", "distribution", "id_head", "line_r")
-SPAN_KEYS = ("span_points", "span_pad")
+SPAN_KEYS = ("span_points", "span_pad", "span_reach")
 SECTIONS = ("margins", "preconditions")
 MARGINS_FILE = grid_path("fang2022", "claims.yaml")
 
@@ -105,12 +105,13 @@ def read_span_rule(path: Path | Traversable = MARGINS_FILE) -> SpanRule:
     """The `preconditions` section of claims.yaml (`SPAN_KEYS`, each {value, reason}): how
     densely the testbed must cover the models a claim judges (`preconditions`)."""
     table = read_grid(path, SECTIONS).table(Margin, "preconditions", SPAN_KEYS, kind="key")
-    points, pad = table["span_points"].value, table["span_pad"].value
+    points = table["span_points"].value
     if points < 1 or points != int(points):
         raise MMCLError(f"{path}: preconditions.span_points.value must be a whole number >= 1")
-    if not 0 <= pad < 1:
-        raise MMCLError(f"{path}: preconditions.span_pad.value must lie in [0, 1)")
-    return SpanRule(int(points), pad)
+    for key in ("span_pad", "span_reach"):
+        if not 0 <= table[key].value < 1:
+            raise MMCLError(f"{path}: preconditions.{key}.value must lie in [0, 1)")
+    return SpanRule(int(points), table["span_pad"].value, table["span_reach"].value)
 
 
 SPAN_RULE = read_span_rule()
