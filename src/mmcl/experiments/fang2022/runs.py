@@ -11,7 +11,9 @@ decide what it learns (`key_payload`) and `CACHE_VERSION`; `trained.json` marks 
 training (an interrupted one resumes from its checkpoint), and every scoring is stored beside it as
 `eval-<name>-<hash>.json` (a results file: meta + records), its hash holding `SCORE_VERSION`. So a
 run is trained once and scored once per evaluation, a change to scoring rescores without
-retraining, and the testbed command and the repro share runs.
+retraining, and the testbed command and the repro share runs. An evaluation with a `step` scores
+the checkpoint kept at that step (a testbed snapshot); a cached run trained before it kept that
+checkpoint is trained again.
 
 Jobs: runs not yet cached can train in parallel worker processes (spawned, one torch thread
 each); small convolutions use two processes better than two threads of one.
