@@ -13,12 +13,25 @@ import math
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
+from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import pack_correct
-from mmcl.experiments.zhang2023 import claims, probes
-from mmcl.stats import HELD, INCONCLUSIVE, NOT_HELD, PER_SEED, SHARED
+from mmcl.experiments.zhang2023 import claims, preconditions, probes, scales
+from mmcl.methods.teachers import LabelOracleTeacher
+from mmcl.stats import (
+    FAILED,
+    HELD,
+    INCONCLUSIVE,
+    MET,
+    NOT_CHECKED,
+    NOT_HELD,
+    PER_SEED,
+    SHARED,
+    t_quantile,
+)
 from mmcl.verdicts import decide_families
 
 CLEAR, REVERSE, NOISE = "clear", "reverse", "noise"
@@ -85,13 +98,18 @@ def _correct(acc: float, n_test: int, rng: np.random.Generator | None) -> np.nda
 
 
 def _records(
-    a: str, b: str, effects: list[float], n_test: int = 4000, independent: bool = False
+    a: str,
+    b: str,
+    effects: list[float],
+    n_test: int = 4000,
+    independent: bool = False,
+    base: float = 40.0,
 ) -> list[dict]:
-    """Probe records where acc(a) - acc(b) = effect on every split (points); b sits at 40%."""
+    """Probe records where acc(a) - acc(b) = effect on every split (points); b sits at `base`."""
     rng = np.random.default_rng(0) if independent else None
     out = []
     for seed, e in enumerate(effects):
-        for variant, acc in ((a, 40.0 + e), (b, 40.0)):
+        for variant, acc in ((a, base + e), (b, base)):
             for split in SHIFTS:
                 correct = _correct(acc, n_test, rng)
                 out.append({"task": "linear_probe", "variant": variant, "seed": seed,
@@ -273,16 +291,128 @@ def test_a_margin_error_names_the_file_and_the_key(tmp_path, change, message):
     assert str(path) in str(error.value) and message in str(error.value)
 
 
-# ---- learnability and tables ------------------------------------------------------------------
-def test_learnability_reads_simclr_against_chance():
-    near_chance = _records("new_positive", "simclr", [0.0, 0.0, 0.0], n_test=400)
-    for r in near_chance:
-        r["value"] = 0.11 + 0.01 * r["seed"]
-    assert "not clearly above chance" in probes.learnability(near_chance, 10)
-    learned = _records("new_positive", "simclr", [0.0, 0.0, 0.0])
-    assert "it is above chance" in probes.learnability(learned, 10)
+# ---- preconditions ----------------------------------------------------------------------------
+GOOD_TEACHER = [{"same_class": r, "chance": 0.1, "n_anchors": 4096} for r in (0.55, 0.6, 0.5)]
+RANDOM_TEACHER = [{"same_class": r, "chance": 0.1, "n_anchors": 4096} for r in (0.11, 0.09, 0.1)]
 
 
+def _prepared(agreements: list[dict]) -> list[dict]:
+    return [{"seed": s, "n_classes": 10, "teacher": a} for s, a in enumerate(agreements)]
+
+
+def _gain_row(records: list[dict], prepared: list[dict]) -> dict:
+    rows = decide_families(claims.resampling_claims(records, test=PER_SEED, prepared=prepared))
+    return next(r for r in rows if r["id"] == "new_positive_gain")
+
+
+@pytest.mark.parametrize(
+    ("teacher", "simclr_level", "status"),
+    [(GOOD_TEACHER, 40.0, MET), (RANDOM_TEACHER, 40.0, FAILED), (GOOD_TEACHER, 12.0, FAILED)],
+)
+def test_resampling_precondition_needs_the_teacher_and_simclr(teacher, simclr_level, status):
+    """A clear gain counts only where the teacher's neighbours share the class (3x chance) and
+    plain SimCLR reads it (2x chance); else "not answerable here", whatever the difference."""
+    records = _records("new_positive", "simclr", ACCURACY_EFFECTS[CLEAR], base=simclr_level)
+    row = _gain_row(records, _prepared(teacher))
+    assert row["precondition"]["status"] == status
+    assert row["raw_verdict"] == (HELD if status == MET else INCONCLUSIVE)
+    if status == FAILED:
+        assert row["why"].startswith("not answerable here")
+
+
+def test_precondition_never_reads_the_compared_difference():
+    """The same SimCLR and teacher with the variant far ahead or far behind: same precondition."""
+    prepared = _prepared(GOOD_TEACHER)
+    ahead, behind = (_gain_row(_records("new_positive", "simclr", ACCURACY_EFFECTS[c]), prepared)
+                     for c in (CLEAR, REVERSE))  # fmt: skip
+    assert ahead["precondition"] == behind["precondition"]
+    assert ahead["verdict"] == HELD and behind["verdict"] == NOT_HELD
+
+
+def test_teacher_bar_is_a_multiple_of_the_measured_chance():
+    """Neighbours at 25% clear 3x a chance of 5% (20 classes) but not 3x a chance of 10%."""
+    rates = [{"same_class": r, "n_anchors": 4096} for r in (0.25, 0.26, 0.24)]
+    low_chance = preconditions.teacher_shares_class([{**r, "chance": 0.05} for r in rates])
+    high_chance = preconditions.teacher_shares_class([{**r, "chance": 0.1} for r in rates])
+    assert (low_chance["status"], high_chance["status"]) == (MET, FAILED)
+    assert "3x" in high_chance["rule"] and "30%" in high_chance["evidence"]
+
+
+def test_simclr_bar_reads_the_claims_own_splits():
+    """The shift claim asks SimCLR's mean over the shifts, the id claims its id probe: SimCLR
+    reading the class in distribution only fails the shift claim's precondition alone."""
+    records = _records("new_positive", "simclr", ACCURACY_EFFECTS[CLEAR])
+    for r in records:
+        if r["variant"] == "simclr" and r["split"] != "id":
+            r["value"] = 0.1
+    prepared = _prepared(GOOD_TEACHER)
+    rows = {r["id"]: r for r in claims.resampling_claims(records, test=PER_SEED, prepared=prepared)}
+    assert rows["new_positive_gain"]["precondition"]["status"] == MET
+    assert rows["new_positive_shift"]["precondition"]["status"] == FAILED
+
+
+def test_text_positives_ask_simclr_only_and_unmeasured_is_not_checked():
+    records = _records(probes.TEXT_RUN, "simclr", ACCURACY_EFFECTS[CLEAR])
+    (row,) = claims.pair_claims([], records, _prepared(RANDOM_TEACHER))
+    assert row["precondition"]["status"] == MET and "teacher" not in row["precondition"]["rule"]
+    (row,) = claims.pair_claims([], records)  # no prepared seeds: the paper recipe's own data
+    assert row["precondition"]["status"] == NOT_CHECKED
+
+
+def test_neighbour_agreement_of_a_label_teacher_is_one_and_chance_is_exact():
+    """Label-oracle features on whole-split batches (8 images of each of 4 classes): every
+    nearest view shares the class; a random candidate does (16 - 2) / (64 - 2) of the time."""
+    teacher = LabelOracleTeacher(4)
+    split = _split_of(n_per_class=8, n_classes=4)
+    out = preconditions.neighbour_agreement(teacher, split, "default", batch_size=32, seed=0)
+    assert out["same_class"] == 1.0 and out["chance"] == pytest.approx(14 / 62)
+    assert out["n_anchors"] == 2 * 32 * preconditions.AGREEMENT_BATCHES
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3]).repeat(2)  # a batch of 8 images, 2 views
+    nearest = torch.arange(16).roll(1)  # an arbitrary pick: only its labels count
+    same, chance = preconditions.batch_agreement(labels, nearest)
+    assert chance == pytest.approx((6 * (6 - 2) + 4 * (4 - 2) + 2 * 0 + 4 * (4 - 2)) / 16 / 14)
+    assert same == pytest.approx(float((labels[nearest] == labels).float().mean()))
+
+
+def _split_of(n_per_class: int, n_classes: int) -> WorldSplit:
+    labels = torch.arange(n_classes).repeat_interleave(n_per_class)
+    images = torch.randint(0, 255, (len(labels), 3, 8, 8), dtype=torch.uint8)
+    return WorldSplit("train", images, labels, {"shape": labels}, {"shape": ["a"] * n_classes},
+                      [""] * len(labels), ["a"] * n_classes, [])  # fmt: skip
+
+
+# ---- paired errors and the test floor --------------------------------------------------------
+def test_discordance_is_the_share_of_samples_exactly_one_model_gets():
+    """Nested hits at 50% and 40%: they disagree on exactly 10% of the samples."""
+    cells = probes.probe_cells(_records("new_positive", "simclr", [10.0, 10.0, 10.0]))
+    assert probes.discordance(cells, "new_positive", "simclr") == pytest.approx(0.10, abs=1e-3)
+
+
+def test_test_floor_is_where_test_noise_alone_fills_the_margin():
+    """At the floor, t_{n-1} * sqrt(d / n_test / n) equals the margin; more seeds lower it."""
+    floor = probes.test_floor(0.5, 1.5, 3)
+    half = t_quantile(2) * math.sqrt(0.5 / floor / 3) * 100
+    assert half == pytest.approx(1.5, rel=1e-3) and half <= 1.5
+    assert probes.test_floor(0.5, 1.5, 5) < floor and probes.test_floor(0.5, 3.0, 3) < floor
+
+
+def test_tiny_test_sets_clear_the_equivalence_floor():
+    """configs/zhang2023/resampling.yaml's tiny n_test is at least the floor of every
+    equivalence claim at tiny's seeds for any discordance up to 0.6 (two probes near 30%)."""
+    tiny = scales.resolve("tiny")
+    for name in claims.NEGATIVE_SIDE:
+        margin = claims.RESAMPLING[f"{name}_small"].rule.margin
+        assert tiny.grid.n_test >= probes.test_floor(0.6, margin, len(tiny.seeds))
+
+
+def test_equivalence_rows_state_their_floor():
+    records = _records("drop_easy_negative", "simclr", EQUIVALENCE_EFFECTS[CLEAR], n_test=500)
+    row = next(r for r in claims.resampling_claims(records, test=PER_SEED)
+               if r["id"] == "drop_easy_negative_small")  # fmt: skip
+    assert "test floor" in row["ours"] and "here 500" in row["ours"]
+
+
+# ---- tables --------------------------------------------------------------------------------
 def test_probe_table_is_the_seed_mean():
     table = probes.probe_table(_records("new_positive", "simclr", [1.0, 2.0, 3.0]))
     assert table["new_positive"]["id"] == pytest.approx(42.0)

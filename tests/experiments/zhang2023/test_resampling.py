@@ -169,8 +169,11 @@ def test_grid_trains_and_probes_one_seed(tiny_overrides, tmp_path):
     plan = grid.GridPlan(tuple(_tiny_args(tiny_overrides)), (0,), tmp_path,
                          ("simclr", "new_positive", probes.TEXT_RUN), teacher_steps=2, n_pairs=50,
                          jobs=1)  # fmt: skip
-    records, pairs = grid.run_grid(plan)
-    assert pairs[0]["seed"] == 0 and pairs[0]["n_pairs"] == 50
+    records, prepared = grid.run_grid(plan)
+    assert prepared[0]["pairs"]["seed"] == 0 and prepared[0]["pairs"]["n_pairs"] == 50
+    agreement = prepared[0]["teacher"]  # the teacher's precondition, measured before any variant
+    assert 0.0 <= agreement["same_class"] <= 1.0 and 0.0 < agreement["chance"] < 1.0
+    assert prepared[0]["n_classes"] == prepared[0]["pairs"]["n_classes"]
     assert {r["variant"] for r in records} == {"simclr", "new_positive", probes.TEXT_RUN}
     assert all(0.0 <= r["value"] <= 1.0 for r in records)
 

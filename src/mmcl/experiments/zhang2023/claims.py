@@ -15,6 +15,16 @@ Test design (`stats.PER_SEED` / `stats.SHARED`), said again at each call:
   runner says which, `resampling_claims(test=...)`). Either way a difference of two variants of
   one seed takes the paired per-sample error (`probes.accuracy_difference`).
 
+Preconditions (issue 27, `preconditions`): every claim on trained image models states what its
+own arms must show first, read from the run and never from the compared arms' difference. All
+of them ask that plain SimCLR, the arm every variant changes, reads the class above a bar on
+the claim's own splits; those whose variants take the CLIP teacher's choices (the resampling
+claims, the controls and the index variant) also ask that the teacher's in-batch neighbours share
+the class well above chance. `index_cost` is a timing: no class enters it, none is stated. A
+failed precondition leaves the claim inconclusive, "not answerable here" (`mmcl.verdicts`).
+`prepared` is the grid's per-seed `prepare_seed` dict ('n_classes', 'teacher'); without it (the
+paper recipe's own data) the preconditions are "not checked".
+
 Removed or moved claims, with why:
 - `pairs_consistency` (issue 13): the shapes world's captions always name the shape, so both
   rates are 1 by construction. The rates stay in the pair table.
@@ -42,16 +52,23 @@ import numpy as np
 
 from mmcl.experiments import grids
 from mmcl.experiments.grids import Margin, grid_path
+from mmcl.experiments.zhang2023.preconditions import combine, simclr_learns, teacher_shares_class
 from mmcl.experiments.zhang2023.probes import (
     BASELINE,
     TEXT_RUN,
+    Cells,
     accuracy_difference,
+    discordance,
     has,
     probe_cells,
     same_class_rate,
+    seed_level,
+    seeds_of,
     splits_of,
+    test_floor,
 )
 from mmcl.stats import (
+    NOT_CHECKED,
     PER_SEED,
     Claim,
     Equivalent,
@@ -277,10 +294,56 @@ COMPARISONS = {
 }
 
 
-def resampling_claims(records: Sequence[dict], *, test: str) -> list[dict]:
+# Claims whose arms do not take the CLIP teacher's choices (their precondition is SimCLR's alone).
+NO_TEACHER = ("pairs_probe",)
+
+
+def _not_checked(what: str) -> dict[str, str]:
+    return {"rule": what, "status": NOT_CHECKED, "evidence": "not measured on this data"}
+
+
+def precondition(
+    claim_id: str, cells: Cells, shifted: bool, prepared: Sequence[dict], test: str
+) -> dict[str, str]:
+    """The row's `precondition` field (module docstring): plain SimCLR's probe on the claim's
+    splits above its bar and, unless `claim_id` is in `NO_TEACHER`, the CLIP teacher's neighbour
+    agreement above its bar. Reads neither compared arm's difference."""
+    parts = []
+    if claim_id not in NO_TEACHER:
+        agreements = [p["teacher"] for p in prepared if "teacher" in p]
+        unmeasured = _not_checked("the CLIP teacher's neighbours share the class")
+        parts.append(teacher_shares_class(agreements) if agreements else unmeasured)
+    n_classes = next((p["n_classes"] for p in prepared if "n_classes" in p), None)
+    if n_classes is None or not has(cells, BASELINE):
+        parts.append(_not_checked("plain SimCLR reads the class"))
+    else:
+        levels = [seed_level(cells, BASELINE, s, shifted) for s in seeds_of(cells, BASELINE)]
+        splits = "the mean over the shifted splits" if shifted else "the id split"
+        parts.append(simclr_learns([a for a, _ in levels], [e for _, e in levels],
+                                   n_classes=n_classes, splits=splits, test=test))  # fmt: skip
+    return combine(parts)
+
+
+def _floor_note(cells: Cells, a: str, b: str, shifted: bool, est: Estimate, margin: float) -> str:
+    """'; test floor N per seed ...': the test samples below which the equivalence interval
+    could not fit inside the margin at these seeds even without training noise."""
+    d = discordance(cells, a, b, shifted)
+    seed = seeds_of(cells, a)[0]
+    n_test = next(c.record["n_samples"] for (v, s, _), c in cells.items() if (v, s) == (a, seed))
+    floor = test_floor(d, margin, est.n_seeds)
+    return (
+        f"; test floor {floor} samples per split and seed at {est.n_seeds} seeds (discordance "
+        f"{d:.2f}), here {n_test}"
+    )
+
+
+def resampling_claims(
+    records: Sequence[dict], *, test: str, prepared: Sequence[dict] = ()
+) -> list[dict]:
     """Spec 5.5-5.6: each variant against SimCLR (or its control), over seeds. `test` is the
     grid's design: PER_SEED on the worlds (each seed its own test set), SHARED for the paper
-    recipe (one val set); the per-seed test error is the paired one either way."""
+    recipe (one val set); the per-seed test error is the paired one either way. `prepared`:
+    the grid's per-seed dicts, for the preconditions (module docstring)."""
     cells = probe_cells(records)
     rows = []
     for name, (a, b, shifted) in COMPARISONS.items():
@@ -290,9 +353,13 @@ def resampling_claims(records: Sequence[dict], *, test: str) -> list[dict]:
             continue
         est, means, unpaired = accuracy_difference(cells, a, b, shifted, test=test)
         detail = _means(a, b, means, unpaired, est)
+        rule = RESAMPLING[name].rule
+        if isinstance(rule, Equivalent):
+            detail += _floor_note(cells, a, b, shifted, est, rule.margin)
         if name == "new_positive_gain":
             detail += _teacher_note(records)
-        rows.append(RESAMPLING[name].decide(est, 2, detail))
+        condition = precondition(name, cells, shifted, prepared, test)
+        rows.append(RESAMPLING[name].decide(est, 2, detail, condition))
     cost = index_cost(records)
     if cost is not None:
         rows.append(cost)
@@ -332,9 +399,12 @@ def _pairs_detail(pairs: Sequence[dict], kept: int) -> str:
     )
 
 
-def pair_claims(pairs: Sequence[dict], records: Sequence[dict]) -> list[dict]:
+def pair_claims(
+    pairs: Sequence[dict], records: Sequence[dict], prepared: Sequence[dict] = ()
+) -> list[dict]:
     """Pixel diversity of caption partners against augmentation and same-class partners (per-seed
-    statistics) and the probe of SimCLR trained with text-induced positives (worlds only)."""
+    statistics) and the probe of SimCLR trained with text-induced positives (worlds only, with
+    plain SimCLR's precondition from `prepared`)."""
     rows = []
     shares = [diversity_share(p) for p in pairs]
     kept = [s for s in shares if math.isfinite(s)]
@@ -345,6 +415,7 @@ def pair_claims(pairs: Sequence[dict], records: Sequence[dict]) -> list[dict]:
     if has(cells, TEXT_RUN, BASELINE):
         # PER_SEED: each seed's world renders its own test set; paired by test image.
         est, means, unpaired = accuracy_difference(cells, TEXT_RUN, BASELINE, test=PER_SEED)
-        rows.append(PAIRS["pairs_probe"].decide(est, 2, _means(TEXT_RUN, BASELINE, means,
-                                                               unpaired, est)))  # fmt: skip
+        detail = _means(TEXT_RUN, BASELINE, means, unpaired, est)
+        condition = precondition("pairs_probe", cells, False, prepared, PER_SEED)
+        rows.append(PAIRS["pairs_probe"].decide(est, 2, detail, condition))
     return rows

@@ -1,7 +1,8 @@
 """The zhang2023 training grid: per seed a CLIP teacher, then every variant, side by side.
 
 Two phases, each `plan.jobs` single-threaded processes at a time (`mmcl.processes`): first one
-job per seed that trains the teacher, renders the seed's world into the disk cache and measures
+job per seed that trains the teacher, renders the seed's world into the disk cache, measures the
+teacher's neighbour class agreement (a precondition, `preconditions.neighbour_agreement`) and
 the pair statistics; then one job per (seed, variant), all reading that seed's teacher and world.
 A seed is one world (`data.shapes.seed`) and one training seed.
 """
@@ -15,7 +16,9 @@ from pathlib import Path
 from mmcl.data.sources import load_split
 from mmcl.experiments.zhang2023 import pairs
 from mmcl.experiments.zhang2023 import resampling as zr
+from mmcl.experiments.zhang2023.preconditions import neighbour_agreement
 from mmcl.experiments.zhang2023.probes import TEXT_RUN
+from mmcl.methods.teachers import ClipRunTeacher
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
 
@@ -36,6 +39,7 @@ class GridPlan:
     teacher_steps: int | None = None  # None: no teacher to train (an open_clip checkpoint)
     n_pairs: int = 0  # > 0: pair statistics per seed (worlds only)
     jobs: int = 2
+    teacher: tuple[str, ...] = ()  # what the teacher's run alone adds (its captions)
 
     def folder(self, seed: int) -> Path:
         return self.out_dir / f"seed{seed}"
@@ -49,18 +53,30 @@ class GridPlan:
         return list(self.variants)
 
 
-def prepare_seed(plan: GridPlan, seed: int) -> dict | None:
-    """One seed's teacher, its world in the cache, and its pair statistics (None without)."""
-    folder = plan.folder(seed)
+def prepare_seed(plan: GridPlan, seed: int) -> dict:
+    """One seed's teacher and world (into the cache), and what they show before any variant
+    trains: {'seed', and on a world 'n_classes', 'teacher' (the teacher's neighbour agreement,
+    when one is trained) and 'pairs' (the pair statistics, when asked)}."""
+    folder, prepared = plan.folder(seed), {"seed": seed}
     with torch_threads(1):
+        teacher = None
         if plan.teacher_steps:
-            zr.train_teacher(seed, folder, plan.overrides(plan.teacher_steps, "method.name=clip"))
-        if not plan.n_pairs:
-            return None
+            clip = plan.overrides(plan.teacher_steps, "method.name=clip", *plan.teacher)
+            teacher = zr.train_teacher(seed, folder, clip)
         cfg = zr.run_config("pairs", seed, folder, plan.overrides(plan.steps))
+        if cfg.data.format != "world":  # the paper recipe: the user's data, nothing to render
+            return prepared
         for split in cfg.eval.splits:
             load_split(cfg.data, split)
-        return pairs.pair_statistics(load_split(cfg.data, "train"), plan.n_pairs, seed)
+        train = load_split(cfg.data, "train")
+        prepared["n_classes"] = len(train.class_names)
+        if teacher is not None:
+            prepared["teacher"] = neighbour_agreement(ClipRunTeacher(str(teacher)), train,
+                                                      cfg.method.augment, cfg.train.batch_size,
+                                                      seed)  # fmt: skip
+        if plan.n_pairs:
+            prepared["pairs"] = pairs.pair_statistics(train, plan.n_pairs, seed)
+    return prepared
 
 
 def train_one(plan: GridPlan, name: str, seed: int) -> list[dict]:
@@ -75,12 +91,12 @@ def train_one(plan: GridPlan, name: str, seed: int) -> list[dict]:
 
 
 def run_grid(plan: GridPlan) -> tuple[list[dict], list[dict]]:
-    """(probe records of every run, per-seed pair statistics) of the plan."""
+    """(probe records of every run, `prepare_seed`'s dict per seed) of the plan."""
     prepared = map_in_processes(prepare_seed, [(plan, seed) for seed in plan.seeds], plan.jobs,
                                 _progress("teacher/world", len(plan.seeds)))  # fmt: skip
     calls = [(plan, name, seed) for seed in plan.seeds for name in plan.runs()]
     results = map_in_processes(train_one, calls, plan.jobs, _progress("run", len(calls)))
-    return [r for records in results for r in records], [p for p in prepared if p]
+    return [r for records in results for r in records], list(prepared)
 
 
 def _progress(what: str, total: int):

@@ -6,7 +6,7 @@ difference of two variants takes the paired per-sample error (`stats.paired_accu
 records' packed `correct` field), not two binomial errors in quadrature. Whether that error enters
 the interval is the test design's business (`stats.PER_SEED` on the worlds, where each seed
 renders its own test set; `stats.SHARED` for the paper recipe's one ImageNet val set). Also the
-seed-mean table the report plots, and the learnability note (plain SimCLR against chance).
+seed-mean table the report plots.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmcl.eval.tasks import unpack_correct
-from mmcl.stats import PER_SEED, Estimate, accuracy_se, estimate, paired_accuracy_se
+from mmcl.stats import (
+    ALPHA,
+    Estimate,
+    accuracy_se,
+    estimate,
+    paired_accuracy_se,
+    t_quantile,
+)
 
 ID_SPLIT = "id"
 BASELINE = "simclr"
@@ -103,6 +110,34 @@ def accuracy_difference(
     return est, means, float(np.sqrt(np.mean(rows[:, 3] ** 2)))
 
 
+def seed_level(cells: Cells, variant: str, seed: int, shifted: bool) -> tuple[float, float]:
+    """One seed's accuracy of `variant` in points (id, or the mean over the shifts) and its
+    binomial test-sample error (splits hold different images: sqrt(sum se_s^2) / S)."""
+    chosen = [cells[(variant, seed, split)] for split in scored_splits(cells, variant, shifted)]
+    se = math.sqrt(sum(c.se**2 for c in chosen)) / len(chosen)
+    return float(np.mean([c.accuracy for c in chosen])), se
+
+
+def discordance(cells: Cells, a: str, b: str, shifted: bool = False) -> float:
+    """Mean over seeds and scored splits of the share of test samples that exactly one of `a`
+    and `b` gets right: the per-sample variance that sets the paired test error."""
+    common = [s for s in seeds_of(cells, a) if s in seeds_of(cells, b)]
+    pairs = [(cells[(a, s, split)], cells[(b, s, split)])
+             for s in common for split in scored_splits(cells, a, shifted)]  # fmt: skip
+    shares = [np.mean(unpack_correct(ca.record) != unpack_correct(cb.record)) for ca, cb in pairs]
+    return float(np.mean(shares))
+
+
+def test_floor(discordance: float, margin: float, n_seeds: int, alpha: float = ALPHA) -> int:
+    """Test samples per seed below which a difference's interval cannot lie inside +/- `margin`
+    points even with no training noise: on per-seed test sets the interval's half-width is at
+    least t_{n-1} * sqrt(d / n_test / n_seeds) (d the discordance, `paired_accuracy_se`'s
+    per-sample variance), so n_test >= d * (t_{n-1} / (margin / 100)) ** 2 / n_seeds."""
+    if n_seeds < 2:
+        return 0
+    return math.ceil(discordance * (t_quantile(n_seeds - 1, alpha) * 100 / margin) ** 2 / n_seeds)
+
+
 def has(cells: Cells, *variants: str) -> bool:
     return all(seeds_of(cells, v) for v in variants)
 
@@ -112,26 +147,6 @@ def same_class_rate(records: Sequence[dict], variant: str) -> float | None:
     values = [r[SAME_CLASS_METRIC] for r in records
               if r.get("variant") == variant and SAME_CLASS_METRIC in r]  # fmt: skip
     return float(np.mean(values)) if values else None
-
-
-def learnability(records: Sequence[dict], n_classes: int) -> str:
-    """Plain SimCLR's id probe accuracy against chance, with its 95% interval (a note, not a
-    claim: resampling verdicts mean little while SimCLR sits at chance). Worlds only."""
-    cells = probe_cells(records)
-    if not has(cells, BASELINE):
-        return ""
-    values = [cells[(BASELINE, s, id_split(cells, BASELINE))] for s in seeds_of(cells, BASELINE)]
-    chance = 100.0 / n_classes
-    # PER_SEED: each seed renders its own world, test split included.
-    est = estimate([c.accuracy - chance for c in values], [c.se for c in values], test=PER_SEED)
-    above = est.low is not None and est.low > 0
-    return (
-        f"Learnability: plain SimCLR's id probe accuracy is {chance + est.mean:.1f}% against "
-        f"chance {chance:.1f}% (difference {est.text(1)} points over {est.n_seeds} seed(s)); "
-        + ("it is above chance." if above else "it is not clearly above chance, so the "
-           "resampling verdicts here say little about the method (see the world-calibration "
-           "issue).")
-    )  # fmt: skip
 
 
 def probe_table(records: Sequence[dict]) -> dict[str, dict[str, float]]:

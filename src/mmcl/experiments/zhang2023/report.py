@@ -1,10 +1,9 @@
 """The zhang2023 report page: claims, checks, pair statistics, and a bar plot of the grid.
 
 One HTML file (`mmcl.report.html.write_report`) whose shift table reads seed-mean linear-probe
-records (one row per variant); extra sections: the claims and checks tables, the note (with
-plain SimCLR's accuracy against chance), the pair statistics (seed means), and a bar plot of
-probe accuracy per variant, in distribution and averaged over the shifts (PNG beside the page,
-embedded as a data URI).
+records (one row per variant); extra sections: the claims and checks tables, the note, the pair
+statistics (seed means), and a bar plot of probe accuracy per variant, in distribution and
+averaged over the shifts (PNG beside the page, embedded as a data URI).
 """
 
 from __future__ import annotations

@@ -75,21 +75,32 @@ class ResamplingScale:
     temperature: float = 0.2
     lr: float = 2e-3
     precision: str = "auto"
+    canvas: str = "scene"  # data.shapes.canvas
+    eval_splits: tuple[str, ...] = ()  # the probed splits; empty: RunConfig's default
+    teacher_captions: str | None = None  # the teacher's caption preset; None: the world's own
 
     def overrides(self) -> list[str]:
         """What every run of the grid shares: `SHARED` and this scale's sizes."""
+        splits = [f"eval.splits=[{','.join(self.eval_splits)}]"] if self.eval_splits else []
         return [
             *SHARED,
             f"data.shapes.n_train={self.n_train}",
             f"data.shapes.n_test={self.n_test}",
             f"data.shapes.spurious_strength={self.spurious_strength}",
+            f"data.shapes.canvas={self.canvas}",
             f"train.batch_size={self.batch_size}",
             f"train.lr={self.lr}",
             f"train.precision={self.precision}",
             f"model.width={self.width}",
             f"method.temperature={self.temperature}",
             f"eval.probe_train_size={self.probe_train_size}",
+            *splits,
         ]
+
+    def teacher_overrides(self) -> list[str]:
+        """What only the CLIP teacher's run adds (its captions change no pixel)."""
+        preset = self.teacher_captions
+        return [] if preset is None else [f"data.shapes.caption_preset={preset}"]
 
 
 # The grid's sizes per scale, and why, are in configs/zhang2023/resampling.yaml.

@@ -66,12 +66,14 @@ def grid_plan(
         return GridPlan(base, chosen, folder, variants, jobs=scale.jobs)
     g = scale.grid
     return GridPlan(tuple(g.overrides()), chosen, folder, scale.runs, tuple(overrides),
-                    g.steps, g.teacher_steps, scale.n_pairs, scale.jobs)  # fmt: skip
+                    g.steps, g.teacher_steps, scale.n_pairs, scale.jobs,
+                    tuple(g.teacher_overrides()))  # fmt: skip
 
 
 def gate_budget(plan: GridPlan) -> list[str] | None:
-    """The grid's world and budget, for the learnability gate; None for the paper recipe (the
-    user's data: no gate)."""
+    """The grid's world and budget, for the learnability gate of the slow paper-gate test; None
+    for the paper recipe (the user's data: no gate). The repro itself runs no gate: its claims
+    check their own arms (`preconditions`)."""
     return None if plan.steps is None else plan.overrides(plan.steps)
 
 
