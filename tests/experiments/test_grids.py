@@ -107,7 +107,7 @@ def _mcl_file(tmp_path: Path, edit) -> Path:
 
 def _load_mcl(path: Path):
     """What mcl2024.scales reads from its file: the shared overrides and the scales."""
-    grid = read_grid(path, ("shared", "scales"))
+    grid = read_grid(path, ("shared", "mmvp_design", "scales"))
     return grid.strings("shared"), grid.table(mcl.Scale, "scales")
 
 
