@@ -18,6 +18,7 @@ from mmcl.eval.robustness import (
     bootstrap_coeffs,
     compute_robustness,
     fit_line,
+    independent_runs,
     prediction_band,
     to_document,
 )
@@ -190,6 +191,26 @@ def test_bootstrap_matches_naive_testbed_loop():
     lo, hi = prediction_band(coeffs, np.array([0.5]), "logit")
     assert lo[0] == pytest.approx(np.sort(preds)[4])  # 2.5th percentile, 'lower' of 200 -> idx 4
     assert hi[0] == pytest.approx(np.sort(preds)[195])  # 97.5th, 'higher' -> idx 195
+
+
+def test_bootstrap_resamples_runs_when_points_are_checkpoints_of_runs():
+    """Snapshots of one run share its offset from the line: resampling points treats 5 runs of
+    6 checkpoints as 30 independent models and understates the slope's spread; resampling runs
+    does not. Distinct clusters (or none) give imagenet-testbed's point bootstrap exactly."""
+    rng = np.random.default_rng(0)
+    x = np.linspace(0.3, 0.9, 6)
+    offsets = rng.normal(0.0, 0.6, 5)  # each run's own shift from the line, logit scale
+    runs = [f"run{k}" for k in range(5) for _ in x]
+    xs = np.concatenate([x + 0.02 * k for k in range(5)])
+    ys = special.expit(0.8 * special.logit(xs) + np.repeat(offsets, len(x)))
+    by_point = bootstrap_coeffs(xs, ys, "logit", 400, seed=1)
+    by_run = bootstrap_coeffs(xs, ys, "logit", 400, seed=1, clusters=runs)
+    assert by_run[:, 0].std() > 2 * by_point[:, 0].std()  # the intercept's spread, 5 runs
+    own = [f"p{i}" for i in range(len(xs))]
+    np.testing.assert_array_equal(bootstrap_coeffs(xs, ys, "logit", 50, 3, clusters=own),
+                                  bootstrap_coeffs(xs, ys, "logit", 50, 3))  # fmt: skip
+    points = [ModelPoint(f"m{i}", 0.5, {}, cluster=c) for i, c in enumerate([*runs, "", ""])]
+    assert independent_runs(points) == 7  # 5 runs, and two points that are runs of their own
 
 
 def test_linregress_is_the_point_fit():

@@ -77,6 +77,10 @@ class ModelPoint:
     group: str = "model"
     baseline: bool = False  # used to fit the line
     reported: bool = True  # False for rows of an external baseline table: plotted, not listed
+    # The training run the model is a checkpoint of: checkpoints of one run are not independent
+    # models (their offsets from the line move together), so the line's bootstrap resamples
+    # runs, not points. "" = a run of its own.
+    cluster: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,17 +146,49 @@ def fit_line(x: np.ndarray, y: np.ndarray, transform: str) -> LineFit:
     return LineFit(transform, float(res.slope), float(res.intercept), float(res.rvalue), len(x))
 
 
-def bootstrap_coeffs(x: np.ndarray, y: np.ndarray, transform: str, n: int, seed: int) -> np.ndarray:
-    """(n, 2) [intercept, slope] of least-squares refits on baseline resamples with replacement."""
+def bootstrap_coeffs(
+    x: np.ndarray,
+    y: np.ndarray,
+    transform: str,
+    n: int,
+    seed: int,
+    clusters: Sequence[str] | None = None,
+) -> np.ndarray:
+    """(n, 2) [intercept, slope] of least-squares refits on baseline resamples with replacement.
+
+    Points are resampled one by one (imagenet-testbed's bootstrap, same generator and call
+    order) unless `clusters` groups them into runs (`ModelPoint.cluster`): then whole runs are
+    resampled, so checkpoints of one run come and go together and the spread counts runs.
+    """
     t = get_transform(transform)
     tx, ty = t.forward(x), t.forward(y)
     rng = np.random.RandomState(seed)  # the testbed's generator and call order
+    groups = _cluster_indices(clusters, len(tx))
     coeffs = np.empty((n, 2))
     for i in range(n):
-        idx = rng.choice(len(tx), len(tx))
+        if groups is None:
+            idx = rng.choice(len(tx), len(tx))
+        else:
+            idx = np.concatenate([groups[k] for k in rng.choice(len(groups), len(groups))])
         design = np.stack([np.ones(len(idx)), tx[idx]], axis=1)  # (m, 2)
         coeffs[i] = np.linalg.lstsq(design, ty[idx], rcond=None)[0]
     return coeffs
+
+
+def _cluster_indices(clusters: Sequence[str] | None, n: int) -> list[np.ndarray] | None:
+    """Point indices per run, or None when every point is its own run."""
+    if clusters is None:
+        return None
+    keys = [c or f"#point{i}" for i, c in enumerate(clusters)]
+    if len(set(keys)) == n:
+        return None
+    order = list(dict.fromkeys(keys))
+    return [np.flatnonzero(np.array(keys) == k) for k in order]
+
+
+def independent_runs(points: Sequence[ModelPoint]) -> int:
+    """How many independent runs the points come from (checkpoints of one run count once)."""
+    return len({p.cluster or f"#point{i}" for i, p in enumerate(points)})
 
 
 def prediction_band(
@@ -195,6 +231,7 @@ class TargetFit:
     coeffs: np.ndarray | None  # (B, 2) or None without bootstrap
     baseline_labels: list[str]
     id_range: tuple[float, float]  # baseline ID accuracies; outside it the ER extrapolates
+    runs: int  # independent runs among the baseline points (`ModelPoint.cluster`)
 
 
 @dataclass
@@ -277,10 +314,14 @@ def _fit_target(
     x = np.array([xy[0] for _, xy in kept])
     y = np.array([xy[1] for _, xy in kept])
     fit = fit_line(x, y, cfg.transform)
+    clusters = [p.cluster for p, _ in kept]
     coeffs = (
-        bootstrap_coeffs(x, y, cfg.transform, cfg.bootstrap, cfg.seed) if cfg.bootstrap else None
+        bootstrap_coeffs(x, y, cfg.transform, cfg.bootstrap, cfg.seed, clusters)
+        if cfg.bootstrap
+        else None
     )
-    return TargetFit(target, fit, coeffs, [p.label for p, _ in kept], (x.min(), x.max()))
+    labels, runs = [p.label for p, _ in kept], independent_runs([p for p, _ in kept])
+    return TargetFit(target, fit, coeffs, labels, (x.min(), x.max()), runs)
 
 
 def _score(result: ModelResult, tfit: TargetFit, cfg: RobustnessConfig) -> None:

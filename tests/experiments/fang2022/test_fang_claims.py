@@ -356,8 +356,18 @@ def test_undecided_line_asks_for_testbed_models_not_seeds():
     level = 0.05 / len(rows)  # nothing decided: the first Holm step's level
     q = scipy_stats.norm.ppf(1 - level / 2)
     want = math.ceil((q / (math.atanh(0.97) - math.atanh(0.95))) ** 2 + 3)
-    assert f"about {want} testbed models" in line["seeds_needed"]
-    assert "testbed models" in line["why"]
+    assert f"about {want} independent testbed runs" in line["seeds_needed"]
+    assert "testbed runs" in line["why"]
+
+
+def test_the_line_counts_runs_not_their_snapshots():
+    """29 snapshots of 4 runs are 4 independent models: r 0.82 is far under 0.95, but 4 runs
+    cannot say so; the same r over 29 independent runs can."""
+    snapshots = claims.decide_line(raw({}, line=dict(LINE, r=0.82, n=29, runs=4)))
+    assert snapshots["verdict"] == "inconclusive"
+    assert "29 testbed models from 4 runs" in snapshots["ours"]
+    runs = claims.decide_line(raw({}, line=dict(LINE, r=0.82, n=29, runs=29)))
+    assert runs["verdict"] == "not held"
 
 
 def test_a_floor_made_by_the_line_asks_for_testbed_models():

@@ -32,7 +32,8 @@ is common to all seeds and is added once, undivided. The interval holds
   per-sample β'(x_t) c_t - β'(x_c) c_c (the ID and shift splits hold different images, so the
   two parts are independent);
 - the line's uncertainty: the standard deviation over the line's bootstrap refits (resampling
-  the testbed models) of β(x_t) - β(x_c), the part of the line that ΔER depends on; the testbed
+  the testbed's runs, each with all its snapshots: checkpoints of one run are not independent
+  models) of β(x_t) - β(x_c), the part of the line that ΔER depends on; the testbed
   is trained once, so this too is shared by all seeds.
 
 Rules (the spec's sec. 2 verdict: only the training distribution matters), every margin fixed
@@ -45,10 +46,12 @@ before the run in configs/fang2022/claims.yaml with its reason (`read_margins`):
   equivalences waited on F2's verdict; a margin must not depend on the run it judges, so F2 no
   longer gates them: each claim stands on its own interval.)
 - F0 "standard models lie on a line": r > `line_r` (spec sec. 6.1), one testbed (trained once,
-  seed 0) of n models, so its interval is Fisher's z over the models, decided on the z scale
-  (se 1 / sqrt(n - 3), normal) so that its p-value and its interval agree. It is a finding that
-  can come out either way and belongs to the paper's family (the family-wise error covers every
-  verdict the paper prints); seeds do not shrink it, testbed models do (`explain`).
+  seed 0) of n models from k runs, so its interval is Fisher's z over the k independent runs
+  (se 1 / sqrt(k - 3), normal; a run's snapshots move together, so they add points, not
+  independent evidence), decided on the z scale so that its p-value and its interval agree. It
+  is a finding that can come out either way and belongs to the paper's family (the family-wise
+  error covers every verdict the paper prints); seeds do not shrink it, testbed runs do
+  (`explain`).
 """
 
 from __future__ import annotations
@@ -407,7 +410,7 @@ def line_estimate(r: float, n: int) -> stats.Estimate:
     z, se = math.atanh(r), 1.0 / math.sqrt(n - 3)
     half = stats.t_quantile(math.inf) * se
     # The testbed is trained once (seed 0): its spread over models is the sample, a term no
-    # seed count divides (SHARED, se_seed 0); more testbed models shrink it (`explain`).
+    # seed count divides (SHARED, se_seed 0); more testbed runs shrink it (`explain`).
     return stats.Estimate(
         z, z - half, z + half, 1, (z,), se_seed=0.0, se_test=se, test=stats.SHARED,
         se=se, df=math.inf,
@@ -420,21 +423,23 @@ def decide_line(
     """F0's row: Fisher z of the line's r, with its precondition (the testbed spans every
     cause model the line judges)."""
     line = raw["line"]
-    est = line_estimate(line["r"], line["n"])
+    runs = line.get("runs", line["n"])  # results written before runs were counted: models
+    est = line_estimate(line["r"], runs)
     r_text = f"r {line['r']:.3f}"
     if est.low is not None:
         r_text += f" [{math.tanh(est.low):.3f}, {math.tanh(est.high):.3f}]"
     detail = (
-        f"{r_text} over n {line['n']} testbed models (one seed each), slope "
-        f"{line['slope']:.3f}, intercept {line['intercept']:.3f}; interval: Fisher z over "
-        "the models"
+        f"{r_text} over n {line['n']} testbed models from {runs} runs (one seed each), slope "
+        f"{line['slope']:.3f}, intercept {line['intercept']:.3f}; interval: Fisher z over the "
+        "runs, since the snapshots of one run are not independent models"
     )
     pre = line_precondition(raw, list(raw["points"]), span)
     return line_claim(margins).decide(est, digits=3, detail=detail, precondition=pre)
 
 
 def models_needed(row: dict[str, Any], alpha: float) -> int | None:
-    """Testbed models at which F0's Fisher-z interval at level `alpha` would clear its bound."""
+    """Independent testbed runs at which F0's Fisher-z interval at level `alpha` would clear
+    its bound."""
     distance = abs(row["estimate"] - row["margin"])
     if not math.isfinite(distance) or distance == 0:
         return None
@@ -452,10 +457,10 @@ def _next_level(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float:
 def _line_needs(row: dict[str, Any], level: float) -> str:
     n = models_needed(row, level)
     if n is None:
-        return "never: r sits on the boundary, or too few models (n <= 3) or |r| = 1 for a z"
+        return "never: r sits on the boundary, or too few runs (n <= 3) or |r| = 1 for a z"
     return (
-        f"not seeds (one testbed, trained once): about {n} testbed models would decide it at "
-        f"level {level:.2g}"
+        f"not seeds (one testbed, trained once): about {n} independent testbed runs would "
+        f"decide it at level {level:.2g}"
     )
 
 

@@ -120,6 +120,7 @@ def raw_results(
         "intercept": tfit.fit.intercept,
         "r": tfit.fit.r,
         "n": tfit.fit.n,
+        "runs": tfit.runs,
         "eps": cfg.eps,
         "coeffs": [] if tfit.coeffs is None else tfit.coeffs.tolist(),
     }

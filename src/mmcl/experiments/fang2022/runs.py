@@ -290,6 +290,7 @@ def to_point(spec: RunSpec, eval_spec: EvalSpec, records: Sequence[dict]) -> Mod
         ident={"run": spec.name, "eval": eval_spec.name},
         group=spec.group,
         baseline=spec.baseline,
+        cluster=spec.name,  # a run's snapshots move together: the line resamples runs
     )
 
 
