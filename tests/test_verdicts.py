@@ -174,6 +174,11 @@ def test_a_failed_precondition_is_never_decided_and_says_why():
     (decided,) = verdicts.decide_families([row])
     assert decided["verdict"] == decided["raw_verdict"] == INCONCLUSIVE
     assert decided["why"].startswith("not answerable here: the precondition failed: the supervised")
+    assert decided["seeds_needed"] == verdicts.NOT_BY_SEEDS  # not the 3 its interval would ask
+    met = stats.Claim("c", "s", "p", "f", stats.Greater(0.0)).decide(
+        stats.estimate([0.3, 0.01, 0.2], test=PER_SEED)
+    )
+    assert isinstance(verdicts.decide_families([met])[0]["seeds_needed"], int)
 
 
 def test_holm_decides_strong_claims_and_keeps_the_raw_verdict_beside_them():

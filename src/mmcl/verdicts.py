@@ -11,7 +11,9 @@ held" in a family at or below alpha whatever the dependence between claims. The 
 beside the family one.
 
 An undecided claim says why (`why`) and what it would take (`seeds_needed`):
-- its precondition failed (the run did not learn what the claim is about): "not answerable here";
+- its precondition failed (the run did not learn what the claim is about): "not answerable here",
+  and no seed count is named (`NOT_BY_SEEDS`): more seeds of a regime that cannot answer the
+  question answer nothing;
 - its figure is exact (no spread, no test term): a check, not a finding;
 - else the seeds at which its interval, at the level the next Holm step needs, would clear the
   boundary it leans towards if the per-seed spread and the point estimate stayed as measured, or
@@ -34,6 +36,7 @@ from typing import Any
 from mmcl.stats import ALPHA, FAILED, HELD, INCONCLUSIVE, NOT_HELD, SHARED, t_quantile, welch_df
 
 MAX_SEEDS = 1000  # past this, "more than 1000" is all a researcher needs to know
+NOT_BY_SEEDS = "not by seeds: first a regime where the precondition holds"
 Row = dict[str, Any]
 
 
@@ -124,8 +127,12 @@ def decide_families(rows: Sequence[Row], alpha: float = ALPHA, family: str = "pa
             if decided:
                 row["seeds_needed"], row["why"] = None, ""
                 continue
-            # A figure that seeds cannot move (one testbed, trained once) names its own unit.
-            row["seeds_needed"] = row.get("needs_instead") or seeds_needed(row, next_level)
+            # A figure that seeds cannot move (one testbed, trained once) names its own unit;
+            # no seed count answers a claim whose arms did not learn what it is about.
+            if row["precondition"]["status"] == FAILED:
+                row["seeds_needed"] = NOT_BY_SEEDS
+            else:
+                row["seeds_needed"] = row.get("needs_instead") or seeds_needed(row, next_level)
             row["why"] = _why(row, next_level, len(members))
     return rows
 
