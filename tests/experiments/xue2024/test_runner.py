@@ -7,10 +7,13 @@ import dataclasses
 import itertools
 import json
 
+import numpy as np
+import pytest
+
 from mmcl import stats
 from mmcl.data.sources import load_split
 from mmcl.data.worlds.shapes import ShapesConfig
-from mmcl.eval.tasks import read_results
+from mmcl.eval.tasks import read_results, unpack_correct
 from mmcl.experiments import xue2024
 from mmcl.experiments.xue2024 import images as xue_images
 from mmcl.experiments.xue2024 import scales
@@ -41,6 +44,18 @@ def test_paper_column_states_direction_and_unknown_figure():
     assert "all > class0 > none" in paper_column("C3-order-a/infonce")
 
 
+def _shift_correct(records: list[dict], learner: str, preset: str) -> np.ndarray:
+    """One run's per-sample correctness on `spurious_reversed`, the claims' split."""
+    r = next(
+        r for r in records
+        if (r["learner"], r["preset"], r["split"], r["metric"]) == (learner, preset,
+                                                                     "spurious_reversed",
+                                                                     "accuracy")
+        and r["task"] in ("zeroshot", "classifier")
+    )  # fmt: skip
+    return unpack_correct(r).astype(float)
+
+
 def test_image_sweep_end_to_end_on_one_rendered_world(tmp_path, world_cache):
     overrides = [*MICRO, f"data.cache_dir={world_cache}"]
     presets = ("label", "background", "rich", "details")
@@ -68,7 +83,11 @@ def test_image_sweep_end_to_end_on_one_rendered_world(tmp_path, world_cache):
     assert xue_images.image_test_design(overrides) == stats.PER_SEED  # a world per seed
     rows = image_claims(records, test=stats.PER_SEED)  # paired errors from the `correct` fields
     assert [c["id"] for c in rows] == ["IMG-C1", "IMG-C4", "IMG-C5"]
-    assert all(c["se_test"] > 0 for c in rows)
+    pairs = [(("clip", "rich"), ("supervised", "labels")),  # IMG-C1
+             (("clip", "details"), ("clip", "background"))]  # IMG-C5  # fmt: skip
+    for row, (a, b) in zip(rows[::2], pairs, strict=True):
+        diff = _shift_correct(records, *a) - _shift_correct(records, *b)  # the same images
+        assert row["se_test"] == pytest.approx(np.std(diff, ddof=1) / np.sqrt(diff.size))
     assert "label < background < rich" in rows[1]["statement"]  # details is not in the chain
     for c in rows:  # the supervised run's own shape probe decides whether a row can be answered
         assert c["precondition"]["status"] in (stats.MET, stats.FAILED)
