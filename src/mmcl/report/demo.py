@@ -241,7 +241,13 @@ def _samples(result: dict[str, Any]) -> str:
 
 def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
     """OUT/report.html (and its PNGs beside it)."""
-    curve = save_png(curve_figure(result), out_dir / "demo_curve.png")
+    curve = ""
+    if len(result["strengths"]) > 1:  # one strength has no curve to draw
+        png = save_png(curve_figure(result), out_dir / "demo_curve.png")
+        curve = (
+            "<h2>Over spurious strength</h2>"
+            f"<img alt='accuracy against spurious strength' src='{png_data_uri(png)}'/>"
+        )
     budget = html.escape(", ".join(result["budget"]))
     run_dirs = [Path(d) for dirs in result.get("runs", {}).values() for d in dirs]
     header = Header(
@@ -262,8 +268,7 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
         "Means over seeds with 95% intervals, in accuracy points; effective robustness is the "
         "shift accuracy above the logit-space line through the supervised checkpoints (the "
         f"testbed). Budget of every run: <code>{budget}</code>.</p>",
-        "<h2>Over spurious strength</h2>",
-        f"<img alt='accuracy against spurious strength' src='{png_data_uri(curve)}'/>",
+        curve,
         *(_strength_html(result, at, out_dir) for at in result["by_strength"]),
         _samples(result),
     ]
