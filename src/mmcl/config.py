@@ -235,9 +235,15 @@ def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
 
 
 def load_config(
-    cls: type[C], path: str | Path | None = None, overrides: typing.Iterable[str] = ()
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: typing.Iterable[str] = (),
+    prepare: typing.Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> C:
-    """Load `cls` from an optional YAML file plus overrides, validating every key and value."""
+    """Load `cls` from an optional YAML file plus overrides, validating every key and value.
+
+    `prepare` rewrites the file's mapping before the overrides (a run's own saved config:
+    `mmcl.train.config.as_written`)."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -254,6 +260,8 @@ def load_config(
         data = read_yaml(text, f"config file {str(path)!r}") or {}
         if not isinstance(data, dict):
             raise MMCLError(f"config file {str(path)!r} must hold a mapping of sections")
+    if prepare is not None:
+        data = prepare(data)
     data = apply_overrides(data, overrides)
     return from_dict(cls, data)
 

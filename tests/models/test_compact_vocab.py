@@ -15,8 +15,9 @@ from mmcl.models import ModelConfig, Tokenizer, build_model
 from mmcl.models.compact import CompactEmbedding
 from mmcl.models.open_clip_model import export_open_clip
 from mmcl.models.vocabulary import bpe_vocabulary_ids
-from mmcl.train.config import RunConfig
+from mmcl.train.config import RunConfig, as_written
 from mmcl.train.distributed import setup_runtime
+from mmcl.train.run import load_trained, train
 from mmcl.train.trainer import Trainer
 
 from .test_open_clip_models import _same_as_open_clip, _size, tiny_configs  # noqa: F401
@@ -124,3 +125,27 @@ def test_a_compact_open_clip_model_exports_full_size_and_loads_strictly(tmp_path
     dropped[kept] = False
     assert not table[dropped].any() and table[kept].abs().sum(dim=1).gt(0).all()
     _same_as_open_clip(model, loaded.eval(), name)  # its captions are the world's words
+
+
+def test_a_run_written_before_model_vocab_resumes_and_loads_with_its_full_table(
+    tiny_overrides, tmp_path
+):
+    """A run saved before `model.vocab` existed (the key absent from its config.yaml and its
+    checkpoints) resumes and loads as it was trained, with the full table, instead of being
+    refused as an edited config or rebuilt compact under its full-size optimizer state."""
+    overrides = [*tiny_overrides, "method.name=clip", "model.vocab=full", "train.steps=3"]
+    run_dir = tmp_path / "old"
+    train(load_config(RunConfig, None, overrides), run_dir)
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("  vocab: full\n", ""))  # as an older mmcl
+    for path in (run_dir / "checkpoints").glob("step_*.pt"):
+        payload = torch.load(path, weights_only=True)
+        del payload["config"]["model"]["vocab"]
+        torch.save(payload, path)
+    assert load_config(RunConfig, config).model.vocab == "shapes"  # today's default would differ
+    saved = load_config(RunConfig, config, prepare=as_written)
+    assert saved.model.vocab == "full"
+    train(saved, run_dir, resume=True)  # no "written with a different config"
+    _, method = load_trained(run_dir)
+    table = method.model.text_tower.token_embedding
+    assert isinstance(table, torch.nn.Embedding) and table.num_embeddings == 49408

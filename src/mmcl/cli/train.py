@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
-    from mmcl.train.config import RunConfig
+    from mmcl.train.config import RunConfig, as_written
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -52,7 +52,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
             raise MMCLError("--resume takes no config or overrides: it continues the run as it was")
         if args.overwrite:
             raise MMCLError("--resume continues a run and --overwrite replaces it: give one")
-        return load_config(RunConfig, run_dir / "config.yaml"), run_dir
+        return load_config(RunConfig, run_dir / "config.yaml", prepare=as_written), run_dir
     if not args.config:
         raise MMCLError("give a config file (see configs/) or --resume RUN")
     cfg = load_config(RunConfig, args.config, args.overrides)

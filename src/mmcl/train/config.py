@@ -8,6 +8,7 @@ Each section's dataclass lives beside what it configures: `DataConfig` in `mmcl.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mmcl.config import check_choice, check_range
 from mmcl.data.config import DataConfig
@@ -77,6 +78,21 @@ def check_run_name(name: str) -> None:
             f"config key 'name' = {name!r} must be one folder name (no '/', not '.', '..' or "
             "empty, at most 255 bytes): the run folder is out_dir/name; set name=my_run"
         )
+
+
+# Keys added after runs were written whose default would change such a run: the value it was
+# trained with. A run's own saved config (its config.yaml, its checkpoints' copies) that lacks
+# one gets this value, not today's default, so it resumes and scores as it was.
+WRITTEN_BEFORE: dict[tuple[str, str], Any] = {("model", "vocab"): "full"}
+
+
+def as_written(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config mapping with `WRITTEN_BEFORE`'s keys filled where it lacks them."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (section, key), value in WRITTEN_BEFORE.items():
+        if isinstance(out.get(section), dict) and key not in out[section]:
+            out[section][key] = value
+    return out
 
 
 @dataclass

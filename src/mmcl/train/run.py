@@ -16,7 +16,7 @@ from mmcl.data.sources import load_train_source
 from mmcl.errors import MMCLError
 from mmcl.methods.base import METHODS, DataInfo, Method, build_method
 from mmcl.train import checkpoint as ckpt
-from mmcl.train.config import RunConfig
+from mmcl.train.config import RunConfig, as_written
 from mmcl.train.data import data_info
 from mmcl.train.distributed import Runtime, setup_runtime
 from mmcl.train.run_folder import claim_for_new_run, locked_run_folder
@@ -83,7 +83,7 @@ def load_trained(run_dir: Path) -> tuple[RunConfig, Method]:
     """
     config_file = run_dir / "config.yaml"
     if config_file.is_file():
-        cfg = load_config(RunConfig, config_file)
+        cfg = load_config(RunConfig, config_file, prepare=as_written)
         if METHODS.get(cfg.method.name).multistage:
             return cfg, load_stages(cfg, run_dir)
     path = ckpt.latest_checkpoint(run_dir / "checkpoints")
@@ -101,7 +101,7 @@ def load_model(path: Path) -> tuple[RunConfig, Method]:
     not read; checkpoints written before it existed reopen the data to learn the same.
     """
     payload = ckpt.load_checkpoint(path)
-    cfg = from_dict(RunConfig, payload["config"])
+    cfg = from_dict(RunConfig, as_written(payload["config"]))
     spec = payload.get("model_spec")
     if spec is not None:
         info = DataInfo(spec["image_size"], spec["num_classes"])

@@ -36,7 +36,7 @@ from mmcl.methods.mcl import MCL, build_base
 from mmcl.models.model import ContrastiveModel
 from mmcl.models.multistage import MultiStageModel
 from mmcl.train import checkpoint as ckpt
-from mmcl.train.config import RunConfig
+from mmcl.train.config import RunConfig, as_written
 from mmcl.train.distributed import Runtime, setup_runtime
 from mmcl.train.trainer import Trainer, seed_everything
 
@@ -108,7 +108,7 @@ def _load_stage_weights(method: MCL, cfg: RunConfig, run_dir: Path, k: int) -> N
     payload = ckpt.load_checkpoint(path)
     # Read through the current schema, so keys added to the config since (at their defaults)
     # do not make a finished stage unreadable; any value that differs still does.
-    saved = from_dict(RunConfig, payload["config"])
+    saved = from_dict(RunConfig, as_written(payload["config"]))
     if _resume_view(saved, k) != _resume_view(stage_config(cfg, k), k):
         raise MMCLError(
             f"{path} was written with a different config; resume with the run's own "

@@ -30,7 +30,7 @@ from mmcl.distributed import sync_batch_norm
 from mmcl.errors import MMCLError
 from mmcl.methods.base import Method, build_method, total_loss
 from mmcl.train import checkpoint as ckpt
-from mmcl.train.config import RunConfig
+from mmcl.train.config import RunConfig, as_written
 from mmcl.train.data import bad_data_log, data_info, epoch_batches, training_dataset
 from mmcl.train.distributed import Runtime, gather_objects, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
@@ -146,8 +146,9 @@ class Trainer:
         if found is None:
             return False
         path, payload = found
-        # Read through today's dataclasses, so a key a newer mmcl added takes its default.
-        saved = to_dict(from_dict(type(self.cfg), payload["config"]))
+        # Read through today's dataclasses, so a key a newer mmcl added takes its default, or
+        # the value the run was trained with where the default would change it (`as_written`).
+        saved = to_dict(from_dict(type(self.cfg), as_written(payload["config"])))
         changes = differing_keys(saved, to_dict(self.cfg))
         if changes:
             raise MMCLError(
