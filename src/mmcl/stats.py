@@ -394,6 +394,15 @@ class Precondition:
         return {"rule": self.rule, "status": MET if met else FAILED, "evidence": evidence}
 
 
+def lower_end_above(
+    values: Sequence[float], test_se: Sequence[float] | float | None, bar: float, *, test: str
+) -> tuple[bool, Estimate]:
+    """The preconditions' test that an arm learns a feature: whether the lower end of the 95%
+    interval of its per-seed `values` lies above `bar` (one seed: never), and the estimate."""
+    est = estimate(values, test_se, test=test)
+    return est.low is not None and est.low > bar, est
+
+
 def precondition_not_stated() -> dict[str, str]:
     """The `precondition` field of a claim whose learnability test is not written yet."""
     return {"rule": "none stated", "status": NOT_CHECKED, "evidence": ""}

@@ -64,8 +64,7 @@ def supervised_learns(
         f"`balanced` lies above {bar:.0%} ({LEARNED_TIMES_CHANCE:g}x chance, {chance:.0%}), "
         "the lower end of its 95% interval over seeds"
     )
-    est = stats.estimate(probes, test_se, test=test)
-    met = est.low is not None and est.low > bar
+    met, est = stats.lower_end_above(probes, test_se, bar, test=test)
     seeds = ", ".join(f"{p:.0%}" for p in probes)
     low, high = ("?" if v is None else f"{v:.1%}" for v in est.interval)
     return rule.result(

@@ -42,8 +42,7 @@ def _learns(raw: dict, role: str) -> tuple[bool, str]:
     bar = LEARNED_TIMES_CHANCE * raw["chance"]
     ids = np.asarray(raw["points"][role]["id"], dtype=float)
     test_se = np.sqrt(ids * (1 - ids) / raw["n_test"])
-    est = stats.estimate(ids, test_se, test=stats.SHARED)
-    met = est.low is not None and est.low > bar
+    met, est = stats.lower_end_above(ids, test_se, bar, test=stats.SHARED)
     low = "?" if est.low is None else f"{est.low:.1%}"
     return met, f"{role} ID {est.mean:.1%} (low {low})"
 

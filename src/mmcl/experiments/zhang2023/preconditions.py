@@ -98,12 +98,6 @@ def neighbour_agreement(
     }
 
 
-def _above(values: Sequence[float], bar: float, test_se, test: str) -> tuple[bool, stats.Estimate]:
-    """Whether the lower end of the 95% interval of the per-seed `values` lies above `bar`."""
-    est = stats.estimate(values, test_se, test=test)
-    return est.low is not None and est.low > bar, est
-
-
 def _interval(est: stats.Estimate, scale: float = 1.0, unit: str = "") -> str:
     low, high = ("?" if v is None else f"{scale * v:.1f}{unit}" for v in est.interval)
     return f"{scale * est.mean:.1f}{unit} [{low}, {high}]"
@@ -120,7 +114,7 @@ def teacher_shares_class(agreements: Sequence[dict[str, float]]) -> dict[str, st
     rates = [a["same_class"] for a in agreements]
     chance = sum(a["chance"] for a in agreements) / len(agreements)
     # PER_SEED: each seed trains its own teacher on its own world.
-    met, est = _above(rates, bar * chance, None, stats.PER_SEED)
+    met, est = stats.lower_end_above(rates, None, bar * chance, test=stats.PER_SEED)
     seeds = ", ".join(f"{r:.0%}" for r in rates)
     evidence = (
         f"teacher neighbours of the same class {_interval(est, 100, '%')}, bar {bar * chance:.0%} "
@@ -145,7 +139,7 @@ def simclr_learns(
         f"plain SimCLR reads the class: its linear probe on {splits} lies above {bar:.0f}% "
         f"({times:g}x chance, {100 / n_classes:.0f}%), lower end of the 95% interval over seeds"
     )
-    met, est = _above(accuracies, bar, test_se, test)
+    met, est = stats.lower_end_above(accuracies, test_se, bar, test=test)
     seeds = ", ".join(f"{a:.1f}" for a in accuracies)
     return rule.result(met, f"SimCLR probe {_interval(est, 1, '%')}; seeds {seeds}")
 
