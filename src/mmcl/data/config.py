@@ -77,9 +77,12 @@ class DataConfig:
             self.val_format = self._inferred("data.val_path", self.val_path)
 
     def world_config(self) -> Any:
-        """The config of `data.world`: `data.shapes` for shapes; for any other registered world
-        its config dataclass filled from `data.world_options` (defaults for the rest)."""
+        """The config of `data.world`: `data.shapes` for shapes; for `fashion` the knobs it
+        shares with shapes from `data.shapes` and its own from `data.world_options`; for any
+        other registered world its config dataclass filled from `data.world_options`."""
         world, _ = get_world(self.world)
+        if hasattr(world.config_cls, "from_knobs"):  # a composited world sharing shapes' knobs
+            return world.config_cls.from_knobs(self.shapes, self.world_options)
         if not isinstance(self.shapes, world.config_cls):
             return from_dict(world.config_cls, self.world_options, prefix="data.world_options.")
         if self.world_options:

@@ -121,4 +121,4 @@ def test_config_format_auto_is_inferred_and_saved_resolved(tmp_path, written):
 def test_inspect_of_neither_world_nor_path_names_both(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "shapez")]) == 2
     err = capsys.readouterr().err
-    assert "shapez" in err and "registered world (shapes)" in err and "path" in err
+    assert "shapez" in err and "registered world (" in err and "shapes" in err and "path" in err

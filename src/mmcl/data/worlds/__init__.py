@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from mmcl.data.worlds import fashion as _fashion  # noqa: F401  (registers "fashion")
 from mmcl.data.worlds import shapes as _shapes  # noqa: F401  (registers "shapes")
 from mmcl.data.worlds.base import WORLDS, World, WorldSplit
 from mmcl.data.worlds.cache import read_images, read_split, save_split, split_files

@@ -22,6 +22,9 @@ class World:
     for a config that differs only in `text_fields`); `load_world` adds the disk cache around it.
     text_fields: config fields that change captions or labels but never a pixel, so splits
     that differ only in them share one cached set of images (the demo's caption arms do).
+    attribute_values: every attribute an image can show -> its value names.
+    noun: the attribute that names the object, the class by default (`shape`, `item`): what
+    an experiment about "the core feature" probes.
     """
 
     name: str
@@ -29,6 +32,8 @@ class World:
     splits: dict[str, str]
     build: Callable[[Any, str, torch.Tensor | None], WorldSplit]
     text_fields: frozenset[str] = frozenset()
+    attribute_values: dict[str, list[str]] = field(default_factory=dict)
+    noun: str = "shape"
 
 
 WORLDS: Registry[World] = Registry("world")

@@ -99,14 +99,19 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def caption(values: Mapping[str, str], mentioned: set[str]) -> str:
-    """One caption from attribute value names and the set of attributes to mention."""
+def caption(values: Mapping[str, str], mentioned: set[str], noun: str = "shape") -> str:
+    """One caption from attribute value names and the set of attributes to mention.
+
+    noun: the attribute naming the object (the `shapes` world's shape, the `fashion` world's
+    item); a mentioned attribute the world does not have is left out.
+    """
+    mentioned = mentioned & set(values)
     if values["style"] == "sketch":
         mentioned = mentioned & VISIBLE_IN_SKETCH
     words = [values[a] for a in ("size", "color") if a in mentioned]
     if "texture" in mentioned:
         words.append(TEXTURE_WORDS[values["texture"]])
-    words.append(values["shape"])
+    words.append(values[noun])
     text = f"{article(words[0])} {' '.join(words)}"
     if "style" in mentioned:
         text = f"a {values['style']} of {text}"
@@ -121,14 +126,16 @@ def make_captions(
     attributes: Mapping[str, np.ndarray],
     attribute_values: Mapping[str, list[str]],
     mentions: np.ndarray,
+    noun: str = "shape",
 ) -> list[str]:
-    """Captions for N samples: attribute ids (N,) per name, value names, and (N, A) mentions."""
+    """Captions for N samples: attribute ids (N,) per name, value names, (N, A) mentions, and
+    the attribute that names the object (`caption`)."""
     names = list(attributes)
     columns = [np.asarray(attribute_values[a], dtype=object)[attributes[a]] for a in names]
     captions = []
     for i, row in enumerate(zip(*columns, strict=True)):
         mentioned = {a for a, m in zip(CAPTION_ATTRIBUTES, mentions[i], strict=True) if m}
-        captions.append(caption(dict(zip(names, row, strict=True)), mentioned))
+        captions.append(caption(dict(zip(names, row, strict=True)), mentioned, noun))
     return captions
 
 

@@ -145,7 +145,7 @@ def shape_templates() -> np.ndarray:
     return masks.reshape(len(SHAPES), TEMPLATE_RES, 4, TEMPLATE_RES, 4).mean(axis=(2, 4))
 
 
-def _background_canvas(pattern: str, base: np.ndarray, side: int, rng: np.random.Generator):
+def background_look(pattern: str, base: np.ndarray, side: int, rng: np.random.Generator):
     """One (side, side, 3) float32 background look; `side` is in pixels of the final image."""
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side * 32.0  # 32-px units
     noise = rng.random((side, side), dtype=np.float32)
@@ -195,7 +195,7 @@ def background_canvases(image_size: int) -> np.ndarray:
     side = image_size * 3 // 2
     rng = np.random.default_rng(12345)
     looks = [
-        _background_canvas(pattern, np.asarray(base, np.float32), side, rng)
+        background_look(pattern, np.asarray(base, np.float32), side, rng)
         for base, pattern in BACKGROUNDS.values()
     ]
     return np.ascontiguousarray(np.stack(looks).transpose(3, 0, 1, 2)).reshape(3, -1)
@@ -242,7 +242,7 @@ def _second_colors() -> np.ndarray:
     return np.where(light[:, None], 0.35 * rgb, rgb + 0.55 * (1.0 - rgb))
 
 
-def _outline(mask: np.ndarray) -> np.ndarray:
+def outline(mask: np.ndarray) -> np.ndarray:
     """(N, S, S) bool inner 1-px edge of a mask: in the mask, with a 4-neighbour outside it."""
     padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)))
     interior = (
@@ -307,7 +307,7 @@ def _photo(p: RenderParams, j: np.ndarray, alpha: np.ndarray, canvas: str) -> np
 
 def _sketch(alpha: np.ndarray) -> np.ndarray:
     """(3, N, S, S) float32: 1-px ink outline of the shape on plain paper; no colour, no fill."""
-    ink = _outline(alpha >= 0.5)[None]  # (1, N, S, S)
+    ink = outline(alpha >= 0.5)[None]  # (1, N, S, S)
     paper = np.asarray(PAPER, np.float32)[:, None, None, None]
     stroke = np.asarray(INK, np.float32)[:, None, None, None]
     return paper + ink * (stroke - paper)

@@ -259,5 +259,7 @@ WORLDS.register("shapes")(
         splits={name: s.description for name, s in SHIFTS.items()},
         build=build_split,
         text_fields=TEXT_FIELDS,
+        attribute_values=ATTRIBUTE_VALUES,
+        noun="shape",
     )
 )
