@@ -174,6 +174,16 @@ class FashionConfig:
     def n_samples(self, split: str) -> int:
         return self.n_train if split == "train" else self.n_test
 
+    def drawn_values(self, attribute: str) -> int:
+        """How many values `attribute` takes under the training law (`balanced` included):
+        every value, but the held-out tints and the unseen backgrounds."""
+        if attribute == "background":
+            return len(backdrops.SEEN)
+        if attribute != "color":
+            return len(ATTRIBUTE_VALUES[attribute])
+        colors = ATTRIBUTE_VALUES["color"]
+        return len(self.seen_colors or [c for c in colors if c not in self.heldout_colors])
+
     @classmethod
     def from_knobs(cls, shared: object, own: dict) -> FashionConfig:
         """The config from `data.shapes` (the shared knobs) and `data.world_options` (the rest);

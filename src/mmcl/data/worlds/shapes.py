@@ -164,6 +164,14 @@ class ShapesConfig:
     def n_samples(self, split: str) -> int:
         return self.n_train if split == "train" else self.n_test
 
+    def drawn_values(self, attribute: str) -> int:
+        """How many values `attribute` takes under the training law (`balanced` included):
+        every value, but the held-out colours."""
+        if attribute != "color":
+            return len(ATTRIBUTE_VALUES[attribute])
+        seen = self.seen_colors or [c for c in render.COLORS if c not in self.heldout_colors]
+        return len(seen)
+
 
 def split_rngs(seed: int, split: str) -> list[np.random.Generator]:
     """Independent generators (attributes, jitter, captions) for one split of one seed."""
