@@ -4,7 +4,11 @@ Two phases, each `plan.jobs` single-threaded processes at a time (`mmcl.processe
 job per seed that trains the teacher, renders the seed's world into the disk cache, measures the
 teacher's neighbour class agreement (a precondition, `preconditions.neighbour_agreement`) and
 the pair statistics; then one job per (seed, variant), all reading that seed's teacher and world.
-A seed is one world (`data.shapes.seed`) and one training seed.
+A seed is one world (`data.shapes.seed`) and one training seed. The world is the runs' own
+(`data.world`, e.g. `--set data.world=fashion`: the user's overrides come last in every run,
+teacher included), and what the seed's figures need from it comes from its registry entry
+(`get_world`: its noun and attributes for the pair statistics) and its splits (the photos a
+test split reuses, `probes.photo_design`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmcl.data.sources import load_split
+from mmcl.data.worlds import get_world
 from mmcl.experiments.zhang2023 import pairs
 from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.experiments.zhang2023.preconditions import neighbour_agreement
-from mmcl.experiments.zhang2023.probes import TEXT_RUN
+from mmcl.experiments.zhang2023.probes import TEXT_RUN, photo_design
 from mmcl.methods.teachers import ClipRunTeacher
 from mmcl.processes import map_in_processes
 from mmcl.threads import torch_threads
@@ -55,8 +60,9 @@ class GridPlan:
 
 def prepare_seed(plan: GridPlan, seed: int) -> dict:
     """One seed's teacher and world (into the cache), and what they show before any variant
-    trains: {'seed', and on a world 'n_classes', 'teacher' (the teacher's neighbour agreement,
-    when one is trained) and 'pairs' (the pair statistics, when asked)}."""
+    trains: {'seed', and on a world 'world' (its name), 'n_classes', 'teacher' (the teacher's
+    neighbour agreement, when one is trained), 'pairs' (the pair statistics, when asked) and,
+    where test images show real photos, 'test_photos' ({split: `photo_design`})}."""
     folder, prepared = plan.folder(seed), {"seed": seed}
     with torch_threads(1):
         teacher = None
@@ -66,8 +72,15 @@ def prepare_seed(plan: GridPlan, seed: int) -> dict:
         cfg = zr.run_config("pairs", seed, folder, plan.overrides(plan.steps))
         if cfg.data.format != "world":  # the paper recipe: the user's data, nothing to render
             return prepared
+        world, _ = get_world(cfg.data.world)
+        prepared["world"] = world.name
+        photos = {}
         for split in cfg.eval.splits:
-            load_split(cfg.data, split)
+            test = load_split(cfg.data, split)
+            if "photos" in test.meta:  # each image shows one of a fixed pool of real photos
+                photos[split] = photo_design(test.meta["photos"])
+        if photos:
+            prepared["test_photos"] = photos
         train = load_split(cfg.data, "train")
         prepared["n_classes"] = len(train.class_names)
         if teacher is not None:
@@ -75,7 +88,8 @@ def prepare_seed(plan: GridPlan, seed: int) -> dict:
                                                       cfg.method.augment, cfg.train.batch_size,
                                                       seed)  # fmt: skip
         if plan.n_pairs:
-            prepared["pairs"] = pairs.pair_statistics(train, plan.n_pairs, seed)
+            nuisance = pairs.nuisance_attributes(world)
+            prepared["pairs"] = pairs.pair_statistics(train, plan.n_pairs, seed, nuisance)
     return prepared
 
 

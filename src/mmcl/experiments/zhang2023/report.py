@@ -33,16 +33,26 @@ def variant_order(table: dict[str, dict[str, float]]) -> list[str]:
     return known + sorted(v for v in table if v not in known)
 
 
-def summary_records(table: dict[str, dict[str, float]]) -> list[dict]:
+def probed_dataset(records: list[dict]) -> str:
+    """The dataset the grid's probes read (the world's name, e.g. `fashion`); `shapes` if none."""
+    return next((r["dataset"] for r in records if r.get("task") == "linear_probe"), "shapes")
+
+
+def summary_records(table: dict[str, dict[str, float]], dataset: str = "shapes") -> list[dict]:
     """One linear-probe record per (variant, split): the seed mean, as the shift table reads."""
     return [
-        {"model": variant, "task": "linear_probe", "dataset": "shapes", "split": split,
+        {"model": variant, "task": "linear_probe", "dataset": dataset, "split": split,
          "n_samples": 0, "metric": "accuracy", "value": value / 100.0}
         for variant in variant_order(table) for split, value in table[variant].items()
     ]  # fmt: skip
 
 
-def bar_plot(table: dict[str, dict[str, float]], path: Path, chance: float | None = None) -> Path:
+def bar_plot(
+    table: dict[str, dict[str, float]],
+    path: Path,
+    chance: float | None = None,
+    dataset: str = "shapes",
+) -> Path:
     """Grouped bars: id and mean-over-shifts probe accuracy per variant; SimCLR's as lines, and
     chance (points) as a grey line when given."""
     variants = variant_order(table)
@@ -62,7 +72,7 @@ def bar_plot(table: dict[str, dict[str, float]], path: Path, chance: float | Non
     ax.set_xticks(list(xs), [v.replace("_", "\n") for v in variants], fontsize=7)
     ax.set(
         ylabel="linear probe accuracy (%, seed mean)",
-        title="SimCLR vs CLIP-guided resampling (shapes)",
+        title=f"SimCLR vs CLIP-guided resampling ({dataset})",
     )
     ax.legend(fontsize=8)
     FigureCanvasAgg(fig)
@@ -94,6 +104,7 @@ def _pairs_html(pairs: list[dict] | None) -> str:
 def write_zhang_report(out_dir: Path, result: dict[str, Any]) -> Path:
     """report.html in `out_dir` from `runner.run`'s result."""
     table = probes.probe_table(result["records"])
+    dataset = probed_dataset(result["records"])
     sections = [
         claims_html(result["claims"]),
         checks_html(result["checks"]),
@@ -103,8 +114,8 @@ def write_zhang_report(out_dir: Path, result: dict[str, Any]) -> Path:
     if table:
         pairs = result["meta"].get("pairs")
         chance = 100.0 / pairs[0]["n_classes"] if pairs else None
-        plot = bar_plot(table, out_dir / PLOT_NAME, chance)
+        plot = bar_plot(table, out_dir / PLOT_NAME, chance, dataset)
         alt = "linear probe accuracy per resampling variant"
         sections.append(f"<h2>Resampling grid</h2><img alt='{alt}' src='{png_data_uri(plot)}'/>")
-    summary = {"meta": result["meta"], "records": summary_records(table)}
+    summary = {"meta": result["meta"], "records": summary_records(table, dataset)}
     return write_report(out_dir, summary, "zhang2023 reproduction", sections)
