@@ -11,9 +11,12 @@ Test design (`stats.PER_SEED` / `stats.SHARED`), said again at each call:
   set, the figures are exact per world and vary only between worlds: PER_SEED.
 - pairs and resampling on the shapes world: each seed renders its own world, test splits
   included (`data.shapes.seed` = the seed), so the per-seed figures already carry their test
-  noise: PER_SEED. The paper recipe scores every seed on one ImageNet val set: SHARED (the
-  runner says which, `resampling_claims(test=...)`). Either way a difference of two variants of
-  one seed takes the paired per-sample error (`probes.accuracy_difference`).
+  noise: PER_SEED. The paper recipe scores every seed on one ImageNet val set, and on the
+  fashion world every seed's test splits show the same pool of 10,000 test photos (re-tinted and
+  re-placed per seed): SHARED (the runner says which, `resampling_claims(test=...)`,
+  `pair_claims(test=...)`). Either way a difference of two variants of one seed takes the
+  paired per-sample error (`probes.accuracy_difference`), widened where test images repeat a
+  photo (`probes.photo_design`).
 
 Preconditions (issue 27, `preconditions`): every claim on trained image models states what its
 own arms must show first, read from the run and never from the compared arms' difference. All
@@ -55,9 +58,11 @@ from mmcl.experiments.grids import Margin, grid_path
 from mmcl.experiments.zhang2023.preconditions import combine, simclr_learns, teacher_shares_class
 from mmcl.experiments.zhang2023.probes import (
     BASELINE,
+    DISTINCT,
     TEXT_RUN,
     Cells,
     accuracy_difference,
+    design_effect,
     discordance,
     has,
     probe_cells,
@@ -329,11 +334,15 @@ def _floor_note(cells: Cells, a: str, b: str, shifted: bool, est: Estimate, marg
     could not fit inside the margin at these seeds even without training noise."""
     d = discordance(cells, a, b, shifted)
     seed = seeds_of(cells, a)[0]
-    n_test = next(c.record["n_samples"] for (v, s, _), c in cells.items() if (v, s) == (a, seed))
-    floor = test_floor(d, margin, est.n_seeds)
+    record = next(c.record for (v, s, _), c in cells.items() if (v, s) == (a, seed))
+    floor = test_floor(d, margin, est.n_seeds, test=est.test)
+    here = f"here {record['n_samples']}"
+    if DISTINCT in record:  # images repeat photos: count what they are worth independently
+        effective = record["n_samples"] / design_effect(record) ** 2
+        here += f" images of {record[DISTINCT]} distinct photos, worth at least {effective:.0f}"
     return (
         f"; test floor {floor} samples per split and seed at {est.n_seeds} seeds (discordance "
-        f"{d:.2f}), here {n_test}"
+        f"{d:.2f}), {here}"
     )
 
 
@@ -342,8 +351,9 @@ def resampling_claims(
 ) -> list[dict]:
     """Spec 5.5-5.6: each variant against SimCLR (or its control), over seeds. `test` is the
     grid's design: PER_SEED on the worlds (each seed its own test set), SHARED for the paper
-    recipe (one val set); the per-seed test error is the paired one either way. `prepared`:
-    the grid's per-seed dicts, for the preconditions (module docstring)."""
+    recipe (one val set) and for a world of real test photos every seed shares (`fashion`);
+    the per-seed test error is the paired one either way. `prepared`: the grid's per-seed
+    dicts, for the preconditions (module docstring)."""
     cells = probe_cells(records)
     rows = []
     for name, (a, b, shifted) in COMPARISONS.items():
@@ -400,11 +410,15 @@ def _pairs_detail(pairs: Sequence[dict], kept: int) -> str:
 
 
 def pair_claims(
-    pairs: Sequence[dict], records: Sequence[dict], prepared: Sequence[dict] = ()
+    pairs: Sequence[dict],
+    records: Sequence[dict],
+    prepared: Sequence[dict] = (),
+    test: str = PER_SEED,
 ) -> list[dict]:
     """Pixel diversity of caption partners against augmentation and same-class partners (per-seed
     statistics) and the probe of SimCLR trained with text-induced positives (worlds only, with
-    plain SimCLR's precondition from `prepared`)."""
+    plain SimCLR's precondition from `prepared`); `test` is the probes' test design, PER_SEED
+    unless the seeds share test photos (module docstring)."""
     rows = []
     shares = [diversity_share(p) for p in pairs]
     kept = [s for s in shares if math.isfinite(s)]
@@ -413,9 +427,9 @@ def pair_claims(
         rows.append(PAIRS["pairs_diversity"].decide(est, 3, _pairs_detail(pairs, len(kept))))
     cells = probe_cells(records)
     if has(cells, TEXT_RUN, BASELINE):
-        # PER_SEED: each seed's world renders its own test set; paired by test image.
-        est, means, unpaired = accuracy_difference(cells, TEXT_RUN, BASELINE, test=PER_SEED)
+        # The caller's design (module docstring); paired by test image either way.
+        est, means, unpaired = accuracy_difference(cells, TEXT_RUN, BASELINE, test=test)
         detail = _means(TEXT_RUN, BASELINE, means, unpaired, est)
-        condition = precondition("pairs_probe", cells, False, prepared, PER_SEED)
+        condition = precondition("pairs_probe", cells, False, prepared, test)
         rows.append(PAIRS["pairs_probe"].decide(est, 2, detail, condition))
     return rows

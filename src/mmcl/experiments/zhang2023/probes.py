@@ -5,8 +5,14 @@ per seed, `data.shapes.seed` = the seed, and the full test splits in their fixed
 difference of two variants takes the paired per-sample error (`stats.paired_accuracy_se` of the
 records' packed `correct` field), not two binomial errors in quadrature. Whether that error enters
 the interval is the test design's business (`stats.PER_SEED` on the worlds, where each seed
-renders its own test set; `stats.SHARED` for the paper recipe's one ImageNet val set). Also the
+renders its own test set; `stats.SHARED` for the paper recipe's one ImageNet val set and for a
+world whose seeds draw their test images from one pool of real photos, `fashion`). Also the
 seed-mean table the report plots.
+
+Test images that reuse a photo (`fashion` cycles its 10,000 test photos past n_test 10,000, each
+time with a new tint and placement) are not independent samples: the runner tags such records
+with `photo_design`'s figures, and every test-sample error here is widened by the record's
+`test_design_effect` (1 where absent, as on `shapes`, so those figures are unchanged).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import numpy as np
 from mmcl.eval.tasks import unpack_correct
 from mmcl.stats import (
     ALPHA,
+    PER_SEED,
+    SHARED,
     Estimate,
     accuracy_se,
     estimate,
@@ -31,6 +39,23 @@ ID_SPLIT = "id"
 BASELINE = "simclr"
 TEXT_RUN = "text_positives"
 SAME_CLASS_METRIC = "new_positive_same_class"  # logged by resampled_simclr
+DESIGN_EFFECT = "test_design_effect"  # record field: factor on a test-sample error (1 if absent)
+DISTINCT = "test_photos"  # record field: distinct source photos among the split's images
+
+
+def photo_design(photos: Sequence[int]) -> dict[str, float]:
+    """{'test_photos': distinct photos, 'test_design_effect': sqrt(sum_c m_c^2 / n)} of a split
+    whose n images show `photos` (m_c the images of photo c). The factor bounds how much a
+    test-sample error computed as if the n images were independent is too small: the images of
+    one photo are correlated at most fully, and a sum of m variables of equal variance v has
+    variance at most m^2 v (Cauchy-Schwarz); 1 when no photo repeats."""
+    counts = np.unique(np.asarray(photos), return_counts=True)[1]
+    effect = math.sqrt(float(np.sum(counts.astype(np.float64) ** 2)) / len(photos))
+    return {DISTINCT: int(len(counts)), DESIGN_EFFECT: effect}
+
+
+def design_effect(record: dict) -> float:
+    return float(record.get(DESIGN_EFFECT, 1.0))
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,7 @@ def probe_cells(records: Sequence[dict]) -> Cells:
     cells = {}
     for r in records:
         if r.get("task") == "linear_probe" and "variant" in r:
-            se = float(accuracy_se(r["value"], r["n_samples"]))
+            se = float(accuracy_se(r["value"], r["n_samples"])) * design_effect(r)
             cells[(r["variant"], r["seed"], r["split"])] = Cell(100.0 * r["value"], 100.0 * se, r)
     return cells
 
@@ -82,15 +107,15 @@ def seed_difference(
 ) -> tuple[float, float, float, float]:
     """One seed's acc(a) and acc(b) in points (id, or the mean over the shifts), the paired
     test-sample error of their difference and the unpaired one (two binomial errors in
-    quadrature, kept for reading). Splits hold different images: the mean over S splits has
-    se sqrt(sum se_s^2) / S."""
+    quadrature, kept for reading), each widened by the split's `design_effect`. Splits hold
+    different images: the mean over S splits has se sqrt(sum se_s^2) / S."""
     acc_a, acc_b, paired, unpaired = [], [], [], []
     for split in scored_splits(cells, a, shifted):
         ca, cb = cells[(a, seed, split)], cells[(b, seed, split)]
         acc_a.append(ca.accuracy)
         acc_b.append(cb.accuracy)
-        paired.append(100.0 * paired_accuracy_se(unpack_correct(ca.record),
-                                                 unpack_correct(cb.record)))  # fmt: skip
+        se = paired_accuracy_se(unpack_correct(ca.record), unpack_correct(cb.record))
+        paired.append(100.0 * design_effect(ca.record) * se)
         unpaired.append(math.hypot(ca.se, cb.se))
     n = len(acc_a)
     paired_se = math.sqrt(sum(s**2 for s in paired)) / n
@@ -128,11 +153,18 @@ def discordance(cells: Cells, a: str, b: str, shifted: bool = False) -> float:
     return float(np.mean(shares))
 
 
-def test_floor(discordance: float, margin: float, n_seeds: int, alpha: float = ALPHA) -> int:
-    """Test samples per seed below which a difference's interval cannot lie inside +/- `margin`
-    points even with no training noise: on per-seed test sets the interval's half-width is at
-    least t_{n-1} * sqrt(d / n_test / n_seeds) (d the discordance, `paired_accuracy_se`'s
-    per-sample variance), so n_test >= d * (t_{n-1} / (margin / 100)) ** 2 / n_seeds."""
+def test_floor(
+    discordance: float, margin: float, n_seeds: int, alpha: float = ALPHA, test: str = PER_SEED
+) -> int:
+    """Independent test samples per seed below which a difference's interval cannot lie inside
+    +/- `margin` points even with no training noise (d the discordance, `paired_accuracy_se`'s
+    per-sample variance): on per-seed test sets the interval's half-width is at least
+    t_{n-1} * sqrt(d / n_test / n_seeds), so n_test >= d * (t_{n-1} / (margin / 100)) ** 2 /
+    n_seeds; on a shared one it is at least z * sqrt(d / n_test) (the test term is added once,
+    undivided, and its df grow without bound as the seed spread vanishes), so n_test >=
+    d * (z / (margin / 100)) ** 2 whatever the seeds."""
+    if test == SHARED:
+        return math.ceil(discordance * (t_quantile(math.inf, alpha) * 100 / margin) ** 2)
     if n_seeds < 2:
         return 0
     return math.ceil(discordance * (t_quantile(n_seeds - 1, alpha) * 100 / margin) ** 2 / n_seeds)

@@ -1,8 +1,9 @@
 """zhang2023's scales: theory world sizes, the training grid, seeds and processes per scale.
 
-`tiny` and `small` train on the shapes world (a CPU stand-in); `paper` is spec 2.3's
-ImageNet-100 / ResNet-18 recipe, whose data and CLIP checkpoint come from `--set` values
-(`resampling.paper_overrides`). The theory part of `paper` runs at the `small` world sizes.
+`tiny` and `small` train on a world (a CPU stand-in: `shapes`, or another through `--set
+data.world=...`, e.g. `fashion`); `paper` is spec 2.3's ImageNet-100 / ResNet-18 recipe, whose
+data and CLIP checkpoint come from `--set` values (`resampling.paper_overrides`). The theory
+part of `paper` runs at the `small` world sizes.
 The scales, and why, are in configs/zhang2023/scales.yaml.
 """
 
@@ -77,8 +78,12 @@ def gate_budget(plan: GridPlan) -> list[str] | None:
     return None if plan.steps is None else plan.overrides(plan.steps)
 
 
-def test_design(scale: ZhangScale) -> str:
-    """The resampling grid's test design: on a world each seed renders its own test splits
-    (`data.shapes.seed` = the seed): PER_SEED; the paper recipe scores every seed on the one
-    ImageNet val folder: SHARED."""
-    return SHARED if scale.grid is None else PER_SEED
+def test_design(scale: ZhangScale, prepared: Sequence[dict] = ()) -> str:
+    """The resampling grid's test design: on a rendered world each seed renders its own test
+    splits (`data.shapes.seed` = the seed): PER_SEED; the paper recipe scores every seed on the
+    one ImageNet val folder, and on a world of real photos (`prepared` seeds with 'test_photos',
+    `fashion`) every seed's test images show the same pool of test photos, only re-tinted and
+    re-placed, so their sampling noise is common to the seeds: SHARED."""
+    if scale.grid is None or any("test_photos" in p for p in prepared):
+        return SHARED
+    return PER_SEED
