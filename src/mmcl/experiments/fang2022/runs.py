@@ -1,4 +1,4 @@
-"""Training and scoring runs for the Fang et al. 2022 study on the `shapes` world, cached on disk.
+"""Training and scoring runs for the Fang et al. 2022 study on one world, cached on disk.
 
 A run is a `RunSpec`: RunConfig overrides (method, world, tower, steps, data size) and the ways
 the trained model is scored (`EvalSpec`: its class head, zero-shot prompts, or a linear probe
@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mmcl.config import load_config, to_dict
-from mmcl.data.worlds import load_world
-from mmcl.data.worlds.shapes import ShapesConfig
+from mmcl.data.worlds import get_world, load_world
 from mmcl.eval.robustness import ModelPoint
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import read_results, write_results
@@ -114,7 +113,7 @@ class Settings:
     """Where and how runs happen: shared by every run of one study."""
 
     root: Path  # cached runs
-    eval_world: ShapesConfig  # the test sets every model is scored on
+    eval_world: Any  # the test sets every model is scored on: a world config (`testbed`)
     common: tuple[str, ...] = ()  # overrides applied before each run's own
     overrides: tuple[str, ...] = ()  # the user's `--set` overrides, applied after each run's own
     world_cache: str = ""  # rendered worlds; "" = mmcl's default cache
@@ -134,12 +133,17 @@ def key_payload(cfg: RunConfig) -> dict[str, Any]:
     Whole sections would tie the cache to every field anyone adds to RunConfig (readers of real
     data, other methods' sub-sections, evaluation): each such addition would retrain every run.
     Kept: the world, the whole model, the method's own fields (its sub-section too, if it has
-    one), and the training recipe minus logging, checkpointing and device choices.
+    one), and the training recipe minus logging, checkpointing and device choices. A world's
+    own options (`data.world_options`: fashion's photo folder and label) are kept when set, and
+    only then, so the keys of runs that set none (every shapes run) are the ones they had.
     """
     plain = to_dict(cfg)
     method = plain["method"]
+    data = {k: plain["data"][k] for k in ("format", "world", "shapes")}
+    if plain["data"]["world_options"]:
+        data["world_options"] = plain["data"]["world_options"]
     return {
-        "data": {k: plain["data"][k] for k in ("format", "world", "shapes")},
+        "data": data,
         "model": plain["model"],
         "method": {
             k: v for k, v in method.items() if not isinstance(v, dict) or k == cfg.method.name
@@ -190,7 +194,7 @@ def snapshots_missing(cfg: RunConfig, evals: Sequence[EvalSpec]) -> bool:
 
 def _probe_split(cfg: RunConfig, spec: EvalSpec, settings: Settings):
     """The split whose features fit the probe (or fill the suite's train slot)."""
-    world = cfg.data.shapes if spec.probe_world == "train" else settings.eval_world
+    world = cfg.data.world_config() if spec.probe_world == "train" else settings.eval_world
     split = load_world(world, "train", settings.world_cache or None)
     if spec.templates:
         split = dataclasses.replace(split, prompt_templates=list(spec.templates))
@@ -202,7 +206,8 @@ def score(cfg: RunConfig, method: Method, spec: EvalSpec, settings: Settings) ->
     cache = settings.world_cache or None
     tests = {s: load_world(settings.eval_world, s, cache) for s in (ID_SPLIT, *SHIFTS)}
     rows = settings.probe_train_size if spec.task == "linear_probe" else FAST_PROBE_ROWS
-    data = EvalData("shapes", _probe_split(cfg, spec, settings), tests, rows)
+    name = get_world(settings.eval_world)[0].name  # the records' `dataset`
+    data = EvalData(name, _probe_split(cfg, spec, settings), tests, rows)
     method.eval()
     return evaluate_model(method.model, cfg.name, data, [spec.task], tokenizer_for(cfg.model))
 

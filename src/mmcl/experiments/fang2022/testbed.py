@@ -1,6 +1,14 @@
-"""The baseline testbed on the `shapes` world: a family of standard supervised models whose ID vs
-OOD accuracies trace the line that effective robustness is measured from (Taori et al. 2020;
-Fang et al. 2022 use imagenet-testbed's ImageNet models the same way).
+"""The baseline testbed on the run's world (`shapes`, or `fashion` with `data.world=fashion`): a
+family of standard supervised models whose ID vs OOD accuracies trace the line that effective
+robustness is measured from (Taori et al. 2020; Fang et al. 2022 use imagenet-testbed's ImageNet
+models the same way).
+
+The world. Every run of the study trains on the world the user's overrides select (`--set
+data.world=...`; `shapes` by default), and the evaluation world is that same world
+(`run_world`, `eval_world`): the narrow and diverse worlds below are knobs of `data.shapes`,
+which `fashion` reads too (its photos' class is the `item`, on 10 class-linked backgrounds as
+shapes has 10), so one set of knobs makes both worlds' narrow and diverse versions. A world
+without those knobs or without the study's shift splits is refused by name.
 
 Worlds. The *narrow* world plays ImageNet: a mild spurious background (each class on its
 preferred background 20 % of the time instead of 10 %), photos only, four colours (red, green,
@@ -31,9 +39,13 @@ import dataclasses
 import itertools
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mmcl.config import load_config
+from mmcl.data.config import DataConfig
+from mmcl.data.worlds import World, get_world
 from mmcl.data.worlds.cache import default_cache_dir
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
@@ -59,12 +71,47 @@ WORLDS = {"narrow": NARROW, "diverse": DIVERSE}
 BASELINE_GROUP = "baseline"  # the scatter greys this group
 BELOW_FLOOR_GROUP = "testbed, under the fit floor"
 BASELINE_TEXT = "testbed: cross-entropy models trained on the narrow world"
+# The knobs the narrow and diverse worlds set: a world's config must have them all.
+KNOBS = ("n_train", "n_test", *NARROW)
 
 
-def world_config(world: str, n_train: int, n_test: int = 1) -> ShapesConfig:
-    """The narrow or diverse world as a config."""
+@dataclass(frozen=True)
+class RunWorld:
+    """The world every run of the study trains and is scored on: its registered name and its own
+    options (`data.world_options`, e.g. fashion's `root`; empty for shapes)."""
+
+    name: str = "shapes"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def world(self) -> World:
+        return get_world(self.name)[0]
+
+
+def run_world(overrides: Sequence[str] = ()) -> RunWorld:
+    """The world the user's overrides (`--set`) select, checked to carry the study: the narrow
+    and diverse knobs (`KNOBS`) and the shift splits (`SHIFTS`)."""
+    data = load_config(RunConfig, None, list(overrides)).data
+    chosen = RunWorld(data.world, tuple(sorted(data.world_options.items())))
+    cfg = world_config("narrow", 1, run=chosen)
+    missing = [k for k in KNOBS if not hasattr(cfg, k)]
+    missing += [f"split {s}" for s in SHIFTS if s not in chosen.world.splits]
+    if missing:
+        raise MMCLError(
+            f"data.world={chosen.name}: fang2022 needs a world with the shapes knobs and shifts "
+            f"(it lacks {', '.join(missing)}); worlds that have them: shapes, fashion"
+        )
+    return chosen
+
+
+def world_config(world: str, n_train: int, n_test: int = 1, *, run: RunWorld = RunWorld()) -> Any:
+    """The narrow or diverse version of the run's world as that world's config (a ShapesConfig
+    for shapes, exactly as before worlds were chosen; a FashionConfig for fashion)."""
     knobs = {k: list(v) if isinstance(v, list) else v for k, v in WORLDS[world].items()}
-    return ShapesConfig(n_train=n_train, n_test=n_test, **knobs)
+    shapes = ShapesConfig(n_train=n_train, n_test=n_test, **knobs)
+    if run.name == "shapes" and not run.options:
+        return shapes
+    return DataConfig(world=run.name, shapes=shapes, world_options=dict(run.options)).world_config()
 
 
 def world_overrides(world: str, n_train: int) -> tuple[str, ...]:
@@ -79,12 +126,18 @@ def world_overrides(world: str, n_train: int) -> tuple[str, ...]:
     )
 
 
-def eval_world(scale: FangScale) -> ShapesConfig:
+def eval_world(scale: FangScale, run: RunWorld = RunWorld()) -> Any:
     """The narrow world at the reference size: its `id` and shifts score every model."""
-    return world_config("narrow", scale.n_train, scale.n_test)
+    return world_config("narrow", scale.n_train, scale.n_test, run=run)
 
 
-def shift_leaks(train: ShapesConfig, evaluation: ShapesConfig) -> list[str]:
+def chance(cfg: Any) -> float:
+    """Chance accuracy of a world config's label (1 / its classes: 10 shapes, 10 items)."""
+    world, cfg = get_world(cfg)
+    return 1.0 / len(world.attribute_values[cfg.label])
+
+
+def shift_leaks(train: Any, evaluation: Any) -> list[str]:
     """The evaluation shifts' factors that a training world shows (none, by design)."""
     leaks = []
     if "sketch" in SHIFTS and train.sketch_fraction > 0:
@@ -200,11 +253,12 @@ def settings(
     overrides: Sequence[str] = (),
 ) -> Settings:
     """Run settings: runs under `<cache>/fang2022`, worlds under `<cache>/worlds`; `jobs`
-    defaults to the scale's, at most one per CPU core; `overrides` (`--set`) go last."""
+    defaults to the scale's, at most one per CPU core; `overrides` (`--set`) go last, and the
+    world they select (`run_world`) is the evaluation world too."""
     root = Path(cache) if cache is not None else default_cache_dir()
     return Settings(
         root=root / "fang2022",
-        eval_world=eval_world(scale),
+        eval_world=eval_world(scale, run_world([*scale.common(), *overrides])),
         common=scale.common(),
         overrides=tuple(overrides),
         world_cache=str(root),
@@ -216,10 +270,12 @@ __all__ = [
     "SCALES",
     "SHIFTS",
     "FangScale",
+    "RunWorld",
     "check_baseline_spread",
     "fitted_points",
     "gate_budget",
     "get_scale",
+    "run_world",
     "settings",
     "testbed_specs",
 ]
