@@ -86,7 +86,7 @@ def test_fit_floor_leaves_testbed_models_under_it_out_of_the_line():
         dataclasses.replace(MICRO, fit_floor=1.0)
 
 
-def test_diverse_world_is_broader_and_neither_trains_on_a_test_shift():
+def test_diverse_world_is_broader_and_neither_trains_on_a_test_shift(tmp_path):
     n = _cfg(testbed.world_overrides("narrow", 500)).data.shapes
     d = _cfg(testbed.world_overrides("diverse", 500)).data.shapes
     assert n.n_train == d.n_train == 500
@@ -94,7 +94,8 @@ def test_diverse_world_is_broader_and_neither_trains_on_a_test_shift():
     assert set(n.seen_colors) < set(d.seen_colors)
     evaluation = testbed.eval_world(MICRO)
     assert testbed.shift_leaks(n, evaluation) == testbed.shift_leaks(d, evaluation) == []
-    assert runner.held_out_checks(500)[0]["passed"]
+    specs = [*testbed.testbed_specs(MICRO), *causes.cause_specs(MICRO, MICRO.seeds)]
+    assert runner.held_out_checks(specs, testbed.settings(MICRO, tmp_path))[0]["passed"]
     # the check does see a leak
     palette = [*d.seen_colors, "pink"]
     leaky = dataclasses.replace(
@@ -217,7 +218,7 @@ def test_raw_results_carry_each_roles_seeds_the_line_and_per_sample_correctness(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = compute_robustness(pts, SHIFTS, RobustnessConfig(bootstrap=20))
-    raw = runner.raw_results(result, labels, n, records)
+    raw = runner.raw_results(result, labels, n, records, chance=0.1)
     assert raw["n_test"] == n and len(raw["line"]["coeffs"]) == 20
     assert sorted(raw["testbed"]["labels"]) == [p.label for p in pts[:6]]
     assert all(raw["testbed"]["fitted"])
@@ -234,7 +235,7 @@ def test_raw_results_carry_each_roles_seeds_the_line_and_per_sample_correctness(
     assert all(r["test"] == "shared" and "paired" in r["ours"] for r in rows[1:])
     # records scored before correctness was kept: the claims say so instead of guessing
     old = runner.raw_results(result, labels, n, [{k: v for k, v in r.items() if k != "correct"}
-                                                 for r in records])  # fmt: skip
+                                                 for r in records], 0.1)  # fmt: skip
     assert "correct" not in old["points"]["clip-narrow"]
     with pytest.raises(MMCLError, match="no per-sample correctness"):
         claims.decide_claims(old)
