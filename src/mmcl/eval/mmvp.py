@@ -8,8 +8,9 @@ count; the benchmark score is the mean over patterns (mcl2024.md section 4 in th
 The scale is the reference's fixed 100, not the model's learned one.
 
 Two sources of pairs:
-- `world_pairs`: rendered from the `shapes` world, two images identical (same nuisance draws)
-  except for exactly one attribute; one pattern per attribute the world renders.
+- `world_pairs`: rendered from a world (`shapes`, or `fashion`'s real photos), two images
+  identical (same nuisance draws) except for exactly one attribute; one pattern per attribute
+  the world renders.
 - `read_mmvp_vlm`: the real MMVP-VLM folder (`Questions.csv` + `MLLM_VLM Images/<Type>/<id>.jpg`),
   pairs = consecutive rows (odd id, next even id), patterns in the CSV's order.
 """
@@ -20,17 +21,19 @@ import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from mmcl.data.world_dataset import normalize
-from mmcl.data.worlds import render, shapes
+from mmcl.data.worlds import backdrops, fashion, get_world, render, shapes
 from mmcl.data.worlds.captions import caption
 from mmcl.errors import MMCLError
 from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import inference
+from mmcl.registry import Registry
 
 PREFIX = "a photo of "  # the official script's text prefix
 SCALE = 100.0  # the reference's fixed logit scale
@@ -141,19 +144,25 @@ def evaluate(
     return {f"{name}/pair_accuracy": value for name, value in scores.items()}
 
 
-# ---- pairs from the shapes world --------------------------------------------------------------
-def _statement(values: dict[str, str], attribute: str) -> str:
-    """The caption naming the shape and the one attribute the pair differs in, without the '.'."""
-    mentioned = set() if attribute == "shape" else {attribute}
-    return caption(values, mentioned).rstrip(".")
+# ---- pairs from a world -----------------------------------------------------------------------
+# World name -> how it renders pairs: (cfg, patterns (P,), rng) -> (images (P, 2, 3, S, S) uint8,
+# first, second: attribute -> (P,) value ids, extra: per pair what else each image shows).
+PAIR_WORLDS: Registry[Callable[..., tuple]] = Registry("MMVP pair world")
 
 
-def renderable_attributes(cfg: shapes.ShapesConfig) -> list[str]:
+def _statement(values: dict[str, str], attribute: str, noun: str = "shape") -> str:
+    """The caption naming the object and the one attribute the pair differs in, without '.'."""
+    mentioned = set() if attribute == noun else {attribute}
+    return caption(values, mentioned, noun).rstrip(".")
+
+
+def renderable_attributes(cfg: Any) -> list[str]:
     """Every attribute the world draws that has more than one value."""
-    return [a for a in cfg.visible_attributes() if len(shapes.ATTRIBUTE_VALUES[a]) > 1]
+    world, cfg = get_world(cfg)
+    return [a for a in cfg.visible_attributes() if len(world.attribute_values[a]) > 1]
 
 
-def pair_attributes(cfg: shapes.ShapesConfig) -> list[str]:
+def pair_attributes(cfg: Any) -> list[str]:
     """The default patterns: renderable attributes that also vary in training. A pair that
     differs in a value training never shows (sketches when sketch_fraction is 0 or 1) measures
     extrapolation, not suppression; pass it to `world_pairs` explicitly to score it anyway."""
@@ -162,44 +171,109 @@ def pair_attributes(cfg: shapes.ShapesConfig) -> list[str]:
 
 
 def world_pairs(
-    cfg: shapes.ShapesConfig,
+    cfg: Any,
     n_pairs: int = 15,
     attributes: Sequence[str] | None = None,
     seed: int = 0,
 ) -> PairSet:
-    """`n_pairs` pairs per attribute, the two images differing in exactly that attribute.
-
-    Attributes are drawn uniformly (photos; all colours), the second image takes a different
-    value of the pair's attribute, and both share every nuisance draw (offset, scale, angle,
-    brightness, texture phase), so nothing else differs.
+    """`n_pairs` pairs per attribute of the world whose config `cfg` is (`ShapesConfig`,
+    `FashionConfig`: `RunConfig.data.world_config()`), the two images differing in exactly that
+    attribute (`PAIR_WORLDS` renders them), each statement naming the object by the world's noun
+    and the attribute its pair differs in.
     """
+    world, cfg = get_world(cfg)
     attributes = list(attributes or pair_attributes(cfg))
     unknown = [a for a in attributes if a not in renderable_attributes(cfg)]
     if unknown:
         raise MMCLError(
             f"world pairs: {unknown} cannot differ here; pick from {renderable_attributes(cfg)}"
         )
+    if world.name not in PAIR_WORLDS:
+        raise MMCLError(f"world pairs: no pairs for world {world.name!r} "
+                        f"(pairs render for {', '.join(PAIR_WORLDS.names())})")  # fmt: skip
+    patterns = np.repeat(attributes, n_pairs)
     rng = np.random.default_rng(seed)
-    n = n_pairs * len(attributes)
+    images, first, second, extra = PAIR_WORLDS.get(world.name)(cfg, patterns, rng)
+    names = world.attribute_values
+    statements, values = [], []
+    for i, attribute in enumerate(patterns):
+        pair = tuple(
+            {**{a: names[a][side[a][i]] for a in side}, **more[i]}
+            for side, more in zip((first, second), extra, strict=True)
+        )
+        statements.append(tuple(_statement(v, attribute, world.noun) for v in pair))
+        values.append(pair)
+    return PairSet(images, statements, list(patterns), "world_pairs", values)
+
+
+def _differ(first: np.ndarray, rows: np.ndarray, allowed: np.ndarray, rng) -> np.ndarray:
+    """Values for `rows` uniform over `allowed` minus the first image's (ids of `allowed`)."""
+    k = len(allowed)
+    position = np.searchsorted(allowed, first[rows])
+    return allowed[(position + rng.integers(1, k, len(rows))) % k]
+
+
+@PAIR_WORLDS.register("shapes")
+def shapes_pairs(cfg: shapes.ShapesConfig, patterns: np.ndarray, rng: np.random.Generator):
+    """Attributes drawn uniformly (photos; all colours); the second image takes another value
+    of the pair's attribute, and both share every nuisance draw (offset, scale, angle,
+    brightness, texture phase), so nothing else differs."""
+    n = len(patterns)
     first = {a: rng.integers(0, len(v), n) for a, v in shapes.ATTRIBUTE_VALUES.items()}
     first["style"] = np.zeros(n, dtype=np.int64)  # photos, unless style is the attribute
     second = {a: v.copy() for a, v in first.items()}
-    patterns = np.repeat(attributes, n_pairs)
-    for attribute in attributes:
+    for attribute in dict.fromkeys(patterns):
         rows = np.flatnonzero(patterns == attribute)
         k = len(shapes.ATTRIBUTE_VALUES[attribute])
         second[attribute][rows] = (first[attribute][rows] + rng.integers(1, k, len(rows))) % k
     jitter = rng.random((n, len(render.JITTER)))
     both = {a: np.stack([first[a], second[a]], axis=1).reshape(-1) for a in first}
     images = shapes.render_images(both, np.repeat(jitter, 2, axis=0), cfg.image_size, cfg.canvas)
-    names = shapes.ATTRIBUTE_VALUES
-    statements, values = [], []
-    for i, attribute in enumerate(patterns):
-        pair = tuple({a: names[a][side[a][i]] for a in names} for side in (first, second))
-        statements.append((_statement(pair[0], attribute), _statement(pair[1], attribute)))
-        values.append(pair)
-    images = images.unflatten(0, (n, 2))  # (P, 2, 3, S, S)
-    return PairSet(images, statements, list(patterns), "world_pairs", values)
+    no_more = [{}] * n
+    return images.unflatten(0, (n, 2)), first, second, (no_more, no_more)
+
+
+def _fashion_photos(labels: np.ndarray, items: np.ndarray, rng) -> np.ndarray:
+    """One photo index per entry of `items` (class ids): uniform over that class's photos."""
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels, minlength=len(fashion.CLASSES))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return order[starts[items] + (rng.random(len(items)) * counts[items]).astype(np.int64)]
+
+
+@PAIR_WORLDS.register("fashion")
+def fashion_pairs(cfg: fashion.FashionConfig, patterns: np.ndarray, rng: np.random.Generator):
+    """Pairs of composites from the dataset's test photos (never seen in training), drawn as
+    training draws them (the seen tints, the ten training backgrounds; a pair differing into a
+    value training never shows would measure extrapolation). A tint or background pair shows one
+    photo twice; an `item` pair two photos of different classes; both images share the tint,
+    background, offsets and every brightness draw, so nothing else differs."""
+    n = len(patterns)
+    colors = fashion.ATTRIBUTE_VALUES["color"]
+    seen = cfg.seen_colors or [c for c in colors if c not in cfg.heldout_colors]
+    allowed = {
+        "item": np.arange(len(fashion.CLASSES)),
+        "color": np.asarray(sorted(colors.index(c) for c in seen)),
+        "background": np.arange(len(backdrops.SEEN)),
+        "style": np.arange(len(render.STYLES)),
+    }
+    first = {a: rng.choice(v, n) for a, v in allowed.items() if a != "style"}
+    first["style"] = np.zeros(n, dtype=np.int64)  # photos, unless style is the attribute
+    second = {a: v.copy() for a, v in first.items()}
+    for attribute in dict.fromkeys(patterns):
+        rows = np.flatnonzero(patterns == attribute)
+        second[attribute][rows] = _differ(first[attribute], rows, allowed[attribute], rng)
+    part = fashion.dataset_part(cfg, "test")
+    labels = part.labels.numpy()
+    photo = np.stack([_fashion_photos(labels, first["item"], rng), np.zeros(n, np.int64)], 1)
+    photo[:, 1] = np.where(patterns == "item", _fashion_photos(labels, second["item"], rng),
+                           photo[:, 0])  # fmt: skip
+    jitter = rng.random((n, len(fashion.JITTER))).astype(np.float32)
+    both = {a: np.stack([first[a], second[a]], axis=1).reshape(-1) for a in first}
+    images = fashion.composite(part.images.numpy()[photo.reshape(-1)], both,
+                               np.repeat(jitter, 2, axis=0), cfg.canvas)  # fmt: skip
+    extra = tuple([{"photo": f"test {int(p)}"} for p in photo[:, j]] for j in range(2))
+    return torch.from_numpy(images).unflatten(0, (n, 2)), first, second, extra
 
 
 # ---- the real MMVP-VLM folder -----------------------------------------------------------------

@@ -151,7 +151,7 @@ def mmvp_pairs(cfg: RunConfig) -> PairSet:
     """The real MMVP-VLM folder when `eval.mmvp_path` is set, else pairs from the world."""
     if cfg.eval.mmvp_path:
         return read_mmvp_vlm(cfg.eval.mmvp_path, load_split(cfg.data, "train").image_size)
-    return world_pairs(cfg.data.shapes, cfg.eval.mmvp_pairs, seed=cfg.data.shapes.seed)
+    return world_pairs(cfg.data.world_config(), cfg.eval.mmvp_pairs, seed=cfg.data.shapes.seed)
 
 
 PERIODIC_TASKS = ("zeroshot", "classifier")  # cheap: no fitting, one pass over the test sets
