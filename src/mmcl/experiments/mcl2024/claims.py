@@ -35,6 +35,11 @@ How a claim is decided here (`mmcl.stats`, `mmcl.verdicts`):
   pair sampling alone leaves a 0.05 difference decidable at the scale's seeds (`power`); each
   M row states the floor of its own run.
 
+Worlds: the claims are the spec's on `shapes`; on another world (`roles`) they are asked of its
+counterparts (fashion: the item where the spec has shape and texture, the tint for colour,
+chance over the values its balanced split draws), and a per-attribute claim about an attribute
+it has no counterpart for is a row "not answerable here" with the reason (`absent_rows`).
+
 Removed with earlier redesigns (issue 13): the old S6 (stage-3 groups' NMI with colour) could not
 fail as built and is replaced by a test of spec item 6 itself (does a latest_only stage re-learn
 colour); the old M1 picked CLIP's weakest MMVP attribute after the fact.
@@ -49,11 +54,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES
 from mmcl.eval.tasks import CORRECT_KEY, unpack_correct
 from mmcl.experiments import grids
 from mmcl.experiments.grids import Margin, grid_path
 from mmcl.experiments.mcl2024 import power
+from mmcl.experiments.mcl2024.roles import SHAPES, Roles
 from mmcl.stats import (
     PER_SEED,
     Check,
@@ -67,9 +72,10 @@ from mmcl.stats import (
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-DOMINANT = "color"  # the easy feature under weak colour augmentation (spec 2)
-SUPPRESSED = ("shape", "texture")  # what the spec expects SimCLR to suppress (spec 5.1)
-TRIFEATURE = ("color", "shape", "texture")  # the attributes the spec's design probes (spec 2)
+# The spec's design on `shapes` (`roles`); a run on another world reads its own `Roles`.
+DOMINANT = SHAPES.dominant  # the easy feature under weak colour augmentation (spec 2)
+SUPPRESSED = SHAPES.suppressed  # what the spec expects SimCLR to suppress (spec 5.1)
+TRIFEATURE = SHAPES.trifeature  # the attributes the spec's design probes (spec 2)
 
 
 # ---- margins (configs/mcl2024/claims.yaml) ------------------------------------------------------
@@ -98,9 +104,9 @@ def _not_below(name: str) -> Greater:
     return Greater(-MARGINS[name].value, reason=MARGINS[name].reason)
 
 
-def chance(attribute: str) -> float:
-    """Uniform chance of a probe on `attribute` (values are drawn uniformly in the world)."""
-    return 1.0 / len(ATTRIBUTE_VALUES[attribute])
+def chance(attribute: str, roles: Roles = SHAPES) -> float:
+    """Chance of a probe on `attribute` in the world of `roles` (`Roles.chance`)."""
+    return roles.chance[attribute]
 
 
 def _paper(direction: str) -> str:
@@ -119,76 +125,122 @@ def _concat_claim(attribute: str) -> Claim:
     )
 
 
-CLAIMS = {
-    "S1": Claim(
-        "S1-suppression",
-        "SimCLR (weak colour augmentation) probes colour clearly above the weaker of shape and "
-        f"texture (gap > {MARGINS['suppression_gap'].value:g}; the weaker named on one half of "
-        "the scored samples, the gap measured on the other)",
-        _paper("colour ~100%, shape and/or texture clearly lower"),
-        "SimCLR probe, second half: colour - the weaker of shape/texture on the first half",
-        _above("suppression_gap"),
-    ),
-    "S2": Claim(
-        "S2-clusters",
-        "stage-1 k-means clusters align with colour: NMI(colour) exceeds the larger of "
-        f"NMI(shape), NMI(texture) by > {MARGINS['nmi_gap'].value:g}",
-        _paper("NMI(colour) >> NMI(shape) ~ NMI(texture) ~ 0"),
-        "stage-1 clusters: NMI(colour) - max(NMI(shape), NMI(texture))",
-        _above("nmi_gap"),
-    ),
-    "S3": Claim(
-        "S3-stage2",
-        "stage 2 alone probes the suppressed attributes (shape, texture) higher than stage 1 "
-        f"(mean gain > {MARGINS['min_gain'].value:g})",
-        _paper("stage 2 clearly higher on shape/texture; its colour may fall"),
-        "mean shape/texture probe, stage 2 - stage 1",
-        _above("min_gain"),
-    ),
-    **{f"S4-{a}": _concat_claim(a) for a in TRIFEATURE},
-    "S5c": Claim(
-        "S5-control",
-        "stages 1+2 of MCL probe shape/texture higher than stage 1 + an ordinary second SimCLR "
-        f"run on random batches, at equal width (mean gain > {MARGINS['min_gain'].value:g})",
-        _paper("a random-batch second stage does not recover the suppressed features"),
-        "mean shape/texture probe, MCL stages 1+2 - (stage 1 + control)",
-        _above("min_gain"),
-    ),
-    "S5w": Claim(
-        "S5-width",
-        "stages 1+2 of MCL probe shape/texture higher than one SimCLR model with as many "
-        f"backbone features (twice the width) (mean gain > {MARGINS['min_gain'].value:g})",
-        _paper("MCL recovers suppressed features (implied: not by width alone)"),
-        "mean shape/texture probe, MCL stages 1+2 - SimCLR of equal width",
-        _above("min_gain"),
-    ),
-    "S6": Claim(
-        "S6-latest-only",
-        "a stage 3 on the reference code's latest_only groups re-learns colour: it probes "
-        f"colour higher than stage 3 on accumulated groups (gain > "
-        f"{MARGINS['min_gain'].value:g})",
-        _paper("correct: colour x stage-2 groups; latest_only may re-learn colour (spec item 6)"),
-        "colour probe of stage 3, latest_only - accumulated",
-        _above("min_gain"),
-    ),
-    "M1": Claim(
-        "M1-mmvp-suppressed",
-        "MMVP-style pairs (both-correct rule, chance 0.25) of the attribute plain CLIP probes "
-        "worst (named from the probe before scoring): MCL-CLIP beats CLIP by more than one pair "
-        "in 15, paired over pairs",
-        "MMVP-VLM mean (real data, ViT-L-14): CLIP 0.200 -> MCL 0.326; up to 3x on attributes",
-        "pair accuracy on CLIP's worst-probed attribute, MCL-CLIP - CLIP",
-        _above("mmvp_min_gain"),
-    ),
-    "M2": Claim(
-        "M2-mmvp-dominant",
-        "on the attribute plain CLIP probes best, MCL-CLIP is not worse than CLIP by one pair "
-        "in 15 or more (non-inferiority, paired over pairs)",
-        _paper("MCL raises the suppressed attribute without lowering the dominant one (spec 9)"),
-        "pair accuracy on CLIP's best-probed attribute, MCL-CLIP - CLIP",
-        _not_below("mmvp_non_inferiority"),
-    ),
-}
+class Words(NamedTuple):
+    """How the claims name the suppressed attributes: the spec's two on shapes ("the weaker of
+    shape and texture"), one on a world with one (fashion: "item", nothing left to name)."""
+
+    slash: str  # "shape/texture"
+    listed: str  # "attributes (shape, texture)"
+    weaker: str  # S1's compared attribute
+    weaker_how: str  # how S1 picks and measures it
+    nmi: str  # S2's compared NMI, in words
+    nmi_figure: str  # and as a formula
+    reading: str  # how the world reads the spec's attributes ("" on shapes)
+
+
+def words(roles: Roles) -> Words:
+    s = roles.suppressed
+    nmis = ", ".join(f"NMI({a})" for a in s)
+    reading = f" ({roles.reading})" if roles.reading else ""
+    if len(s) == 1:
+        return Words(s[0], f"attribute ({s[0]})", s[0],
+                     "measured on the second half of the scored samples", nmis, nmis,
+                     reading)  # fmt: skip
+    both = " and ".join(s)
+    return Words(
+"/".join(s), f"attributes ({', '.join(s)})", f"the weaker of {both}",
+        "the weaker named on one half of the scored samples, the gap measured on the other",
+        f"the larger of {nmis}", f"max({nmis})", reading,
+    )  # fmt: skip
+
+
+def claims_for(roles: Roles) -> dict[str, Claim]:
+    """The claims as the world of `roles` asks them (`CLAIMS`: shapes, the spec's own words)."""
+    w = words(roles)
+    return {
+        "S1": Claim(
+            "S1-suppression",
+            f"SimCLR (weak colour augmentation) probes colour clearly above {w.weaker} (gap > "
+            f"{MARGINS['suppression_gap'].value:g}; {w.weaker_how}){w.reading}",
+            _paper("colour ~100%, shape and/or texture clearly lower"),
+            "SimCLR probe, second half: colour - "
+            + (
+                f"the weaker of {w.slash} on the first half"
+                if len(roles.suppressed) > 1
+                else w.weaker
+            ),
+            _above("suppression_gap"),
+        ),
+        "S2": Claim(
+            "S2-clusters",
+            f"stage-1 k-means clusters align with colour: NMI(colour) exceeds {w.nmi} by > "
+            f"{MARGINS['nmi_gap'].value:g}{w.reading}",
+            _paper("NMI(colour) >> NMI(shape) ~ NMI(texture) ~ 0"),
+            f"stage-1 clusters: NMI(colour) - {w.nmi_figure}",
+            _above("nmi_gap"),
+        ),
+        "S3": Claim(
+            "S3-stage2",
+            f"stage 2 alone probes the suppressed {w.listed} higher than stage 1 "
+            f"(mean gain > {MARGINS['min_gain'].value:g}){w.reading}",
+            _paper("stage 2 clearly higher on shape/texture; its colour may fall"),
+            f"mean {w.slash} probe, stage 2 - stage 1",
+            _above("min_gain"),
+        ),
+        **{f"S4-{a}": _concat_claim(a) for a in roles.trifeature},
+        "S5c": Claim(
+            "S5-control",
+            f"stages 1+2 of MCL probe {w.slash} higher than stage 1 + an ordinary second SimCLR "
+            f"run on random batches, at equal width (mean gain > "
+            f"{MARGINS['min_gain'].value:g}){w.reading}",
+            _paper("a random-batch second stage does not recover the suppressed features"),
+            f"mean {w.slash} probe, MCL stages 1+2 - (stage 1 + control)",
+            _above("min_gain"),
+        ),
+        "S5w": Claim(
+            "S5-width",
+            f"stages 1+2 of MCL probe {w.slash} higher than one SimCLR model with as many "
+            f"backbone features (twice the width) (mean gain > "
+            f"{MARGINS['min_gain'].value:g}){w.reading}",
+            _paper("MCL recovers suppressed features (implied: not by width alone)"),
+            f"mean {w.slash} probe, MCL stages 1+2 - SimCLR of equal width",
+            _above("min_gain"),
+        ),
+        "S6": Claim(
+            "S6-latest-only",
+            "a stage 3 on the reference code's latest_only groups re-learns colour: it probes "
+            f"colour higher than stage 3 on accumulated groups (gain > "
+            f"{MARGINS['min_gain'].value:g})",
+            _paper(
+                "correct: colour x stage-2 groups; latest_only may re-learn colour (spec item 6)"
+            ),
+            "colour probe of stage 3, latest_only - accumulated",
+            _above("min_gain"),
+        ),
+        "M1": Claim(
+            "M1-mmvp-suppressed",
+            "MMVP-style pairs (both-correct rule, chance 0.25) of the attribute plain CLIP probes "
+            "worst (named from the probe before scoring): MCL-CLIP beats CLIP by more than one "
+            "pair in 15, paired over pairs",
+            "MMVP-VLM mean (real data, ViT-L-14): CLIP 0.200 -> MCL 0.326; up to 3x on attributes",
+            "pair accuracy on CLIP's worst-probed attribute, MCL-CLIP - CLIP",
+            _above("mmvp_min_gain"),
+        ),
+        "M2": Claim(
+            "M2-mmvp-dominant",
+            "on the attribute plain CLIP probes best, MCL-CLIP is not worse than CLIP by one pair "
+            "in 15 or more (non-inferiority, paired over pairs)",
+            _paper(
+                "MCL raises the suppressed attribute without lowering the dominant one (spec 9)"
+            ),
+            "pair accuracy on CLIP's best-probed attribute, MCL-CLIP - CLIP",
+            _not_below("mmvp_non_inferiority"),
+        ),
+    }
+
+
+CLAIMS = claims_for(SHAPES)
+
 CHECKS = {
     "copies": Check(
         "mmvp-identical-copies",
@@ -238,35 +290,37 @@ def _stage_keys(models: dict[str, Any]) -> list[str]:
     return sorted((k for k in models if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
 
 
-def learnable_figure(r: dict, attributes: Sequence[str], model: str = "concat") -> Figure:
+def learnable_figure(
+    r: dict, attributes: Sequence[str], model: str = "concat", roles: Roles = SHAPES
+) -> Figure:
     """`model`'s mean probe on `attributes` - their mean chance (a precondition's figure)."""
     got = _mean_correct(r, model, attributes)
-    return _paired(got, np.full_like(got, np.mean([chance(a) for a in attributes])))
+    return _paired(got, np.full_like(got, np.mean([chance(a, roles) for a in attributes])))
 
 
-def suppression_figure(r: dict) -> Figure:
-    """S1: colour - the weaker of shape/texture, the weaker named on the first half."""
+def suppression_figure(r: dict, roles: Roles = SHAPES) -> Figure:
+    """S1: colour - the weaker of shape/texture, the weaker named on the first half (one
+    suppressed attribute, as on fashion: that one, measured on the second half all the same)."""
     naming, measuring = halves(r["n_probe_test"])
-    weaker = min(SUPPRESSED, key=lambda a: correct(r, "stage1", a)[naming].mean())
-    return _paired(
-        correct(r, "stage1", DOMINANT)[measuring], correct(r, "stage1", weaker)[measuring], weaker
-    )
+    weaker = min(roles.suppressed, key=lambda a: correct(r, "stage1", a)[naming].mean())
+    dominant = correct(r, "stage1", roles.dominant)
+    return _paired(dominant[measuring], correct(r, "stage1", weaker)[measuring], weaker)
 
 
-def clusters_figure(r: dict) -> Figure:
+def clusters_figure(r: dict, roles: Roles = SHAPES) -> Figure:
     """S2. The max over shape/texture stays: it is a max of two NMIs that the spec expects near
     0, whose sampling noise on the 3000-sample train split is a few thousandths, two orders
     below the 0.3 gap (and it can only make "held" harder); its noise is in the seed spread."""
     nmi = r["nmi"]["stage1_clusters"]
-    return Figure(nmi[DOMINANT] - max(nmi[a] for a in SUPPRESSED), None)
+    return Figure(nmi[roles.dominant] - max(nmi[a] for a in roles.suppressed), None)
 
 
-def _mean_gain(r: dict, a: str, b: str) -> Figure:
-    return _paired(_mean_correct(r, a, SUPPRESSED), _mean_correct(r, b, SUPPRESSED))
+def _mean_gain(r: dict, a: str, b: str, roles: Roles = SHAPES) -> Figure:
+    return _paired(_mean_correct(r, a, roles.suppressed), _mean_correct(r, b, roles.suppressed))
 
 
-def stage2_figure(r: dict) -> Figure:
-    return _mean_gain(r, "stage2", "stage1")
+def stage2_figure(r: dict, roles: Roles = SHAPES) -> Figure:
+    return _mean_gain(r, "stage2", "stage1", roles)
 
 
 def concat_figure(r: dict, attribute: str) -> Figure:
@@ -277,19 +331,20 @@ def concat_figure(r: dict, attribute: str) -> Figure:
     return _paired(concat[measuring], stage[measuring], best)
 
 
-def control_figure(r: dict) -> Figure:
-    return _mean_gain(r, "concat_2", "control_concat")
+def control_figure(r: dict, roles: Roles = SHAPES) -> Figure:
+    return _mean_gain(r, "concat_2", "control_concat", roles)
 
 
-def width_figure(r: dict) -> Figure:
-    return _mean_gain(r, "concat_2", "wide")
+def width_figure(r: dict, roles: Roles = SHAPES) -> Figure:
+    return _mean_gain(r, "concat_2", "wide", roles)
 
 
-def latest_only_figure(r: dict) -> Figure:
-    return _paired(correct(r, "stage3_latest_only", DOMINANT), correct(r, "stage3", DOMINANT))
+def latest_only_figure(r: dict, roles: Roles = SHAPES) -> Figure:
+    a = roles.dominant
+    return _paired(correct(r, "stage3_latest_only", a), correct(r, "stage3", a))
 
 
-def named_attribute(r: dict, worst: bool) -> str:
+def named_attribute(r: dict, worst: bool, roles: Roles = SHAPES) -> str:
     """The Trifeature attribute plain CLIP (MCL-CLIP's stage 1) probes worst (or best) on.
 
     Named from the probe on the balanced split, never from the MMVP-style pairs it is then
@@ -297,7 +352,7 @@ def named_attribute(r: dict, worst: bool) -> str:
     """
     probes = r["probes"]["clip"]
     pick = min if worst else max
-    return pick(TRIFEATURE, key=lambda a: probes[a])
+    return pick(roles.trifeature, key=lambda a: probes[a])
 
 
 def mmvp_figure(r: dict, attribute: str) -> Figure:
@@ -316,11 +371,15 @@ ARMS = {
 }  # the arms a precondition reads, as its rule names them
 
 
-def _learns(raw: Sequence[dict], model: str, attributes: Sequence[str]) -> tuple[bool, str]:
+def _learns(
+    raw: Sequence[dict], model: str, attributes: Sequence[str], roles: Roles = SHAPES
+) -> tuple[bool, str]:
     """Whether `model` probes `attributes[s]` (seed s's attribute) above chance by more than the
     `learnable` margin (the low end of the 95% interval over seeds; one seed: its value)."""
     margin = MARGINS["learnable"].value
-    values = [learnable_figure(r, (a,), model).value for r, a in zip(raw, attributes, strict=True)]
+    values = [
+        learnable_figure(r, (a,), model, roles).value for r, a in zip(raw, attributes, strict=True)
+    ]
     est = estimate(values, test=PER_SEED)  # each seed's own world, so its own balanced split
     met = est.low > margin if est.low is not None else values[0] > margin
     label = attributes[0] if len(set(attributes)) == 1 else "named-attribute"
@@ -328,7 +387,11 @@ def _learns(raw: Sequence[dict], model: str, attributes: Sequence[str]) -> tuple
 
 
 def _learned_by(
-    raw: Sequence[dict], models: Sequence[str], per_seed: Sequence[Sequence[str]], what: str
+    raw: Sequence[dict],
+    models: Sequence[str],
+    per_seed: Sequence[Sequence[str]],
+    what: str,
+    roles: Roles = SHAPES,
 ) -> dict[str, str]:
     """The precondition that every arm of `models` learns each attribute of `what`: per seed,
     `per_seed[s]` names them (each one judged on its own, never their mean)."""
@@ -339,26 +402,32 @@ def _learned_by(
         f"interval over seeds), fixed before the comparison: {margin.reason}"
     )
     columns = list(zip(*per_seed, strict=True))  # one attribute per seed, for each of `what`
-    results = [_learns(raw, m, column) for m in models for column in columns]
+    results = [_learns(raw, m, column, roles) for m in models for column in columns]
     evidence = f"{what}: " + "; ".join(text for _, text in results)
     return rule.result(all(met for met, _ in results), evidence)
 
 
 def learned(
-    raw: Sequence[dict], attributes: Sequence[str], models: Sequence[str] = ("concat",)
+    raw: Sequence[dict],
+    attributes: Sequence[str],
+    models: Sequence[str] = ("concat",),
+    roles: Roles = SHAPES,
 ) -> dict[str, str]:
     """The precondition of a claim about `attributes`: the arms `models` learn them (by default
     the concatenation, for S1 and S3-S6). It reads those arms' probes alone, never the compared
     arms' difference, so it cannot favour either verdict."""
-    return _learned_by(raw, models, [attributes] * len(raw), " and ".join(attributes))
+    what = " and ".join(attributes)
+    return _learned_by(raw, models, [attributes] * len(raw), what, roles)
 
 
-def mmvp_learned(raw: Sequence[dict], named: Sequence[str]) -> dict[str, str]:
+def mmvp_learned(
+    raw: Sequence[dict], named: Sequence[str], roles: Roles = SHAPES
+) -> dict[str, str]:
     """The precondition of M1/M2: plain CLIP and MCL-CLIP both learn the attribute the scored
     pairs differ in (`named`, one per seed, from CLIP's probe before any pair is scored). Pairs
     that differ in an attribute neither arm's features hold cannot tell the arms apart."""
     what = "the attribute the pairs differ in (per seed: " + ", ".join(named) + ")"
-    return _learned_by(raw, ("clip", "mcl_clip"), [(a,) for a in named], what)
+    return _learned_by(raw, ("clip", "mcl_clip"), [(a,) for a in named], what, roles)
 
 
 # ---- rows --------------------------------------------------------------------------------------
@@ -380,8 +449,8 @@ def _mean_probes(raw: Sequence[dict], model: str, attributes: Sequence[str]) -> 
     return f"{model} " + ", ".join(f"{a} {v:.3f}" for a, v in means.items())
 
 
-def _mean_nmi(raw: Sequence[dict], clusters: str) -> str:
-    means = {a: np.mean([r["nmi"][clusters][a] for r in raw]) for a in TRIFEATURE}
+def _mean_nmi(raw: Sequence[dict], clusters: str, roles: Roles = SHAPES) -> str:
+    means = {a: np.mean([r["nmi"][clusters][a] for r in raw]) for a in roles.trifeature}
     return f"NMI {clusters} " + ", ".join(f"{a} {v:.3f}" for a, v in means.items())
 
 
@@ -389,15 +458,15 @@ def _named(figures: Sequence[Figure], what: str) -> str:
     return f"{what} named on the first half, per seed: " + ", ".join(f.named for f in figures)
 
 
-def _mmvp_claim(raw: Sequence[dict], claim: Claim, worst: bool) -> dict[str, Any]:
-    named = [named_attribute(r, worst) for r in raw]
+def _mmvp_claim(raw: Sequence[dict], claim: Claim, worst: bool, roles: Roles) -> dict[str, Any]:
+    named = [named_attribute(r, worst, roles) for r in raw]
     figures = [mmvp_figure(r, a) for r, a in zip(raw, named, strict=True)]
     rates = [
         f"{a} {np.mean(r['mmvp']['clip'][a]):.2f}->{np.mean(r['mmvp']['mcl_clip'][a]):.2f}"
         for r, a in zip(raw, named, strict=True)
     ]
     detail = f"per seed (CLIP -> MCL-CLIP): {', '.join(rates)}; {_pair_floor(raw, named)}"
-    return _decide(claim, figures, detail, mmvp_learned(raw, named))
+    return _decide(claim, figures, detail, mmvp_learned(raw, named, roles))
 
 
 def _pair_floor(raw: Sequence[dict], named: Sequence[str]) -> str:
@@ -413,52 +482,68 @@ def _pair_floor(raw: Sequence[dict], named: Sequence[str]) -> str:
     return f"{n} pairs per attribute, per-pair variance {variance:.3f}, pair floor ±{floor:.3f}"
 
 
-def _probe_claim(
-    raw: Sequence[dict],
-    key: str,
-    figure: Callable[[dict], Figure],
-    detail: str,
-    learned_on: Sequence[str],
-    models: Sequence[str] = ("concat",),
-) -> dict[str, Any]:
-    """One probe claim; its precondition: `models` learn the attributes `learned_on`."""
-    return _decide(CLAIMS[key], [figure(r) for r in raw], detail, learned(raw, learned_on, models))
-
-
-def _concat_row(raw: Sequence[dict], attribute: str) -> dict[str, Any]:
-    figures = [concat_figure(r, attribute) for r in raw]
-    detail = f"{_mean_probes(raw, 'concat', TRIFEATURE)}; {_named(figures, 'best stage')}"
-    return _decide(CLAIMS[f"S4-{attribute}"], figures, detail, learned(raw, (attribute,)))
-
-
-def claim_rows(raw: Sequence[dict]) -> list[dict[str, Any]]:
-    """Every claim's (raw) row, decided over the seeds of `raw` by its rule; the family step
-    (`mmcl.verdicts.decide_families`) is the runner's, after the learnability gates."""
+def claim_rows(raw: Sequence[dict], roles: Roles = SHAPES) -> list[dict[str, Any]]:
+    """Every claim the world of `roles` can ask, its (raw) row decided over the seeds of `raw`
+    by its rule; the family step (`mmcl.verdicts.decide_families`) is the runner's, after the
+    learnability gates. The claims about an attribute the world lacks are `absent_rows`."""
+    claims = claims_for(roles)
+    dominant, suppressed = (roles.dominant,), roles.suppressed
 
     def probes(model: str) -> str:
-        return _mean_probes(raw, model, TRIFEATURE)
+        return _mean_probes(raw, model, roles.trifeature)
 
-    s1 = [suppression_figure(r) for r in raw]
-    nmi = [_mean_nmi(raw, c) for c in ("stage3_latest_only_clusters", "stage3_clusters")]
+    def row(key: str, figure: Callable, detail: str, on: Sequence[str], models=("concat",)):
+        """One probe claim; its precondition: `models` learn the attributes `on`."""
+        figures = [figure(r, roles) for r in raw]
+        return _decide(claims[key], figures, detail, learned(raw, on, models, roles))
+
+    def concat_row(attribute: str) -> dict[str, Any]:
+        figures = [concat_figure(r, attribute) for r in raw]
+        detail = f"{probes('concat')}; {_named(figures, 'best stage')}"
+        return _decide(claims[f"S4-{attribute}"], figures, detail, learned(raw, (attribute,),
+                                                                          roles=roles))  # fmt: skip
+
+    s1 = [suppression_figure(r, roles) for r in raw]
+    s1_detail = probes("stage1")
+    if len(suppressed) > 1:  # one suppressed attribute: nothing to name
+        s1_detail += f"; {_named(s1, 'weaker attribute')}"
+    nmi = [_mean_nmi(raw, c, roles) for c in ("stage3_latest_only_clusters", "stage3_clusters")]
     latest = f"{probes('stage3_latest_only')}; {nmi[0]} vs {nmi[1]}"
     return [
-        _decide(
-            CLAIMS["S1"],
-            s1,
-            f"{probes('stage1')}; {_named(s1, 'weaker attribute')}",
-            learned(raw, SUPPRESSED),
+        _decide(claims["S1"], s1, s1_detail, learned(raw, suppressed, roles=roles)),
+        row(
+            "S2", clusters_figure, _mean_nmi(raw, "stage1_clusters", roles), dominant, ("stage1",)
         ),  # fmt: skip
-        _probe_claim(
-            raw, "S2", clusters_figure, _mean_nmi(raw, "stage1_clusters"), (DOMINANT,), ("stage1",)
-        ),  # fmt: skip
-        _probe_claim(raw, "S3", stage2_figure, probes("stage2"), SUPPRESSED),
-        *(_concat_row(raw, a) for a in TRIFEATURE),
-        _probe_claim(raw, "S5c", control_figure, probes("control_concat"), SUPPRESSED),
-        _probe_claim(raw, "S5w", width_figure, probes("wide"), SUPPRESSED),
-        _probe_claim(raw, "S6", latest_only_figure, latest, (DOMINANT,)),
-        _mmvp_claim(raw, CLAIMS["M1"], True),
-        _mmvp_claim(raw, CLAIMS["M2"], False),
+        row("S3", stage2_figure, probes("stage2"), suppressed),
+        *(concat_row(a) for a in roles.trifeature),
+        row("S5c", control_figure, probes("control_concat"), suppressed),
+        row("S5w", width_figure, probes("wide"), suppressed),
+        row("S6", latest_only_figure, latest, dominant),
+        _mmvp_claim(raw, claims["M1"], True, roles),
+        _mmvp_claim(raw, claims["M2"], False, roles),
     ]
+
+
+ABSENT_FAMILY = "not asked: the world lacks the attribute"
+
+
+def absent_rows(roles: Roles) -> list[dict[str, Any]]:
+    """The spec's per-attribute claims (S4) about an attribute the world has no counterpart for,
+    each "not answerable here" with the world's reason: no figure, no p-value, and a family of
+    its own, so a claim never asked does not weigh on the Holm step of the claims asked."""
+    rows = []
+    for attribute, why in roles.absent.items():
+        if attribute not in SHAPES.trifeature:  # the spec asks nothing of it
+            continue
+        rule = Precondition(f"the {roles.world} world shows the attribute the claim is about")
+        row = _concat_claim(attribute).decide(
+            estimate([0.0], test=PER_SEED), precondition=rule.result(False, why)
+        )
+        rows.append({**row, "ours": f"no figure: {why}", "estimate": None,
+                     "interval": (None, None), "per_seed": [], "n_seeds": 0, "se": None,
+                     "se_seed": None, "se_test": None, "df": None, "exact": False,
+                     "leans": None, "p_value": 1.0, "family": ABSENT_FAMILY})  # fmt: skip
+    return rows
 
 
 def check_rows(raw: Sequence[dict]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from mmcl.eval import mmvp
 from mmcl.eval.features import FeatureSet, concatenate_features, extract_features
 from mmcl.eval.linear_probe import fit_linear_probe, probe_correct
 from mmcl.eval.tasks import pack_correct
+from mmcl.experiments.mcl2024.roles import roles_for
 from mmcl.experiments.mcl2024.scales import Scale, run_configs
 from mmcl.models.multistage import MultiStageModel
 from mmcl.models.tokenizer import tokenizer_for
@@ -41,7 +43,6 @@ from mmcl.train.stages import read_clusters, stage_dir, stage_models
 
 log = logging.getLogger(__name__)
 
-PROBED = ("color", "shape", "texture", "size", "position")
 SHARED_STAGES = (1, 2)  # stages the latest_only run takes from the accumulated one
 
 
@@ -58,7 +59,12 @@ def split_features(model: torch.nn.Module, split: WorldSplit, batch_size: int = 
     return extract_features(model, (dataset.__getitems__(c) for c in chunks), kind="backbone")
 
 
-def probe_correctness(features: FeatureSet) -> dict[str, np.ndarray]:
+def probed(cfg: RunConfig) -> tuple[str, ...]:
+    """The attributes every model is probed on in the run's world (`roles.Roles.probed`)."""
+    return roles_for(cfg.data.world_config()).probed
+
+
+def probe_correctness(features: FeatureSet, attributes: Sequence[str]) -> dict[str, np.ndarray]:
     """{attribute: per-sample correctness on the second half} of a probe fitted on the first.
 
     The probe of `mmcl.eval.attributes` (default `ProbeConfig`), kept per sample: an attribute
@@ -67,7 +73,7 @@ def probe_correctness(features: FeatureSet) -> dict[str, np.ndarray]:
     first = torch.arange(len(features)) < len(features) // 2
     fit, score = features.subset(first), features.subset(~first)
     out = {}
-    for a in PROBED:
+    for a in attributes:
         if a not in fit.attributes or torch.unique(fit.attributes[a]).numel() < 2:
             continue
         probe = fit_linear_probe(fit.features, fit.attributes[a])
@@ -83,10 +89,14 @@ def scored(correct: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
     }
 
 
-def cluster_nmi(split: WorldSplit, labels: np.ndarray) -> dict[str, float]:
-    """NMI between cluster labels of the train split and each attribute."""
+def cluster_nmi(
+    split: WorldSplit, labels: np.ndarray, attributes: Sequence[str]
+) -> dict[str, float]:
+    """NMI between cluster labels of the train split and each attribute it shows."""
     return {
-        a: float(normalized_mutual_info_score(split.attributes[a].numpy(), labels)) for a in PROBED
+        a: float(normalized_mutual_info_score(split.attributes[a].numpy(), labels))
+        for a in attributes
+        if a in split.attributes
     }
 
 
@@ -105,13 +115,14 @@ def _simclr_probes(
     """Probes of every stage, latest_only's stage 3, the concatenations and the control's."""
     stages = stage_models(cfgs["simclr-mcl"], folder / "simclr-mcl")
     latest = stage_models(cfgs["simclr-mcl-latest"], folder / "simclr-mcl-latest")
+    on = probed(cfgs["simclr-mcl"])
     features = [split_features(m, data) for m in stages]
-    probes = {f"stage{k + 1}": probe_correctness(f) for k, f in enumerate(features)}
-    probes["stage3_latest_only"] = probe_correctness(split_features(latest[2], data))
-    probes["concat"] = probe_correctness(concatenate_features(features))
-    probes["concat_2"] = probe_correctness(concatenate_features(features[:2]))
+    probes = {f"stage{k + 1}": probe_correctness(f, on) for k, f in enumerate(features)}
+    probes["stage3_latest_only"] = probe_correctness(split_features(latest[2], data), on)
+    probes["concat"] = probe_correctness(concatenate_features(features), on)
+    probes["concat_2"] = probe_correctness(concatenate_features(features[:2]), on)
     probes["control_concat"] = probe_correctness(
-        concatenate_features([features[0], split_features(control, data)])
+        concatenate_features([features[0], split_features(control, data)]), on
     )
     return probes
 
@@ -119,13 +130,13 @@ def _simclr_probes(
 def _nmis(cfgs: dict[str, RunConfig], folder: Path) -> dict[str, dict[str, float]]:
     """NMI of every stage's clusters (and latest_only's stage 3) with every attribute."""
     cfg = cfgs["simclr-mcl"]
-    split = load_split(cfg.data, "train")
+    split, on = load_split(cfg.data, "train"), probed(cfg)
     nmi = {
-        f"stage{k}_clusters": cluster_nmi(split, read_clusters(folder / "simclr-mcl", k))
+        f"stage{k}_clusters": cluster_nmi(split, read_clusters(folder / "simclr-mcl", k), on)
         for k in range(1, cfg.method.mcl.stages + 1)
     }
     nmi["stage3_latest_only_clusters"] = cluster_nmi(
-        split, read_clusters(folder / "simclr-mcl-latest", 3)
+        split, read_clusters(folder / "simclr-mcl-latest", 3), on
     )
     return nmi
 
@@ -152,7 +163,7 @@ def simclr_job(
 def _mmvp(cfg: RunConfig, folder: Path, n_pairs: int) -> dict[str, Any]:
     """Per-pair correctness (bool lists per attribute) of CLIP, MCL-CLIP and CLIP twice."""
     stages = stage_models(cfg, folder / "clip-mcl")
-    pairs = mmvp.world_pairs(cfg.data.shapes, n_pairs, seed=cfg.data.shapes.seed + 1)
+    pairs = mmvp.world_pairs(cfg.data.world_config(), n_pairs, seed=cfg.data.shapes.seed + 1)
     tokenizer = tokenizer_for(cfg.model)
     normalize = cfg.method.mcl.normalize_per_stage
     models = {
@@ -182,10 +193,11 @@ def clip_job(
         clip = [
             split_features(m, data) for m in stage_models(cfgs["clip-mcl"], folder / "clip-mcl")
         ]
+        on = probed(cfgs["simclr-wide"])
         probes = {
-            "wide": probe_correctness(split_features(wide.model, data)),
-            "clip": probe_correctness(clip[0]),
-            "mcl_clip": probe_correctness(concatenate_features(clip)),  # M1/M2's precondition
+            "wide": probe_correctness(split_features(wide.model, data), on),
+            "clip": probe_correctness(clip[0], on),
+            "mcl_clip": probe_correctness(concatenate_features(clip), on),  # M1/M2's precondition
         }
         pairs = _mmvp(cfgs["clip-mcl"], folder, sc.mmvp_pairs)
     return {"seed": seed, **scored(probes), "mmvp": pairs}

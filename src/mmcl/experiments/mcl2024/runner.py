@@ -27,7 +27,8 @@ from mmcl.eval.tasks import CORRECT_KEY, make_record, write_results
 from mmcl.experiments.calibrated import gate_check, learnability_gate, ungated
 from mmcl.experiments.mcl2024 import claims, measure
 from mmcl.experiments.mcl2024.report import write_report_page
-from mmcl.experiments.mcl2024.scales import Scale, gate_budget, get_scale
+from mmcl.experiments.mcl2024.roles import SHAPES, Roles, roles_for
+from mmcl.experiments.mcl2024.scales import Scale, gate_budget, get_scale, run_configs
 from mmcl.experiments.registry import seed_list
 from mmcl.io import atomic_write_json
 from mmcl.processes import map_in_processes
@@ -35,7 +36,6 @@ from mmcl.verdicts import decide_families
 
 log = logging.getLogger(__name__)
 
-DATASET = "shapes-trifeature"
 JOBS = {"simclr": measure.simclr_job, "clip": measure.clip_job}
 
 NOTE = (
@@ -90,17 +90,28 @@ def train_and_measure(
     return [merge_seed(simclr, clip) for simclr, clip in pairs]
 
 
-def attribute_gates(sc: Scale, out_dir: Path, overrides: Sequence[str]) -> list[dict[str, Any]]:
-    """MCL's own gate: on its grey canvas, at one stage's budget, each probed attribute is
-    learnable when it is the only signal (a supervised model trained with it as the label)."""
-    budget = [*gate_budget(sc), *overrides]
+def run_roles(sc: Scale, overrides: Sequence[str]) -> Roles:
+    """The roles of the world the runs train on (`data.world`, with the scale's world knobs)."""
+    cfg = run_configs(sc, sc.seeds[0], Path("unused"), overrides)["simclr-mcl"]
+    return roles_for(cfg.data.world_config())
+
+
+def attribute_gates(
+    sc: Scale, out_dir: Path, overrides: Sequence[str], roles: Roles = SHAPES
+) -> list[dict[str, Any]]:
+    """MCL's own gate: in its world (shapes' grey canvas), at one stage's budget, each probed
+    attribute is learnable when it is the only signal (a supervised model trained with it as
+    the label)."""
+    budget = [*gate_budget(sc, roles.world), *overrides]
     return [
         learnability_gate(out_dir, budget=budget, attribute=attribute, jobs=sc.jobs)
-        for attribute in claims.TRIFEATURE
+        for attribute in roles.trifeature
     ]
 
 
-def records(raw: Sequence[dict[str, Any]], n_pairs: int) -> list[dict[str, Any]]:
+def records(
+    raw: Sequence[dict[str, Any]], n_pairs: int, dataset: str = SHAPES.dataset
+) -> list[dict[str, Any]]:
     """Flat records: probe accuracies, cluster NMIs and MMVP-style scores, per seed."""
     out = []
     for r in raw:
@@ -108,17 +119,17 @@ def records(raw: Sequence[dict[str, Any]], n_pairs: int) -> list[dict[str, Any]]
         for model, accs in r["probes"].items():
             for attribute, value in accs.items():
                 packed = {CORRECT_KEY: r["correct"][model][attribute]}
-                out.append(make_record(model, "attributes", DATASET, "balanced", n, "accuracy",
+                out.append(make_record(model, "attributes", dataset, "balanced", n, "accuracy",
                                        value, attribute=attribute, seed=seed,
                                        **packed))  # fmt: skip
         for clusters, nmi in r["nmi"].items():
             for attribute, value in nmi.items():
                 name = f"simclr-mcl {clusters}"
-                out.append(make_record(name, "cluster_nmi", DATASET, "train", 0, "nmi", value,
+                out.append(make_record(name, "cluster_nmi", dataset, "train", 0, "nmi", value,
                                        attribute=attribute, seed=seed))  # fmt: skip
         for model, per_attribute in r["mmvp"].items():
             for attribute, correct in per_attribute.items():
-                out.append(make_record(model, "mmvp", DATASET, "world_pairs", n_pairs,
+                out.append(make_record(model, "mmvp", dataset, "world_pairs", n_pairs,
                                        "pair_accuracy", 100.0 * float(np.mean(correct)),
                                        pattern=attribute, seed=seed))  # fmt: skip
     return out
@@ -133,8 +144,9 @@ def run(
     """
     sc, out_dir, start = get_scale(scale), Path(out_dir), time.perf_counter()
     seed_ids = seed_list(seeds, sc.seeds)
+    roles = run_roles(sc, overrides)  # before training: a world without roles is refused
     raw = train_and_measure(sc, seed_ids, out_dir, overrides)
-    gates = attribute_gates(sc, out_dir / "gate", overrides)
+    gates = attribute_gates(sc, out_dir / "gate", overrides, roles)
     meta = {
         "mmcl_version": __version__,
         "run": "repro_mcl2024",
@@ -146,11 +158,14 @@ def run(
     }
     result = {
         "meta": meta,
-        "records": records(raw, sc.mmvp_pairs),
-        # Gates first (they set the precondition), then the family step, once, over every claim.
-        "claims": decide_families(ungated(claims.claim_rows(raw), gates)),
+        "records": records(raw, sc.mmvp_pairs, roles.dataset),
+        # Gates first (they set the precondition), then the family step, once, over every claim
+        # asked; a claim about an attribute the world lacks is in a family of its own.
+        "claims": decide_families(
+            [*ungated(claims.claim_rows(raw, roles), gates), *claims.absent_rows(roles)]
+        ),
         "checks": [*claims.check_rows(raw), *map(gate_check, gates)],
-        "note": NOTE,
+        "note": f"{NOTE} {roles.reading.capitalize()}." if roles.reading else NOTE,
         "raw": raw,
     }
     write_results(out_dir / "results.json", meta, result["records"])

@@ -1,6 +1,7 @@
 """mcl2024 scales (world size, per-stage budgets, seeds) and the training runs of one seed.
 
-Every seed trains, on its own `shapes` world (world seed = training seed):
+Every seed trains, on its own world (world seed = training seed; `data.world`, shapes by
+default, with the world's overrides of configs/mcl2024/worlds.yaml: shapes' grey canvas):
 - `simclr-mcl`: MCL around SimCLR, `stages` stages with accumulated groups (mmcl's default);
 - `simclr-mcl-latest`: the same run with the reference code's `latest_only` groups. Stages 1-2
   are the same stages either way (their groups come from at most one clustering), so the run
@@ -21,16 +22,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmcl.config import load_config
+from mmcl.data.worlds import WORLDS
 from mmcl.errors import MMCLError
 from mmcl.experiments.grids import build, grid_path, read_grid
 from mmcl.experiments.mcl2024 import power
 from mmcl.registry import unknown_name_message
 from mmcl.train.config import RunConfig
 
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
 GRID = read_grid(grid_path("mcl2024", "scales.yaml"), ("shared", "mmvp_design", "scales"))
-SHARED = GRID.strings("shared")  # the world and model of every run, whatever the scale
+SHARED = GRID.strings("shared")  # the model and training of every run, whatever the scale
+
+
+def read_worlds(path: Path | Traversable) -> dict[str, tuple[str, ...]]:
+    """worlds.yaml: per registered world, the overrides that make it MCL's design."""
+    grid = read_grid(path, ("worlds",))
+    entries = grid.mapping("worlds", list)
+    for name, value in entries.items():
+        if name not in WORLDS:
+            raise MMCLError(f"{grid.source}: worlds: {unknown_name_message('world', name, WORLDS)}")
+        if not all(isinstance(v, str) for v in value):
+            raise MMCLError(f"{grid.source}: worlds.{name} must be a list of strings: {value!r}")
+    return {name: tuple(value) for name, value in entries.items()}
+
+
+WORLD_OVERRIDES = read_worlds(grid_path("mcl2024", "worlds.yaml"))
 CLIP_STAGES = 2  # CLIP baseline (stage 1) and one MCL stage: what the MMVP claims compare
 
 
@@ -54,9 +75,16 @@ class Scale:
         if self.stages < 3:
             raise MMCLError("mcl2024 needs >= 3 SimCLR stages: S6 compares their stage 3")
 
-    def overrides(self) -> list[str]:
-        """The world and model every run of this scale shares: `SHARED` and the sizes."""
+    def overrides(self, world: str = "shapes") -> list[str]:
+        """The world and model every run of this scale shares: the world's own overrides
+        (`WORLD_OVERRIDES`), `SHARED` and the sizes."""
+        if world not in WORLD_OVERRIDES:
+            raise MMCLError(
+                f"mcl2024 on data.world={world}: configs/mcl2024/worlds.yaml names no overrides "
+                f"for it (worlds: {', '.join(WORLD_OVERRIDES)})"
+            )
         return [
+            *WORLD_OVERRIDES[world],
             *SHARED,
             f"data.shapes.n_train={self.n_train}",
             f"data.shapes.n_test={self.n_test}",
@@ -102,14 +130,19 @@ def get_scale(name: str) -> Scale:
     return SCALES[name]
 
 
+def world_of(overrides: Sequence[str]) -> str:
+    """The world the user's overrides train on (`data.world`; shapes by default)."""
+    return load_config(RunConfig, None, [*SHARED, *overrides]).data.world
+
+
 def _config(sc: Scale, name: str, seed: int, out_dir: Path, extra: Sequence[str]) -> RunConfig:
     own = [f"name={name}", f"out_dir={out_dir}", f"data.shapes.seed={seed}", f"train.seed={seed}"]
-    return load_config(RunConfig, None, [*sc.overrides(), *own, *extra])
+    return load_config(RunConfig, None, [*sc.overrides(world_of(extra)), *own, *extra])
 
 
-def gate_budget(sc: Scale) -> list[str]:
+def gate_budget(sc: Scale, world: str = "shapes") -> list[str]:
     """The world and one SimCLR stage's budget: what MCL's learnability gate trains with."""
-    return [*sc.overrides(), *_budget(sc.steps)]
+    return [*sc.overrides(world), *_budget(sc.steps)]
 
 
 def _budget(steps: int) -> list[str]:
