@@ -197,3 +197,22 @@ def test_the_real_dataset_has_its_published_counts_and_classes(tmp_path):
     assert torch.bincount(train.labels).tolist() == [6000] * 10  # balanced, as published
     split = build_split(FashionConfig(n_train=200, n_test=50), "id")
     assert split.images.shape == (50, 3, 32, 32)
+
+
+def test_data_check_fashion_names_its_files_and_refuses_a_partial_dataset(fashion_root, capsys):
+    from mmcl.cli import main
+
+    assert main(["data", "check", "fashion", f"world_options.root={fashion_root}"]) == 2
+    captured = capsys.readouterr()
+    assert "train: 60 images" in captured.out and "train-images-idx3-ubyte.gz" in captured.out
+    assert "not the published 60,000" in captured.err
+
+
+@needs_dataset
+def test_data_check_fashion_passes_gate_a_on_the_real_dataset(capsys):
+    from mmcl.cli import main
+
+    assert main(["data", "check", "fashion"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 60,000 images, 6,000 to 6,000 per class" in out
+    assert "test: 10,000 images" in out and "gate (a)" in out and "passed" in out

@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 
 from mmcl import stats
+from mmcl.data.worlds import WORLDS
 from mmcl.experiments import demo
 from mmcl.report.demo import write_demo_report
 
 from ..browser import assert_reads_well
+
+SHAPES = WORLDS.get("shapes")
 
 
 def _row(values, se=0.005):
@@ -27,7 +30,7 @@ def _figures(shift, probe, er=None, id_acc=(0.9, 0.9, 0.9)):
         "id": _row(id_acc),
         demo.SHIFT: _row(shift),
         "drop": demo._estimate_row([i - s for i, s in zip(id_acc, shift, strict=True)], None),
-        "shape_probe": _row(probe),
+        "class_probe": _row(probe),
         "effective_robustness": _row(er),
     }
 
@@ -44,8 +47,8 @@ def test_a_difference_is_named_only_when_its_interval_excludes_zero():
     shift = next(s for s in sentences if s.startswith(demo.SHIFT))
     assert "clip_rich > clip_label" in shift
     assert "supervised" not in shift  # its seeds spread over both: interval includes zero
-    probe = next(s for s in sentences if s.startswith("shape_probe"))
-    assert probe == "shape_probe: no difference detected at this scale."
+    probe = next(s for s in sentences if s.startswith("class_probe"))
+    assert probe == "class_probe: no difference detected at this scale."
     detected = {(r["a"], r["b"], r["metric"]) for r in rows if r["detected"]}
     assert ("clip_rich", "clip_label", demo.SHIFT) in detected
 
@@ -57,7 +60,7 @@ def test_claims_are_decided_by_their_rules_when_the_supervised_arm_learns_the_sh
         "clip_label": _figures([0.42, 0.43, 0.42], [0.7, 0.7, 0.7], er=[0.1, 0.11, 0.1]),
         "supervised": _figures([0.40, 0.40, 0.41], [0.7, 0.7, 0.7], er=[0.1, 0.1, 0.11]),
     }
-    precondition = demo.shape_learned(figures)
+    precondition = demo.class_learned(figures, SHAPES)
     assert precondition["status"] == stats.MET
     claims = demo.decide_claims(figures, precondition)
     assert {c["id"]: c["verdict"] for c in claims} == {
@@ -73,7 +76,7 @@ def test_the_precondition_reads_the_supervised_arm_only():
     does not; a supervised arm that learns it does, whatever the CLIP arms probe."""
     figures = {arm: _figures([0.01, 0.0, 0.02], [0.7, 0.72, 0.71]) for arm in demo.ARM_NAMES}
     figures["supervised"] = _figures([0.01, 0.0, 0.02], [0.12, 0.14, 0.13])
-    precondition = demo.shape_learned(figures)
+    precondition = demo.class_learned(figures, SHAPES)
     assert precondition["status"] == stats.FAILED
     assert "13.0%" in precondition["evidence"]
     claims = demo.decide_claims(figures, precondition)
@@ -81,13 +84,13 @@ def test_the_precondition_reads_the_supervised_arm_only():
     assert all(c["precondition"] == precondition for c in claims)
     figures = {arm: _figures([0.01, 0.0, 0.02], [0.12, 0.14, 0.13]) for arm in demo.ARM_NAMES}
     figures["supervised"] = _figures([0.01, 0.0, 0.02], [0.7, 0.72, 0.71])
-    assert demo.shape_learned(figures)["status"] == stats.MET
+    assert demo.class_learned(figures, SHAPES)["status"] == stats.MET
 
 
 def test_bimodal_seeds_do_not_meet_the_precondition():
     figures = {arm: _figures([0.3, 0.3, 0.3], [0.7, 0.7, 0.7]) for arm in demo.ARM_NAMES}
     figures["supervised"] = _figures([0.3, 0.3, 0.3], [0.71, 0.69, 0.15])
-    assert demo.shape_learned(figures)["status"] == stats.FAILED
+    assert demo.class_learned(figures, SHAPES)["status"] == stats.FAILED
 
 
 def test_paired_errors_come_from_the_records_per_sample_correctness():
@@ -109,7 +112,7 @@ def test_paired_errors_come_from_the_records_per_sample_correctness():
         np.hypot(stats.paired_accuracy_se(a["id"][0], b["id"][0]), paired[0])
     )
     assert (
-        demo.paired_test_se(a, b, "shape_probe") is None
+        demo.paired_test_se(a, b, "class_probe") is None
         and demo.paired_test_se(None, b, "id") is None
     )
 
@@ -140,7 +143,7 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
     for at in result["by_strength"]:
         assert len(at["testbed"]["points"]) >= 4  # checkpoints of both supervised seeds
         for arm in demo.ARM_NAMES:
-            for metric in (demo.SHIFT, "shape_probe", "effective_robustness"):
+            for metric in (demo.SHIFT, "class_probe", "effective_robustness"):
                 row = at["arms"][arm][metric]
                 assert len(row["per_seed"]) == 2
                 assert row["interval"][0] <= row["mean"] <= row["interval"][1]
@@ -171,11 +174,57 @@ def test_demo_end_to_end_on_a_tiny_budget_then_cached(tmp_path, world_cache):
     assert again["by_strength"] == result["by_strength"]
 
 
-@pytest.mark.parametrize("scale", sorted(demo.SCALES))
-def test_each_scale_has_three_seeds_or_more(scale):
-    assert len(demo.SCALES[scale].seeds) >= 3
+@pytest.mark.parametrize("world", demo.DEMO_WORLDS)
+@pytest.mark.parametrize("scale", ["quick", "full"])
+def test_each_scale_has_three_seeds_or_more(world, scale):
+    assert len(demo.SCALES[world][scale].seeds) >= 3
 
 
-def test_full_draws_the_curve_through_the_default_strengths():
-    quick, full = demo.SCALES["quick"], demo.SCALES["full"]
+@pytest.mark.parametrize("world", demo.DEMO_WORLDS)
+def test_full_draws_the_curve_through_the_default_strengths(world):
+    quick, full = demo.SCALES[world]["quick"], demo.SCALES[world]["full"]
     assert len(full.strengths) >= 2 and set(quick.strengths) <= set(full.strengths)
+
+
+def test_the_cli_offers_every_demo_world():
+    from mmcl.cli import build_parser
+
+    for world in demo.DEMO_WORLDS:
+        assert build_parser().parse_args(["demo", "--world", world]).world == world
+
+
+def test_the_shapes_demo_runs_exactly_the_calibrated_budget(tmp_path):
+    """Moving the demo to another world adds only `data.world`; on shapes nothing, so its runs'
+    configs (and cached results) are those of before the fashion world existed."""
+    scale = demo.DemoScale(seeds=(0,), strengths=(0.3,))
+    shapes = demo.plan_demo(scale, tmp_path)
+    fashion = demo.plan_demo(scale, tmp_path, world="fashion")
+    for arm in demo.ARM_NAMES:
+        assert shapes[arm][0].cfg.data.world == "shapes"
+        assert fashion[arm][0].cfg.data.world == "fashion"
+        assert shapes[arm][0].run_dir != fashion[arm][0].run_dir
+
+
+def test_demo_on_the_fashion_world_probes_its_item(tmp_path, fashion_root, monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE", str(tmp_path / "cache"))
+    tiny = [
+        f"data.world_options.root={fashion_root}",
+        "data.shapes.n_train=60",
+        "data.shapes.n_test=100",
+        "train.steps=10",
+        "train.batch_size=30",
+        "train.lr=0.05",  # the testbed line needs checkpoints of different accuracies
+        "train.warmup_steps=1",
+        "train.checkpoint_every=2",
+        "eval.probe_train_size=50",
+    ]
+    scale = demo.DemoScale(seeds=(0, 1), strengths=(0.5,))
+    result = demo.run_demo(scale, tmp_path / "demo", jobs=1, extra=tiny, world="fashion")
+    assert (result["world"], result["noun"]) == ("fashion", "item")
+    assert "data.world=fashion" in result["budget"]
+    at = result["by_strength"][0]
+    assert "item" in at["precondition"]["rule"]
+    probes = at["arms"]["supervised"]["attributes"]
+    assert {"item", "color", "background"} <= set(probes) and "shape" not in probes
+    assert probes["background"]["chance"] == pytest.approx(1 / 10)  # unseen backgrounds: none
+    assert len(at["arms"]["clip_label"]["class_probe"]["per_seed"]) == 2

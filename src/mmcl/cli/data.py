@@ -76,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument(
         "path",
-        help="CSV/TSV file, COCO captions JSON, shards, class folders; or `shapes`: its gates",
+        help="CSV/TSV file, COCO captions JSON, shards, class folders; or a world (shapes, "
+        "fashion): its gates",
     )
     check.add_argument(
         "overrides", nargs="*", help="data config overrides, e.g. csv_caption_key=caption"
@@ -89,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--learnability",
         action="store_true",
-        help="`mmcl data check shapes`: also train the supervised learnability gate (~1 min)",
+        help="`mmcl data check WORLD`: also train the supervised learnability gate (shapes ~1 "
+        "min, fashion a few)",
     )
     check.add_argument(
         "--gate-out", default="runs/gate", help="where the learnability gate's runs are cached"
@@ -171,29 +173,26 @@ def dataset_config(path: str, fmt: str | None, overrides: list[str]) -> DataConf
 
 
 def run_world_gate(args: argparse.Namespace) -> int:
-    """`mmcl data check shapes`: the world's gates, (a) silhouettes and (b) learnability."""
-    from mmcl.data.worlds.silhouettes import MIN_SILHOUETTE_PIXELS, silhouette_separation
+    """`mmcl data check WORLD`: the world's own gate (a) (shapes: its silhouettes differ;
+    fashion: its files hold the published images) and, with --learnability, gate (b)."""
+    from mmcl.data.worlds import get_world
 
-    cfg = _data_config(["format=world", f"world={args.path}", *args.overrides])
-    size = cfg.shapes.image_size
-    pairs = silhouette_separation(size, size=0)
-    print(f"closest silhouettes at {size} px, smallest size (pixels of coverage difference):")
-    for pair in pairs[:5]:
-        print(f"  {pair.a:>9} vs {pair.b:<9} {pair.pixels:6.1f}")
+    world, cfg = get_world(_data_config(["format=world", f"world={args.path}",
+                                         *args.overrides]).world_config())  # fmt: skip
     failed = []
-    if pairs[0].pixels < MIN_SILHOUETTE_PIXELS:
-        failed.append(f"(a) {pairs[0].a} vs {pairs[0].b} differ by {pairs[0].pixels:.1f} px")
-    print(
-        f"gate (a): every pair differs by >= {MIN_SILHOUETTE_PIXELS:g} px: "
-        f"{'FAILED' if failed else 'passed'}"
-    )
+    if world.sanity is not None:
+        check = world.sanity(cfg)
+        print("\n".join(check.lines))
+        failed += check.failures
     if args.learnability:
-        from mmcl.experiments.calibrated import learnability_gate
+        from mmcl.experiments.calibrated import BUDGET, WORLD_GATES, learnability_gate
 
-        gate = learnability_gate(Path(args.gate_out))
+        spec = WORLD_GATES[world.name]
+        gate = learnability_gate(Path(args.gate_out), budget=[*BUDGET, *spec.overrides])
         low, high = gate["interval"]
+        anchor = f" ({spec.anchor})" if spec.anchor else ""
         print(
-            f"gate (b): {gate['statement']}: mean {100 * gate['mean']:.1f}% "
+            f"gate (b): {gate['statement']}{anchor}: mean {100 * gate['mean']:.1f}% "
             f"[{100 * low:.1f}, {100 * high:.1f}], per seed "
             f"{', '.join(f'{100 * v:.1f}' for v in gate['per_seed'])}: "
             f"{'passed' if gate['passed'] else 'FAILED'}"

@@ -85,12 +85,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=duration("30m"),
         help="with --seeds auto: wall time for both looks (e.g. 30m, 2h; default 30m)",
     )
-    p.add_argument("--out", default=None, help="output folder (default runs/repro_PAPER_SCALE)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default runs/repro_PAPER_SCALE, runs/repro_PAPER_SCALE_WORLD with "
+        "--set data.world=WORLD)",
+    )
     p.add_argument("--json", action="store_true", help="print only claims and checks, as JSON")
     add_set_option(
         p,
         "run-config override for the paper's training runs, repeatable "
-        "(e.g. --set train.steps=500; xue2024 also reads real captions with "
+        "(e.g. --set train.steps=500; --set data.world=fashion re-asks the claims on real "
+        "Fashion-MNIST photos; xue2024 also reads real captions with "
         "--set data.format=coco --set data.path=captions_train2017.json)",
     )
     p.set_defaults(func=run_repro)
@@ -194,7 +200,9 @@ def check_overrides(overrides: Sequence[str]) -> None:
 
 
 def run_repro(args: argparse.Namespace) -> int:
-    default = f"runs/repro_{args.paper}_{args.scale}"
+    worlds = [o.split("=", 1)[1] for o in args.overrides if o.startswith("data.world=")]
+    world = f"_{worlds[-1]}" if worlds and worlds[-1] != "shapes" else ""
+    default = f"runs/repro_{args.paper}_{args.scale}{world}"  # another world: its own folder
     out = output_folder(default if args.out is None else args.out, "--out")
     paper_runner(args.paper)  # an unknown paper fails before anything runs
     check_overrides(args.overrides)

@@ -1,22 +1,24 @@
 """`mmcl demo`: where, if anywhere, CLIP's robustness to a spurious background appears.
 
-Four arms, fixed before any run, train on the same calibrated `shapes` images with the same
-image tower and budget (`mmcl.experiments.calibrated`): a supervised classifier, CLIP whose
-captions name the class only, CLIP whose captions also name details other than the background
+Four arms, fixed before any run, train on the same images of one world (the calibrated `shapes`
+world, or `fashion`'s real photos with `--world fashion`) with the same image tower and budget
+(`mmcl.experiments.calibrated`): a supervised classifier, CLIP whose captions name the class
+only, CLIP whose captions also name details other than the background
 (colour, texture), and CLIP whose captions name those and the background (each detail in half
 the captions). The background is the shortcut, so the last two separate "naming more details"
-from "naming the shortcut" (Xue et al.'s C5). In training each shape sits on its own background
+from "naming the shortcut" (Xue et al.'s C5). In training each class sits on its own background
 with probability `spurious_strength`; each strength of the curve is scored on
 `spurious_reversed`, where the background always belongs to another class.
 
-The default demo spends its minutes only at strengths where the supervised arm learns the shape
+The default demo spends its minutes only at strengths where the supervised arm learns the class
 (`calibrated.supervised_learns`, measured before any comparison: configs/calibrated/demo.yaml);
 a strength where it does not answers nothing about robustness to the background, so such
 strengths are only in `--full`, and each strength's predictions carry that precondition.
 
 Per arm and seed: accuracy on `id` and `spurious_reversed` (the model's own predictions:
 zero-shot for CLIP, its head for the classifier), the drop between them, a linear probe for the
-shape on the balanced split (is the shape in the features at all?), and effective robustness:
+class (the shape; fashion's item) on the balanced split (is it in the features at all?), and
+effective robustness:
 OOD accuracy above the logit-space line fitted to a small supervised family (the supervised
 arm's checkpoints every 100 steps, all seeds: the "testbed" of Taori et al. / Fang et al.).
 A curve repeats the runs over several spurious strengths.
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from mmcl import stats, verdicts
-from mmcl.data.worlds.shapes import ATTRIBUTE_VALUES, ShapesConfig
+from mmcl.data.worlds import WORLDS, World, get_world
 from mmcl.eval.robustness import fit_line
 from mmcl.eval.run import evaluate_checkpoints
 from mmcl.eval.tasks import CORRECT_KEY, read_results, unpack_correct
@@ -56,7 +58,6 @@ from mmcl.train.metrics_log import read_metrics
 
 log = logging.getLogger(__name__)
 
-SHAPE_CHANCE = 1.0 / len(ATTRIBUTE_VALUES["shape"])
 SHIFT = "spurious_reversed"
 TESTBED = "testbed.json"
 ER_TRANSFORM = "logit"
@@ -75,7 +76,7 @@ class Arm:
 ARMS: tuple[Arm, ...] = (
     Arm(
         "clip_rich",
-        "CLIP; captions name the shape and each detail (background, colour, texture) in half "
+        "CLIP; captions name the class and each detail (background, colour, texture) in half "
         "of them",
         (
             "method.name=clip",
@@ -87,7 +88,7 @@ ARMS: tuple[Arm, ...] = (
     ),
     Arm(
         "clip_details",
-        "CLIP; captions name the shape and details other than the background (colour, "
+        "CLIP; captions name the class and details other than the background (colour, "
         "texture), each in half of them: richer captions that never name the shortcut",
         (
             "method.name=clip",
@@ -99,7 +100,7 @@ ARMS: tuple[Arm, ...] = (
     ),
     Arm(
         "clip_label",
-        "CLIP; captions name the shape only",
+        "CLIP; captions name the class only",
         (
             "method.name=clip",
             "data.shapes.caption_preset=label",
@@ -109,7 +110,7 @@ ARMS: tuple[Arm, ...] = (
     ),
     Arm(
         "supervised",
-        "cross-entropy on the shape labels; its checkpoints every 100 steps are the testbed",
+        "cross-entropy on the class labels; its checkpoints every 100 steps are the testbed",
         (
             "method.name=supervised",
             "eval.tasks=[classifier,attributes]",
@@ -132,10 +133,11 @@ class DemoScale:
     strengths: tuple[float, ...]
 
 
-# quick: the strengths where the supervised arm learns the shape (measured, see the YAML)
-SCALES = read_grid(grid_path("calibrated", "demo.yaml"), ("scales",)).table(
-    DemoScale, "scales", names=("quick", "full")
-)
+# Per world, quick: the strengths where the supervised arm learns the class (measured, see the
+# YAML); full: the whole curve.
+DEMO_WORLDS = ("shapes", "fashion")
+_GRID = read_grid(grid_path("calibrated", "demo.yaml"), DEMO_WORLDS)
+SCALES = {world: _GRID.table(DemoScale, world, names=("quick", "full")) for world in DEMO_WORLDS}
 
 # The papers' predictions, as rules fixed before the run (figures are ours; the directions are
 # the papers'). Accuracy differences are fractions: 0.02 is 2 points.
@@ -196,21 +198,29 @@ CLAIMS = (
         ("clip_label", "supervised", "effective_robustness"),
     ),
 )
-METRICS = ("id", SHIFT, "drop", "shape_probe", "effective_robustness")
+METRICS = ("id", SHIFT, "drop", "class_probe", "effective_robustness")
 
 
-def _arm_runs(arm: Arm, scale: DemoScale, out_dir: Path, extra: Sequence[str]) -> list[SweepRun]:
+def world_overrides(world: str) -> tuple[str, ...]:
+    """What moves the calibrated budget to `world`: nothing for shapes (the budget's own world),
+    so the shapes demo's configs, and so its cached runs, are exactly as before."""
+    return () if world == "shapes" else (f"data.world={world}",)
+
+
+def _arm_runs(
+    arm: Arm, scale: DemoScale, out_dir: Path, extra: Sequence[str], world: str
+) -> list[SweepRun]:
     checkpoints = () if arm.name == "supervised" else CLIP_CHECKPOINTS
     axes = [Axis("data.shapes.spurious_strength", scale.strengths)]
-    overrides = [*BUDGET, *EVAL, *checkpoints, *arm.overrides, *extra]
+    overrides = [*BUDGET, *world_overrides(world), *EVAL, *checkpoints, *arm.overrides, *extra]
     return plan(write_base_config(out_dir), axes, scale.seeds, out_dir, overrides)
 
 
 def plan_demo(
-    scale: DemoScale, out_dir: Path, extra: Sequence[str] = ()
+    scale: DemoScale, out_dir: Path, extra: Sequence[str] = (), world: str = "shapes"
 ) -> dict[str, list[SweepRun]]:
     """Every run of every arm (validated now, before any training)."""
-    return {arm.name: _arm_runs(arm, scale, out_dir, extra) for arm in ARMS}
+    return {arm.name: _arm_runs(arm, scale, out_dir, extra, world) for arm in ARMS}
 
 
 def _strength(run: SweepRun) -> float:
@@ -261,21 +271,28 @@ def train_missing(runs: dict[str, list[SweepRun]], jobs: int) -> int:
     return len(calls)
 
 
+def run_world(run: SweepRun) -> tuple[World, Any]:
+    """The world a run trained on and its config (`shapes`, `fashion`)."""
+    return get_world(run.cfg.data.world_config())
+
+
 def _records(run: SweepRun, task: str) -> dict[str, dict[str, Any]]:
-    """The accuracy record behind each figure of one run: id, the shift and the shape probe."""
+    """The accuracy record behind each figure of one run: id, the shift and the probe of the
+    class attribute (the world's noun: the shape, the item)."""
+    noun = run_world(run)[0].noun
     out = {}
     for r in read_results(run.run_dir / "results.json")["records"]:
         if r["metric"] != "accuracy":
             continue
         if r["task"] == task and r["split"] in ("id", SHIFT):
             out[r["split"]] = r
-        elif r["task"] == "attributes" and r.get("attribute") == "shape":
-            out["shape_probe"] = r
+        elif r["task"] == "attributes" and r.get("attribute") == noun:
+            out["class_probe"] = r
     return out
 
 
 def _accuracies(run: SweepRun, task: str) -> dict[str, tuple[float, int]]:
-    """(accuracy, n_samples) per figure of one run: id, the shift and the shape probe."""
+    """(accuracy, n_samples) per figure of one run: id, the shift and the class probe."""
     return {k: (r["value"], r["n_samples"]) for k, r in _records(run, task).items()}
 
 
@@ -292,10 +309,10 @@ def paired_test_se(
     a: dict[str, list[np.ndarray]] | None, b: dict[str, list[np.ndarray]] | None, metric: str
 ) -> list[float] | None:
     """Per seed, the paired test-sample error of A - B on `metric` (both arms scored on the same
-    images); None where it does not apply (the shape probe keeps no per-sample correctness).
+    images); None where it does not apply (the class probe keeps no per-sample correctness).
     Effective robustness treats the testbed line as fixed, as the arms' own figures do, so its
     paired error is the shift accuracy's."""
-    if a is None or b is None or metric == "shape_probe":
+    if a is None or b is None or metric == "class_probe":
         return None
     splits = {"id": ("id",), SHIFT: (SHIFT,), "effective_robustness": (SHIFT,),
               "drop": ("id", SHIFT)}[metric]  # fmt: skip
@@ -315,7 +332,7 @@ def attribute_probes(runs: Sequence[SweepRun]) -> dict[str, dict[str, Any]]:
         for r in read_results(run.run_dir / "results.json")["records"]:
             if r["task"] == "attributes" and r["metric"] == "accuracy":
                 by_attribute.setdefault(r["attribute"], []).append((r["value"], r["n_samples"]))
-    chance = attribute_chance()
+    chance = attribute_chance(*run_world(runs[0]))
     return {
         attribute: {
             **_estimate_row([v for v, _ in pairs],
@@ -327,12 +344,10 @@ def attribute_probes(runs: Sequence[SweepRun]) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def attribute_chance() -> dict[str, float]:
-    """1 / the number of values each attribute takes in the demo's splits (colours: seen ones)."""
-    world = ShapesConfig()
-    counts = {name: len(values) for name, values in ATTRIBUTE_VALUES.items()}
-    counts["color"] = len(ATTRIBUTE_VALUES["color"]) - len(world.heldout_colors)
-    return {name: 1.0 / count for name, count in counts.items()}
+def attribute_chance(world: World, cfg: Any) -> dict[str, float]:
+    """1 / the number of values each attribute takes on `balanced` (the training law's values:
+    no held-out colour or background)."""
+    return {name: 1.0 / cfg.drawn_values(name) for name in world.attribute_values}
 
 
 def training_curves(runs: Sequence[SweepRun]) -> list[dict[str, Any]]:
@@ -376,10 +391,10 @@ def arm_figures(runs: Sequence[SweepRun], task: str, line: Any) -> dict[str, Any
     OOD accuracy but treats the testbed line as fixed; the drop carries seed variance only.
     """
     acc = [_accuracies(run, task) for run in runs]
-    values = {key: [a[key][0] for a in acc] for key in ("id", SHIFT, "shape_probe")}
+    values = {key: [a[key][0] for a in acc] for key in ("id", SHIFT, "class_probe")}
     test_se = {
         key: [float(stats.accuracy_se(a[key][0], a[key][1])) for a in acc]
-        for key in ("id", SHIFT, "shape_probe")
+        for key in ("id", SHIFT, "class_probe")
     }
     figures = {key: _estimate_row(values[key], test_se[key]) for key in values}
     drop = [i - o for i, o in zip(values["id"], values[SHIFT], strict=True)]
@@ -453,14 +468,16 @@ def summary_sentences(rows: Sequence[dict[str, Any]]) -> list[str]:
     return sentences
 
 
-def shape_learned(figures: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The predictions' precondition at one strength: the supervised arm learns the shape
-    there (`calibrated.supervised_learns` on its shape probe, every seed on the same images).
-    Where it does not, the shape is not learnable from these images at this budget and a
-    comparison of robustness to the background answers nothing. It reads no compared arm."""
-    probe = figures["supervised"]["shape_probe"]
+def class_learned(figures: dict[str, dict[str, Any]], world: World) -> dict[str, str]:
+    """The predictions' precondition at one strength: the supervised arm learns the class (the
+    world's noun: the shape, the item) there (`calibrated.supervised_learns` on its class
+    probe, every seed on the same images). Where it does not, the class is not learnable from
+    these images at this budget and a comparison of robustness to the background answers
+    nothing. It reads no compared arm."""
+    probe = figures["supervised"]["class_probe"]
+    chance = 1.0 / len(world.attribute_values[world.noun])
     return supervised_learns(
-        "shape", probe["per_seed"], probe["test_se"], chance=SHAPE_CHANCE, test=stats.SHARED
+        world.noun, probe["per_seed"], probe["test_se"], chance=chance, test=stats.SHARED
     )
 
 
@@ -472,7 +489,7 @@ def decide_claims(
 ) -> list[dict[str, Any]]:
     """The papers' predictions at one strength, each decided by its rule (raw verdicts; the
     family step runs over every strength in `run_demo`); a failed `precondition`
-    (`shape_learned`) leaves them inconclusive, "not answerable here"."""
+    (`class_learned`) leaves them inconclusive, "not answerable here"."""
     correct = correct or {}
     rows = []
     for claim, (a, b, metric) in CLAIMS:
@@ -513,20 +530,21 @@ def at_strength(
 def strength_result(runs: dict[str, list[SweepRun]], strength: float) -> dict[str, Any]:
     """Figures, comparisons, summary and the decided predictions at one spurious strength."""
     testbed, figures, correct = at_strength(runs, strength)
-    precondition = shape_learned(figures)
+    world = run_world(runs["supervised"][0])[0]
+    precondition = class_learned(figures, world)
     learned = precondition["status"] == stats.MET
     rows = comparisons(figures, correct)
     summary = summary_sentences(rows)
     if not learned:
         summary.insert(
             0,
-            f"At strength {strength:g} the supervised arm did not surely learn the shape "
+            f"At strength {strength:g} the supervised arm did not surely learn the {world.noun} "
             f"({precondition['evidence']}): the papers' predictions are not answerable here, "
             "and a difference below says little about robustness.",
         )
     return {
         "strength": strength,
-        "shape_learned": learned,
+        "class_learned": learned,
         "precondition": precondition,
         "arms": figures,
         "testbed": testbed,
@@ -537,17 +555,23 @@ def strength_result(runs: dict[str, list[SweepRun]], strength: float) -> dict[st
 
 
 def run_demo(
-    scale: str | DemoScale, out_dir: str | Path, jobs: int = 2, extra: Sequence[str] = ()
+    scale: str | DemoScale,
+    out_dir: str | Path,
+    jobs: int = 2,
+    extra: Sequence[str] = (),
+    world: str = "shapes",
 ) -> dict[str, Any]:
     """Train what is missing (cached by config hash), then measure; writes OUT/demo.json.
 
-    `extra` overrides go after the calibrated budget: for tests of the machinery only (a
-    smaller budget voids the learnability gate, and the demo's CLI offers no way to pass them).
+    world: `shapes` (the calibrated world) or `fashion` (real photos, the same budget, its own
+    strengths: `SCALES`). `extra` overrides go after the calibrated budget: for tests of the
+    machinery only (a smaller budget voids the learnability gate, and the demo's CLI offers no
+    way to pass them).
     """
     out_dir = Path(out_dir)
     scale_name = scale if isinstance(scale, str) else "custom"
-    scale = SCALES[scale] if isinstance(scale, str) else scale
-    runs = plan_demo(scale, out_dir, extra)
+    scale = SCALES[world][scale] if isinstance(scale, str) else scale
+    runs = plan_demo(scale, out_dir, extra, world)
     trained = train_missing(runs, jobs)
     by_strength = [strength_result(runs, s) for s in scale.strengths]
     decided = iter(verdicts.decide_families([c for r in by_strength for c in r["claims"]]))
@@ -555,10 +579,12 @@ def run_demo(
         r["claims"] = [next(decided) for _ in r["claims"]]
     result = {
         "scale": scale_name,
+        "world": world,
+        "noun": WORLDS.get(world).noun,
         "seeds": list(scale.seeds),
         "strengths": list(scale.strengths),
         "shift": SHIFT,
-        "budget": list(BUDGET),
+        "budget": [*BUDGET, *world_overrides(world)],
         "trained_now": trained,
         "arms": {arm.name: {"description": arm.description, "task": arm.task} for arm in ARMS},
         "runs": {arm: [str(run.run_dir) for run in arm_runs] for arm, arm_runs in runs.items()},

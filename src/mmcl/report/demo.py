@@ -24,7 +24,7 @@ COLUMNS = {
     "id": "id",
     "spurious_reversed": "spurious_reversed",
     "drop": "drop (id - shift)",
-    "shape_probe": "shape probe (balanced)",
+    "class_probe": "class probe (balanced)",
     "effective_robustness": "effective robustness",
 }
 COLOURS = {
@@ -58,10 +58,11 @@ def text_table(at: dict[str, Any]) -> str:
 
 
 def curve_figure(result: dict[str, Any]) -> Figure:
-    """Shift accuracy and the shape probe against spurious strength, one line per arm."""
+    """Shift accuracy and the class probe against spurious strength, one line per arm."""
     fig = Figure(figsize=(10, 3.8))
+    probe = f"{result.get('noun', 'shape')} probe"
     for k, (key, title) in enumerate(
-        [("spurious_reversed", "spurious_reversed accuracy"), ("shape_probe", "shape probe")]
+        [("spurious_reversed", "spurious_reversed accuracy"), ("class_probe", probe)]
     ):
         ax = fig.add_subplot(1, 2, k + 1)
         for arm, curve in result["curve"].items():
@@ -261,9 +262,9 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
         "cache",
     )
     parts = [
-        f"<p>{len(result['arms'])} arms on the calibrated <code>shapes</code> world, seeds "
-        f"{result['seeds']}. "
-        "In training each shape sits on its own background with probability 'spurious "
+        f"<p>{len(result['arms'])} arms on the <code>{result.get('world', 'shapes')}</code> "
+        f"world, seeds {result['seeds']}. In training each {result.get('noun', 'shape')} "
+        "sits on its own background with probability 'spurious "
         f"strength'; <code>{result['shift']}</code> always shows another class's background. "
         "Means over seeds with 95% intervals, in accuracy points; effective robustness is the "
         "shift accuracy above the logit-space line through the supervised checkpoints (the "

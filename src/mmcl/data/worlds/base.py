@@ -34,6 +34,17 @@ class World:
     text_fields: frozenset[str] = frozenset()
     attribute_values: dict[str, list[str]] = field(default_factory=dict)
     noun: str = "shape"
+    # `mmcl data check WORLD`'s first gate: what the world is made of, checked (shapes: its
+    # silhouettes differ; fashion: the dataset files hold the published images).
+    sanity: Callable[[Any], WorldCheck] | None = None
+
+
+@dataclass(frozen=True)
+class WorldCheck:
+    """A world's sanity gate: lines to print, and what failed (empty when it passed)."""
+
+    lines: list[str]
+    failures: list[str]
 
 
 WORLDS: Registry[World] = Registry("world")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from mmcl.data.worlds import backdrops, render
-from mmcl.data.worlds.base import WORLDS, World, WorldSplit
+from mmcl.data.worlds.base import WORLDS, World, WorldCheck, WorldSplit
 from mmcl.data.worlds.cache import default_cache_dir
 from mmcl.data.worlds.captions import (
     CAPTION_PRESETS,
@@ -32,7 +32,7 @@ from mmcl.data.worlds.captions import (
     make_captions,
     resolve_caption_probs,
 )
-from mmcl.data.worlds.fashion_mnist import CLASSES, IMAGE_SIDE, load_part
+from mmcl.data.worlds.fashion_mnist import CLASSES, COUNTS, IMAGE_SIDE, load_part
 from mmcl.data.worlds.shapes import split_rngs
 from mmcl.errors import MMCLError
 
@@ -208,6 +208,29 @@ def dataset_part(cfg: FashionConfig, split: str):
     return load_part(cfg.root, "train" if split == "train" else "test", str(default_cache_dir()))
 
 
+def source_check(cfg: FashionConfig) -> WorldCheck:
+    """`mmcl data check fashion`'s gate (a): the files it reads, and that they hold the
+    published 60,000 training and 10,000 test images, every class present."""
+    lines, failures = [], []
+    for part in ("train", "test"):
+        data = load_part(cfg.root, part, str(default_cache_dir()))
+        per_class = torch.bincount(data.labels, minlength=len(CLASSES))
+        lines.append(
+            f"{part}: {len(data.labels):,} images, {int(per_class.min()):,} to "
+            f"{int(per_class.max()):,} per class, from {data.files[0]} and {data.files[1]}"
+        )
+        if len(data.labels) != COUNTS[part] or int(per_class.min()) == 0:
+            failures.append(
+                f"(a) {part} holds {len(data.labels):,} images ({int((per_class > 0).sum())} "
+                f"classes), not the published {COUNTS[part]:,} (10 classes)"
+            )
+    lines.append(
+        "gate (a): the files hold Fashion-MNIST's published 60,000 + 10,000 images: "
+        f"{'FAILED' if failures else 'passed'}"
+    )
+    return WorldCheck(lines, failures)
+
+
 def draw_photos(n: int, available: int, rng: np.random.Generator) -> np.ndarray:
     """(n,) photo indices: a random permutation, cycled through again (re-shuffled) past its end,
     so no photo repeats before all have been used."""
@@ -337,5 +360,6 @@ WORLDS.register("fashion")(
         text_fields=TEXT_FIELDS,
         attribute_values=ATTRIBUTE_VALUES,
         noun=NOUN,
+        sanity=source_check,
     )
 )

@@ -25,6 +25,7 @@ from mmcl.data.worlds.captions import (
     make_captions,
     resolve_caption_probs,
 )
+from mmcl.data.worlds.silhouettes import silhouette_check
 from mmcl.errors import MMCLError
 
 ATTRIBUTE_VALUES: dict[str, list[str]] = {
@@ -269,5 +270,6 @@ WORLDS.register("shapes")(
         text_fields=TEXT_FIELDS,
         attribute_values=ATTRIBUTE_VALUES,
         noun="shape",
+        sanity=silhouette_check,
     )
 )

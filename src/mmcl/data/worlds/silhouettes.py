@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmcl.data.worlds import render
+from mmcl.data.worlds.base import WorldCheck
 
 # The gate: at the smallest size and the world's resolution, every pair of class silhouettes
 # differs by at least this many pixels of coverage (32 px default world; see README).
@@ -67,3 +68,20 @@ def silhouette_separation(image_size: int, size: int = 0) -> list[PairSeparation
         gap = np.abs(masks[a][:, None, :] - masks[b][None, :, :]).sum(axis=-1).min()
         pairs.append(PairSeparation(render.SHAPES[a], render.SHAPES[b], float(gap)))
     return sorted(pairs, key=lambda p: p.pixels)
+
+
+def silhouette_check(cfg) -> WorldCheck:
+    """`mmcl data check shapes`' gate (a) for a `ShapesConfig`: the five closest pairs, and
+    whether the closest differs by `MIN_SILHOUETTE_PIXELS`."""
+    size = cfg.image_size
+    pairs = silhouette_separation(size, size=0)
+    lines = [f"closest silhouettes at {size} px, smallest size (pixels of coverage difference):"]
+    lines += [f"  {pair.a:>9} vs {pair.b:<9} {pair.pixels:6.1f}" for pair in pairs[:5]]
+    closest = pairs[0]
+    failed = closest.pixels < MIN_SILHOUETTE_PIXELS
+    lines.append(
+        f"gate (a): every pair differs by >= {MIN_SILHOUETTE_PIXELS:g} px: "
+        f"{'FAILED' if failed else 'passed'}"
+    )
+    failures = [f"(a) {closest.a} vs {closest.b} differ by {closest.pixels:.1f} px"]
+    return WorldCheck(lines, failures if failed else [])

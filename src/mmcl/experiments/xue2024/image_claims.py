@@ -58,7 +58,9 @@ ID_SPLITS = ("id", "val")  # a world's in-distribution split; a file dataset's d
 SEPARATING = "spurious_reversed"  # the world's split that tells shape readers from background ones
 BASELINE = "supervised"
 SHORTCUT, DETAILS = "background", "details"  # C5's presets: the shortcut named, or other details
-PROBED, PROBE_SPLIT = "shape", "balanced"  # the precondition's feature and where it is probed
+# The precondition's feature (the world's class, tagged on the records; the shape when untagged)
+# and where it is probed.
+PROBED, PROBE_SPLIT = "shape", "balanced"
 Run = tuple[str, str]  # (learner, preset)
 Table = dict[Run, dict[int, dict[str, dict]]]
 
@@ -126,7 +128,8 @@ def shape_precondition(records: Sequence[dict], *, test: str) -> dict[str, str]:
     """The image claims' precondition field: the supervised runs' shape probe on `balanced`
     (`calibrated.supervised_learns`, chance read from the probe's own records); "none stated"
     where the sweep has no such probe (files: no `balanced` split)."""
-    wanted = ("images", "attributes", BASELINE, PROBED, PROBE_SPLIT)
+    probed = next((r["noun"] for r in records if r.get("noun")), PROBED)  # the world's class
+    wanted = ("images", "attributes", BASELINE, probed, PROBE_SPLIT)
     probes: dict[str, dict[int, dict]] = {}
     for r in records:
         keys = ("experiment", "task", "learner", "attribute", "split")
@@ -139,7 +142,7 @@ def shape_precondition(records: Sequence[dict], *, test: str) -> dict[str, str]:
     n = np.array([probes["accuracy"][s]["n_samples"] for s in seeds])
     chance = float(np.mean([probes["uniform_chance"][s]["value"] for s in seeds]))
     return calibrated.supervised_learns(
-        PROBED, acc.tolist(), np.sqrt(acc * (1 - acc) / n).tolist(), chance=chance, test=test
+        probed, acc.tolist(), np.sqrt(acc * (1 - acc) / n).tolist(), chance=chance, test=test
     )
 
 

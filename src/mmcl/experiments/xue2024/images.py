@@ -26,6 +26,7 @@ import numpy as np
 
 from mmcl import stats
 from mmcl.config import load_config
+from mmcl.data.worlds import get_world
 from mmcl.eval.run import evaluate_method
 from mmcl.experiments.xue2024.image_claims import BASELINE, DETAILS, PROBE_SPLIT
 from mmcl.experiments.xue2024.scales import image_scale
@@ -172,13 +173,22 @@ def _seed_runs(
     runs = []
     for preset in presets:
         cfg = run_config("clip", preset, seed, folder, base)
-        tags = {"preset": preset, "learner": "clip", "seed": seed}
+        tags = {"preset": preset, "learner": "clip", "seed": seed, **world_tags(cfg)}
         runs.append(ImageRun(cfg, folder / cfg.name, eval_tasks("zeroshot", overrides), tags))
     if baseline:
         cfg = run_config(BASELINE, None, seed, folder, base)
-        tags = {"preset": "labels", "learner": BASELINE, "seed": seed}
+        tags = {"preset": "labels", "learner": BASELINE, "seed": seed, **world_tags(cfg)}
         runs.append(ImageRun(cfg, folder / cfg.name, eval_tasks("classifier", overrides), tags))
     return runs
+
+
+def world_tags(cfg: RunConfig) -> dict[str, str]:
+    """On a world, its name and its class attribute (the precondition probes it: the shape,
+    fashion's item); nothing on files."""
+    if cfg.data.format != "world":
+        return {}
+    world = get_world(cfg.data.world_config())[0]
+    return {"world": world.name, "noun": world.noun}
 
 
 def split_accuracy(records: Sequence[dict], learner: str, preset: str) -> dict[str, float]:
