@@ -15,3 +15,18 @@ def test_supervised_learns_the_shape_on_the_uncorrelated_world_within_the_demo_b
     assert gate["mean"] >= LEARNABLE_ACCURACY, gate
     assert gate["passed"]
     assert gate["budget"] == list(BUDGET)
+
+
+def test_each_world_gates_its_own_class_with_its_own_bar():
+    from mmcl.experiments import calibrated
+
+    assert calibrated.world_of(BUDGET) == "shapes"
+    shapes = calibrated.gate_overrides(BUDGET, "shape")
+    assert "data.shapes.label=shape" in shapes  # as before the fashion world existed
+    fashion_budget = [*BUDGET, *calibrated.WORLD_GATES["fashion"].overrides]
+    assert calibrated.world_of(fashion_budget) == "fashion"
+    fashion = calibrated.gate_overrides(fashion_budget, "item")
+    assert not [o for o in fashion if "label=" in o]  # the item is fashion's own label
+    assert "data.world_options.label=color" in calibrated.gate_overrides(fashion_budget, "color")
+    assert calibrated.WORLD_GATES["fashion"].accuracy > calibrated.LEARNABLE_ACCURACY
+    assert set(calibrated.WORLD_GATES) == {"shapes", "fashion"}
