@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from mmcl.cli.testbed import TESTBED_WORLDS
+from mmcl.config import load_config
 from mmcl.data.worlds import WORLDS
 from mmcl.data.worlds.fashion import FashionConfig
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 from mmcl.experiments.fang2022 import causes, runner, runs, scales, testbed
+from mmcl.train.config import RunConfig
 
 FASHION = ("data.world=fashion",)
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -88,14 +90,30 @@ def test_held_out_check_reads_the_fashion_runs_and_sees_an_override_leak(tmp_pat
     assert not row["passed"] and row["detail"].endswith("found: sketches (20% of training)")
 
 
-def test_the_gate_names_the_label_the_fashion_runs_learn(tmp_path, monkeypatch):
-    shared = {"attribute": "shape", "statement": "supervised on shape in the uncorrelated world"}
-    monkeypatch.setattr(runner, "learnability_gate", lambda *a, **k: dict(shared))
-    fashion = testbed.settings(MICRO, tmp_path, overrides=FASHION)
-    gate = runner.world_gate(tmp_path, [], fashion)
-    assert gate["attribute"] == "item"
-    assert gate["statement"] == "supervised on item (fashion) in the uncorrelated world"
-    assert runner.world_gate(tmp_path, [], testbed.settings(MICRO, tmp_path)) == shared
+def test_the_gate_learns_the_fashion_item_to_the_fashion_bar(tmp_path, monkeypatch):
+    from mmcl.experiments import calibrated
+
+    seen = {}
+
+    def sweep(base, grid, out_dir, overrides, jobs):
+        seen["overrides"] = overrides
+        return {"rows": [{"split": "id", "metric": "accuracy", "per_seed": [0.9],
+                          "mean": 0.9, "interval": [0.8, 1.0]}]}  # fmt: skip
+
+    monkeypatch.setattr(calibrated, "run_sweep", sweep)
+    scale = scales.get_scale("tiny")
+    fashion = testbed.settings(scale, tmp_path, overrides=FASHION)
+    gate = runner.world_gate(tmp_path, testbed.gate_budget(scale, FASHION), fashion)
+    assert gate["attribute"] == "item" and "fashion world" in gate["statement"]
+    assert gate["threshold"] == calibrated.WORLD_GATES["fashion"].accuracy
+    cfg = load_config(RunConfig, None, seen["overrides"])
+    world = cfg.data.world_config()
+    assert isinstance(world, FashionConfig) and world.label == "item"
+    assert world.spurious_strength == calibrated.UNCORRELATED
+    assert (cfg.method.name, cfg.train.steps, cfg.model.width) == ("supervised", 450, 8)
+    shapes = runner.world_gate(tmp_path, testbed.gate_budget(scale), testbed.settings(scale))
+    assert shapes["attribute"] == "shape" and shapes["threshold"] == calibrated.LEARNABLE_ACCURACY
+    assert "data.shapes.label=shape" in seen["overrides"]
 
 
 def test_the_testbed_command_offers_the_worlds_the_study_runs_on():
