@@ -45,6 +45,7 @@ class FangScale:
     # CLIP's captions: the class always, style / size / position words sometimes. Captions that
     # also name colour, texture and background (the world's default) make small CLIP models
     # learn those first: after 300 steps ID accuracy 0.19 (background only) vs 0.45 with these.
+    # On fashion (no size or position attribute) they name the item and sometimes its style.
     caption_probs: str = "{style: 0.5, size: 0.3, position: 0.3}"
 
     def __post_init__(self) -> None:
