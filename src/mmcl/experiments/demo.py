@@ -76,8 +76,8 @@ class Arm:
 ARMS: tuple[Arm, ...] = (
     Arm(
         "clip_rich",
-        "CLIP; captions name the class and each detail (background, colour, texture) in half "
-        "of them",
+        "CLIP; captions name the class and each detail (background, colour, and texture where "
+        "the world has one) in half of them",
         (
             "method.name=clip",
             "data.shapes.caption_preset=rich",
@@ -88,8 +88,9 @@ ARMS: tuple[Arm, ...] = (
     ),
     Arm(
         "clip_details",
-        "CLIP; captions name the class and details other than the background (colour, "
-        "texture), each in half of them: richer captions that never name the shortcut",
+        "CLIP; captions name the class and details other than the background (colour, and "
+        "texture where the world has one), each in half of them: richer captions that never "
+        "name the shortcut",
         (
             "method.name=clip",
             "data.shapes.caption_preset=details",

@@ -27,6 +27,8 @@ COLUMNS = {
     "class_probe": "class probe (balanced)",
     "effective_robustness": "effective robustness",
 }
+# How the report names each built-in world's images.
+WORLD_WORDS = {"shapes": "drawn shapes", "fashion": "Fashion-MNIST photos"}
 COLOURS = {
     "clip_rich": "tab:green",
     "clip_details": "tab:purple",
@@ -220,7 +222,8 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
             claims_html(
                 at["claims"],
                 "The papers' predictions, decided by rules fixed before the run. The figures "
-                "are ours, on a synthetic world; the directions are the papers'.",
+                f"are ours, on the {WORLD_WORDS.get(result.get('world', 'shapes'), 'built-in')} "
+                "world; the directions are the papers'.",
                 heading="",
             ),
             "<h3>The id-shift plane</h3>",
