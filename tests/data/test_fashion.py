@@ -216,3 +216,10 @@ def test_data_check_fashion_passes_gate_a_on_the_real_dataset(capsys):
     out = capsys.readouterr().out
     assert "train: 60,000 images, 6,000 to 6,000 per class" in out
     assert "test: 10,000 images" in out and "gate (a)" in out and "passed" in out
+
+
+def test_recaption_names_the_item(fashion_root):
+    from mmcl.data.worlds.captions import recaption
+
+    split = recaption(build_split(config(fashion_root), "train"), "label")
+    assert all(c.rstrip(".").split(" ", 1)[1] in fashion_mnist.CLASSES for c in split.captions)

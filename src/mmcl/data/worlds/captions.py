@@ -149,5 +149,6 @@ def recaption(split: WorldSplit, richness: Mapping[str, float] | str, seed: int 
     rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(split.name.encode())]))
     attributes = {k: v.numpy() for k, v in split.attributes.items()}
     mentions = draw_mentions(len(split), probs, rng)
-    captions = make_captions(attributes, split.attribute_values, mentions)
+    noun = split.meta.get("noun", "shape")  # the attribute naming the object (fashion: item)
+    captions = make_captions(attributes, split.attribute_values, mentions, noun)
     return dataclasses.replace(split, captions=captions)
