@@ -13,6 +13,7 @@ import pytest
 from mmcl import stats
 from mmcl.data.worlds import WORLDS
 from mmcl.experiments import demo
+from mmcl.experiments.calibrated import WORLD_GATES
 from mmcl.report.demo import write_demo_report
 
 from ..browser import assert_reads_well
@@ -228,3 +229,8 @@ def test_demo_on_the_fashion_world_probes_its_item(tmp_path, fashion_root, monke
     assert {"item", "color", "background"} <= set(probes) and "shape" not in probes
     assert probes["background"]["chance"] == pytest.approx(1 / 10)  # unseen backgrounds: none
     assert len(at["arms"]["clip_label"]["class_probe"]["per_seed"]) == 2
+    gate = result["gate"]  # 10 steps on 60 photos: far under fashion's bar
+    assert gate["attribute"] == "item" and not gate["passed"]
+    assert gate["threshold"] == WORLD_GATES["fashion"].accuracy
+    assert {c["precondition"]["status"] for c in at["claims"]} == {stats.FAILED}
+    assert {c["verdict"] for c in at["claims"]} == {stats.INCONCLUSIVE}

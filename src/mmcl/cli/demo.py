@@ -65,6 +65,13 @@ def run_demo_command(args: argparse.Namespace) -> int:
         f"world {result['world']}, seeds {result['seeds']}: means and 95% intervals in accuracy "
         "points"
     )
+    gate = result["gate"]
+    low, high = gate["interval"]
+    outcome = "passed" if gate["passed"] else "FAILED, so no prediction below is answerable"
+    print(
+        f"budget gate: {gate['statement']}: {100 * gate['mean']:.1f}% [{100 * low:.1f}, "
+        f"{100 * high:.1f}]: {outcome}"
+    )
     for at in result["by_strength"]:
         print(f"\nspurious strength {at['strength']:g}\n")
         print(text_table(at))

@@ -179,7 +179,8 @@ def ungated(claims: list[dict[str, Any]], gates: Sequence[dict[str, Any]]) -> li
     failed = [g["attribute"] for g in gates if not g["passed"]]
     names = ", ".join(g["attribute"] for g in gates)
     rule = Precondition(f"learnability gate ({names}): a supervised model learns it at this budget")
-    evidence = "; ".join(f"{g['attribute']} {g['mean']:.1%}" for g in gates)
+    evidence = "; ".join(f"{g['attribute']} {g['mean']:.1%} (bar {g['threshold']:.0%})"
+                         for g in gates)  # fmt: skip
     if not failed:
         return [
             c if c["precondition"]["status"] != NOT_CHECKED

@@ -47,7 +47,13 @@ from mmcl.data.worlds import WORLDS, World, get_world
 from mmcl.eval.robustness import fit_line
 from mmcl.eval.run import evaluate_checkpoints
 from mmcl.eval.tasks import CORRECT_KEY, read_results, unpack_correct
-from mmcl.experiments.calibrated import BUDGET, supervised_learns, write_base_config
+from mmcl.experiments.calibrated import (
+    BUDGET,
+    learnability_gate,
+    supervised_learns,
+    ungated,
+    write_base_config,
+)
 from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.sweep import Axis, SweepRun, is_done, plan, train_and_evaluate
 from mmcl.io import atomic_write_text
@@ -555,6 +561,15 @@ def strength_result(runs: dict[str, list[SweepRun]], strength: float) -> dict[st
     }
 
 
+def budget_gate(out_dir: Path, world: str, extra: Sequence[str], jobs: int) -> dict[str, Any]:
+    """Gate (b) at the demo's budget on its world (`calibrated.learnability_gate`, 3 supervised
+    runs on the uncorrelated world, cached under OUT/gate): the budget must let a supervised
+    model reach the world's bar, or no prediction is answerable. On shapes the budget was chosen
+    by this gate; on another world it is measured, never tuned."""
+    budget = [*BUDGET, *world_overrides(world), *extra]
+    return learnability_gate(out_dir / "gate", budget=budget, jobs=jobs)
+
+
 def run_demo(
     scale: str | DemoScale,
     out_dir: str | Path,
@@ -574,7 +589,10 @@ def run_demo(
     scale = SCALES[world][scale] if isinstance(scale, str) else scale
     runs = plan_demo(scale, out_dir, extra, world)
     trained = train_missing(runs, jobs)
+    gate = budget_gate(out_dir, world, extra, jobs)
     by_strength = [strength_result(runs, s) for s in scale.strengths]
+    for r in by_strength:  # a budget under the world's gate answers no prediction
+        r["claims"] = ungated(r["claims"], [gate])
     decided = iter(verdicts.decide_families([c for r in by_strength for c in r["claims"]]))
     for r in by_strength:  # one family over every strength: Holm across all the predictions
         r["claims"] = [next(decided) for _ in r["claims"]]
@@ -587,6 +605,7 @@ def run_demo(
         "shift": SHIFT,
         "budget": [*BUDGET, *world_overrides(world)],
         "trained_now": trained,
+        "gate": gate,
         "arms": {arm.name: {"description": arm.description, "task": arm.task} for arm in ARMS},
         "runs": {arm: [str(run.run_dir) for run in arm_runs] for arm, arm_runs in runs.items()},
         "by_strength": by_strength,

@@ -243,6 +243,18 @@ def _samples(result: dict[str, Any]) -> str:
     return run_samples_html(Path(runs[-1])) if runs else ""
 
 
+def _gate_html(gate: dict[str, Any] | None) -> str:
+    """The budget's learnability gate: a failed one leaves every prediction unanswerable."""
+    if gate is None:
+        return ""
+    low, high = gate["interval"]
+    outcome = "passed" if gate["passed"] else "FAILED: no prediction below is answerable"
+    return (
+        f"<p>Budget gate: {html.escape(gate['statement'])}: {100 * gate['mean']:.1f}% "
+        f"[{100 * low:.1f}, {100 * high:.1f}], <b>{outcome}</b>.</p>"
+    )
+
+
 def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
     """OUT/report.html (and its PNGs beside it)."""
     curve = ""
@@ -272,6 +284,7 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
         "Means over seeds with 95% intervals, in accuracy points; effective robustness is the "
         "shift accuracy above the logit-space line through the supervised checkpoints (the "
         f"testbed). Budget of every run: <code>{budget}</code>.</p>",
+        _gate_html(result.get("gate")),
         curve,
         *(_strength_html(result, at, out_dir) for at in result["by_strength"]),
         _samples(result),
