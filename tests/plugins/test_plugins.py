@@ -72,7 +72,7 @@ def test_a_plugin_world_method_and_eval_task_train_and_evaluate_by_name(tmp_path
 
 
 def test_names_a_plugin_registers_are_refused_without_it():
-    with pytest.raises(MMCLError, match=r"data.world.*'toy'.*allowed: shapes"):
+    with pytest.raises(MMCLError, match=r"data.world.*'toy'.*allowed: .*shapes"):
         load_config(RunConfig, None, ["data.world=toy"])
     with pytest.raises(MMCLError, match="method.name"):
         load_config(RunConfig, None, ["method.name=toy_clip"])
