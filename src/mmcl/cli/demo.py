@@ -79,7 +79,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         for sentence in at["summary"]:
             print(f"  {sentence}")
         pre = at["precondition"]
-        print(f"Precondition {pre['status']}: {pre['rule']}; {pre['evidence']}.")
+        print(f"This strength's precondition {pre['status']}: {pre['rule']}; {pre['evidence']}.")
         print("The papers' predictions (Holm over every strength's; raw verdict beside):")
         for claim in at["claims"]:
             print(f"  {claim['verdict']:<12} {claim['id']}: {claim['ours']} "
