@@ -33,6 +33,7 @@ from mmcl.data.worlds.captions import (
     resolve_caption_probs,
 )
 from mmcl.data.worlds.fashion_mnist import CLASSES, COUNTS, IMAGE_SIDE, load_part
+from mmcl.data.worlds.knobs import SharedKnobs
 from mmcl.data.worlds.shapes import split_rngs
 from mmcl.errors import MMCLError
 
@@ -95,7 +96,7 @@ TEXT_FIELDS = frozenset({"caption_probs", "caption_preset", "caption_mention", "
 
 
 @dataclass
-class FashionConfig:
+class FashionConfig(SharedKnobs):
     """Parameters of the `fashion` world; the shared knobs mean what they mean for `shapes`."""
 
     image_size: int = IMAGE_SIZE
@@ -159,20 +160,8 @@ class FashionConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise MMCLError(f"data.shapes.seed = {self.seed!r} must be an integer >= 0")
 
-    def resolved_caption_probs(self) -> dict[str, float]:
-        if self.caption_preset is None:
-            probs = resolve_caption_probs(self.caption_probs)
-        else:
-            preset = resolve_caption_probs(self.caption_preset)
-            probs = {name: p * self.caption_mention for name, p in preset.items()}
-        return probs | {"background": 0.0} if self.canvas == "grey" else probs
-
-    def visible_attributes(self) -> list[str]:
-        hidden = {"background"} if self.canvas == "grey" else set()
-        return [name for name in ATTRIBUTE_VALUES if name not in hidden]
-
-    def n_samples(self, split: str) -> int:
-        return self.n_train if split == "train" else self.n_test
+    def attribute_names(self) -> list[str]:
+        return list(ATTRIBUTE_VALUES)
 
     def drawn_values(self, attribute: str) -> int:
         """How many values `attribute` takes under the training law (`balanced` included):

@@ -25,6 +25,7 @@ from mmcl.data.worlds.captions import (
     make_captions,
     resolve_caption_probs,
 )
+from mmcl.data.worlds.knobs import SharedKnobs
 from mmcl.data.worlds.silhouettes import silhouette_check
 from mmcl.errors import MMCLError
 
@@ -80,7 +81,7 @@ TEXT_FIELDS = frozenset({"caption_probs", "caption_preset", "caption_mention", "
 
 
 @dataclass
-class ShapesConfig:
+class ShapesConfig(SharedKnobs):
     """Parameters of the `shapes` world. Defaults give a 10-class, 32-px world in ~1 s."""
 
     image_size: int = 32  # 32 or 64 px
@@ -149,21 +150,8 @@ class ShapesConfig:
             valid = ", ".join(self.visible_attributes())
             raise MMCLError(f"data.shapes.label = {self.label!r}; valid on this canvas: {valid}")
 
-    def resolved_caption_probs(self) -> dict[str, float]:
-        if self.caption_preset is None:
-            probs = resolve_caption_probs(self.caption_probs)
-        else:
-            preset = resolve_caption_probs(self.caption_preset)
-            probs = {name: p * self.caption_mention for name, p in preset.items()}
-        return probs | {"background": 0.0} if self.canvas == "grey" else probs
-
-    def visible_attributes(self) -> list[str]:
-        """The attributes an image shows (the grey canvas has no background)."""
-        hidden = {"background"} if self.canvas == "grey" else set()
-        return [name for name in ATTRIBUTE_VALUES if name not in hidden]
-
-    def n_samples(self, split: str) -> int:
-        return self.n_train if split == "train" else self.n_test
+    def attribute_names(self) -> list[str]:
+        return list(ATTRIBUTE_VALUES)
 
     def drawn_values(self, attribute: str) -> int:
         """How many values `attribute` takes under the training law (`balanced` included):
