@@ -34,7 +34,7 @@ from mmcl.data.worlds.captions import (
 )
 from mmcl.data.worlds.fashion_mnist import CLASSES, COUNTS, IMAGE_SIDE, load_part
 from mmcl.data.worlds.knobs import SharedKnobs
-from mmcl.data.worlds.shapes import split_rngs
+from mmcl.data.worlds.shapes import Shift, other_than, split_rngs
 from mmcl.errors import MMCLError
 
 ATTRIBUTE_VALUES: dict[str, list[str]] = {
@@ -49,21 +49,6 @@ NOUN = "item"  # the attribute a caption names the object by
 OBJECT_LEVEL = 24.0
 JITTER = ("dx", "dy", "tint_brightness", "bg_x", "bg_y", "bg_brightness")
 IMAGE_SIZE = 32
-
-
-@dataclass(frozen=True)
-class Shift:
-    """How one split draws its attributes; what it does not name follows training.
-
-    background: "spurious" (the class's own with prob. spurious_strength), "uniform" (over the
-    training backgrounds), "reversed" (always another class's), "unseen" (held-out ones only).
-    """
-
-    name: str
-    description: str
-    background: str = "spurious"
-    colors: str = "seen"
-    style: str = "photo"
 
 
 SHIFTS: dict[str, Shift] = {
@@ -227,22 +212,16 @@ def draw_photos(n: int, available: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([rng.permutation(available) for _ in range(rounds)])[:n]
 
 
-def _other(excluded: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform over {0..k-1} minus `excluded` (per sample)."""
-    r = rng.integers(0, k - 1, len(excluded))
-    return r + (r >= excluded)
-
-
 def sample_background(item: np.ndarray, rule: str, strength: float, rng: np.random.Generator):
     """Background ids (N,): class k's own is SEEN[k] (`backdrops`)."""
     n_seen = len(backdrops.SEEN)
     keep = rng.random(len(item)) < strength  # drawn for every rule: same stream shape
     if rule == "spurious":
-        return np.where(keep, item, _other(item, n_seen, rng))
+        return np.where(keep, item, other_than(item, n_seen, rng))
     if rule == "uniform":
         return rng.integers(0, n_seen, len(item))
     if rule == "reversed":
-        return _other(item, n_seen, rng)
+        return other_than(item, n_seen, rng)
     if rule == "unseen":
         return n_seen + rng.integers(0, len(backdrops.UNSEEN), len(item))
     raise KeyError(rule)
@@ -256,7 +235,7 @@ def sample_attributes(cfg: FashionConfig, shift: Shift, labels: np.ndarray, rng)
     if cfg.seen_colors is not None:
         seen = [colors.index(c) for c in cfg.seen_colors]
     n = len(labels)
-    sketch_p = 1.0 if shift.style == "sketch" else cfg.sketch_fraction
+    sketch_p = 1.0 if shift.style == "sketch" else cfg.sketch_fraction  # `shapes.Shift` styles
     return {
         "item": labels,
         "color": rng.choice(np.asarray(heldout if shift.colors == "heldout" else seen), n),

@@ -48,7 +48,8 @@ class Shift:
     """How one split draws its attributes; everything not named here follows training.
 
     background: "spurious" (preferred with prob. spurious_strength), "uniform" (independent of
-    the class), or "reversed" (always another class's preferred background).
+    the class), "reversed" (always another class's preferred background), or "unseen" (only
+    backgrounds held out of training, in worlds that hold some out: `fashion`).
     colors: "seen" (training colours) or "heldout". style: "train" or "sketch".
     """
 
@@ -168,7 +169,7 @@ def split_rngs(seed: int, split: str) -> list[np.random.Generator]:
     return [np.random.default_rng(c) for c in children]
 
 
-def _other(excluded: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def other_than(excluded: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Uniform over {0..k-1} minus `excluded` (per sample)."""
     r = rng.integers(0, k - 1, len(excluded))
     return r + (r >= excluded)
@@ -180,11 +181,11 @@ def sample_background(
     n_bg, preferred = len(render.BACKGROUNDS), PREFERRED_BACKGROUND[shape]
     keep = rng.random(len(shape)) < strength  # drawn for every rule: same stream shape
     if rule == "spurious":
-        return np.where(keep, preferred, _other(preferred, n_bg, rng))
+        return np.where(keep, preferred, other_than(preferred, n_bg, rng))
     if rule == "uniform":
         return rng.integers(0, n_bg, len(shape))
     if rule == "reversed":
-        return PREFERRED_BACKGROUND[_other(shape, len(render.SHAPES), rng)]
+        return PREFERRED_BACKGROUND[other_than(shape, len(render.SHAPES), rng)]
     raise KeyError(rule)
 
 
