@@ -25,12 +25,10 @@ from mmcl.data.worlds import backdrops, render
 from mmcl.data.worlds.base import WORLDS, World, WorldCheck, WorldSplit
 from mmcl.data.worlds.cache import default_cache_dir
 from mmcl.data.worlds.captions import (
-    CAPTION_PRESETS,
     DEFAULT_CAPTION_PROBS,
     PROMPT_TEMPLATES,
     draw_mentions,
     make_captions,
-    resolve_caption_probs,
 )
 from mmcl.data.worlds.fashion_mnist import CLASSES, COUNTS, IMAGE_SIDE, load_part
 from mmcl.data.worlds.knobs import SharedKnobs
@@ -115,9 +113,6 @@ class FashionConfig(SharedKnobs):
             raise MMCLError(f"data.shapes.n_train = {self.n_train}: fashion has 1 to 60,000")
         if int(self.n_test) < 1:
             raise MMCLError(f"data.shapes.n_test = {self.n_test} must be >= 1")
-        for name in ("spurious_strength", "sketch_fraction", "caption_mention"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise MMCLError(f"data.shapes.{name} = {getattr(self, name)} must be in [0, 1]")
         colors = ATTRIBUTE_VALUES["color"]
         if [c for c in self.heldout_colors if c not in colors] or not self.heldout_colors:
             raise MMCLError(
@@ -132,18 +127,7 @@ class FashionConfig(SharedKnobs):
                 f"data.shapes.seen_colors = {self.seen_colors}: name 1 or more colours of "
                 f"{', '.join(colors)} that are not held out"
             )
-        if self.caption_preset is not None and self.caption_preset not in CAPTION_PRESETS:
-            valid = ", ".join(CAPTION_PRESETS)
-            raise MMCLError(f"data.shapes.caption_preset = {self.caption_preset!r}; valid: {valid}")
-        resolve_caption_probs(self.caption_probs, field="data.shapes.caption_probs")
-        if self.canvas not in render.CANVASES:
-            valid = ", ".join(render.CANVASES)
-            raise MMCLError(f"data.shapes.canvas = {self.canvas!r}; valid: {valid}")
-        if self.label not in self.visible_attributes():
-            valid = ", ".join(self.visible_attributes())
-            raise MMCLError(f"data.world_options.label = {self.label!r}; valid: {valid}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise MMCLError(f"data.shapes.seed = {self.seed!r} must be an integer >= 0")
+        self.validate_shared("data.world_options.label")
 
     def attribute_names(self) -> list[str]:
         return list(ATTRIBUTE_VALUES)

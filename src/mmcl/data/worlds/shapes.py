@@ -18,12 +18,10 @@ import torch
 from mmcl.data.worlds import render
 from mmcl.data.worlds.base import WORLDS, World, WorldSplit
 from mmcl.data.worlds.captions import (
-    CAPTION_PRESETS,
     DEFAULT_CAPTION_PROBS,
     PROMPT_TEMPLATES,
     draw_mentions,
     make_captions,
-    resolve_caption_probs,
 )
 from mmcl.data.worlds.knobs import SharedKnobs
 from mmcl.data.worlds.silhouettes import silhouette_check
@@ -120,11 +118,6 @@ class ShapesConfig(SharedKnobs):
         for name in ("n_train", "n_test"):
             if int(getattr(self, name)) < 1:
                 raise MMCLError(f"data.shapes.{name} = {getattr(self, name)} must be >= 1")
-        for name in ("spurious_strength", "sketch_fraction", "caption_mention"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise MMCLError(f"data.shapes.{name} = {getattr(self, name)} must be in [0, 1]")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise MMCLError(f"data.shapes.seed = {self.seed!r} must be an integer >= 0")
         unknown = [c for c in self.heldout_colors if c not in render.COLORS]
         if unknown or not 1 <= len(set(self.heldout_colors)) < len(render.COLORS):
             raise MMCLError(
@@ -140,16 +133,7 @@ class ShapesConfig(SharedKnobs):
                     f"data.shapes.seen_colors = {self.seen_colors} must name 1 or more colours of "
                     f"{', '.join(render.COLORS)} that are not in heldout_colors"
                 )
-        if self.caption_preset is not None and self.caption_preset not in CAPTION_PRESETS:
-            valid = ", ".join(CAPTION_PRESETS)
-            raise MMCLError(f"data.shapes.caption_preset = {self.caption_preset!r}; valid: {valid}")
-        resolve_caption_probs(self.caption_probs, field="data.shapes.caption_probs")
-        if self.canvas not in render.CANVASES:
-            valid = ", ".join(render.CANVASES)
-            raise MMCLError(f"data.shapes.canvas = {self.canvas!r}; valid: {valid}")
-        if self.label not in self.visible_attributes():
-            valid = ", ".join(self.visible_attributes())
-            raise MMCLError(f"data.shapes.label = {self.label!r}; valid on this canvas: {valid}")
+        self.validate_shared("data.shapes.label")
 
     def attribute_names(self) -> list[str]:
         return list(ATTRIBUTE_VALUES)
