@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -82,6 +83,8 @@ TEXT_FIELDS = frozenset({"caption_probs", "caption_preset", "caption_mention", "
 class FashionConfig(SharedKnobs):
     """Parameters of the `fashion` world; the shared knobs mean what they mean for `shapes`."""
 
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = tuple(ATTRIBUTE_VALUES)
+
     image_size: int = IMAGE_SIZE
     n_train: int = 10_000  # drawn from the 60,000 training photos (without replacement)
     n_test: int = 2_000  # per test split, from the 10,000 test photos (cycled past 10,000)
@@ -128,9 +131,6 @@ class FashionConfig(SharedKnobs):
                 f"{', '.join(colors)} that are not held out"
             )
         self.validate_shared("data.world_options.label")
-
-    def attribute_names(self) -> list[str]:
-        return list(ATTRIBUTE_VALUES)
 
     def drawn_values(self, attribute: str) -> int:
         """How many values `attribute` takes under the training law (`balanced` included):

@@ -2,10 +2,12 @@
 
 Both configs hold the same caption, canvas and size knobs (`fashion` reads them from
 `data.shapes`); the methods over them live here once. A config using this mixin names its
-attributes in `attribute_names()`.
+attributes in the class variable `ATTRIBUTES`.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from mmcl.data.worlds import render
 from mmcl.data.worlds.captions import CAPTION_PRESETS, resolve_caption_probs
@@ -15,6 +17,7 @@ from mmcl.errors import MMCLError
 class SharedKnobs:
     """Caption probabilities, visible attributes and split sizes from the shared knobs."""
 
+    ATTRIBUTES: ClassVar[tuple[str, ...]]  # every attribute an image of the world can show
     caption_probs: dict[str, float]
     caption_preset: str | None
     caption_mention: float
@@ -25,9 +28,6 @@ class SharedKnobs:
     sketch_fraction: float
     label: str
     seed: int
-
-    def attribute_names(self) -> list[str]:
-        raise NotImplementedError
 
     def validate_shared(self, label_key: str) -> None:
         """Raise MMCLError naming the first bad shared knob (`data.shapes.*`) or the label
@@ -61,7 +61,7 @@ class SharedKnobs:
     def visible_attributes(self) -> list[str]:
         """The attributes an image shows (the grey canvas has no background)."""
         hidden = {"background"} if self.canvas == "grey" else set()
-        return [name for name in self.attribute_names() if name not in hidden]
+        return [name for name in self.ATTRIBUTES if name not in hidden]
 
     def n_samples(self, split: str) -> int:
         return self.n_train if split == "train" else self.n_test

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -83,6 +84,8 @@ TEXT_FIELDS = frozenset({"caption_probs", "caption_preset", "caption_mention", "
 class ShapesConfig(SharedKnobs):
     """Parameters of the `shapes` world. Defaults give a 10-class, 32-px world in ~1 s."""
 
+    ATTRIBUTES: ClassVar[tuple[str, ...]] = tuple(ATTRIBUTE_VALUES)
+
     image_size: int = 32  # 32 or 64 px
     n_train: int = 10_000
     n_test: int = 2_000  # per test split
@@ -134,9 +137,6 @@ class ShapesConfig(SharedKnobs):
                     f"{', '.join(render.COLORS)} that are not in heldout_colors"
                 )
         self.validate_shared("data.shapes.label")
-
-    def attribute_names(self) -> list[str]:
-        return list(ATTRIBUTE_VALUES)
 
     def drawn_values(self, attribute: str) -> int:
         """How many values `attribute` takes under the training law (`balanced` included):
