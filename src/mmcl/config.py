@@ -3,10 +3,15 @@
 Unknown keys are errors that suggest the nearest valid key (nanoGPT's configurator and
 solo-learn's open structs accept typos silently; a mistyped `train.lr` must not train with the
 default). Values are coerced to the field's type, and each section checks its own ranges.
+
+A section whose sub-sections are not known when the class is written (each registered method's
+settings, `method.resampling.*`, `method.mcl.*`) holds them in a `sections_field`: they are read
+and written flat, beside the section's own keys, as if each were a field.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import hashlib
@@ -51,6 +56,28 @@ def check_choice(key: str, value: str, choices: typing.Iterable[str]) -> None:
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+SECTIONS = "mmcl.sections"  # field metadata key: the field holds sections written flat
+
+
+def sections_field(kinds: typing.Callable[[], dict[str, type]]) -> Any:
+    """A dataclass field holding named sub-sections, read and written flat beside the class's
+    own fields (the key `method.resampling.teacher`, not `method.<field>.resampling.teacher`).
+
+    `kinds()` gives every sub-section a mapping may name, key -> config dataclass (asked when a
+    mapping is read, so registrations made since count). The field holds {key: section} of the
+    sections given; the class's `__post_init__` may add the ones it always holds.
+    """
+    return dataclasses.field(default_factory=dict, metadata={SECTIONS: kinds})
+
+
+def _sections_field(cls: type) -> tuple[str | None, dict[str, type]]:
+    """(name of `cls`'s sections field, its kinds), or (None, {}) when it has none."""
+    for f in dataclasses.fields(cls):
+        if SECTIONS in f.metadata:
+            return f.name, f.metadata[SECTIONS]()
+    return None, {}
 
 
 def _unknown_key(prefix: str, key: str, valid: typing.Iterable[str]) -> MMCLError:
@@ -120,18 +147,21 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     """Build dataclass `cls` from a nested dict; unknown keys raise with a suggestion."""
     types_by_name = _field_types(cls)
+    open_name, kinds = _sections_field(cls)
+    valid = {name: tp for name, tp in types_by_name.items() if name != open_name} | kinds
     for key in data:
-        if key not in types_by_name:
-            raise _unknown_key(prefix, key, types_by_name)
+        if key not in valid:
+            raise _unknown_key(prefix, key, valid)
     defaults = cls()
     values = {}
     for name, tp in types_by_name.items():
-        if name not in data:
+        if name == open_name:  # the sections given, each over its defaults
+            given = [key for key in kinds if key in data]
+            values[name] = {key: _over(prefix + key, kinds[key](), data[key]) for key in given}
+        elif name not in data:
             values[name] = getattr(defaults, name)
         elif dataclasses.is_dataclass(tp):
-            section = _section(prefix + name, data[name])
-            merged = {**to_dict(getattr(defaults, name)), **section}
-            values[name] = _coerce(prefix + name, merged, tp)
+            values[name] = _over(prefix + name, getattr(defaults, name), data[name])
         else:
             values[name] = _coerce(prefix + name, data[name], tp)
     config = cls(**values)
@@ -139,6 +169,12 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     if validate is not None:
         validate()
     return config
+
+
+def _over(key: str, defaults: Any, value: Any) -> Any:
+    """Section `key` of `defaults`' type: the keys given in `value` over `defaults`' values."""
+    merged = {**to_dict(defaults), **_section(key, value)}
+    return _coerce(key, merged, type(defaults))
 
 
 def _section(key: str, value: Any) -> dict[str, Any]:
@@ -154,8 +190,26 @@ def _section(key: str, value: Any) -> dict[str, Any]:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """Plain nested dict of a dataclass config (for YAML and hashing)."""
-    return dataclasses.asdict(config)
+    """Plain nested dict of a dataclass config (for YAML and hashing), as `dataclasses.asdict`
+    but with the sections of a `sections_field` written flat, beside the fields."""
+    return _plain(config)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            item = _plain(getattr(value, f.name))
+            if SECTIONS in f.metadata:
+                out.update(item)
+            else:
+                out[f.name] = item
+        return out
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return copy.deepcopy(value)
 
 
 def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> dict[str, Any]:
