@@ -5,34 +5,76 @@ import math
 import os
 
 import pytest
+import torch
 
 from mmcl.config import load_config
+from mmcl.data.worlds.base import WorldSplit
 from mmcl.errors import MMCLError
 from mmcl.eval import tasks
 from mmcl.eval.config import eval_task_names
-from mmcl.eval.suite import EVAL_TASKS
+from mmcl.eval.context import eval_task
+from mmcl.eval.suite import EVAL_TASKS, EvalData, periodic_tasks, scorable_tasks, task_needs
 from mmcl.eval.tasks import make_record, read_results, write_results
 from mmcl.train.config import RunConfig
 
 
 def test_every_task_registers_itself_and_declares_what_it_needs():
-    needs = {  # task -> (needs a text tower, needs a class head)
-        "zeroshot": (True, False),
-        "classifier": (False, True),
-        "linear_probe": (False, False),
-        "knn": (False, False),
-        "retrieval": (True, False),
-        "attributes": (False, False),
-        "mmvp": (True, False),
+    needs = {  # task -> (needs a text tower, needs a class head, data needs, periodic)
+        "zeroshot": (True, False, {"labels"}, True),
+        "classifier": (False, True, {"labels"}, True),
+        "linear_probe": (False, False, {"fit_split"}, False),
+        "knn": (False, False, {"fit_split"}, False),
+        "retrieval": (True, False, {"captions"}, False),
+        "attributes": (False, False, {"attributes"}, False),
+        "mmvp": (True, False, {"mmvp_pairs"}, False),
     }
     assert EVAL_TASKS.names() == sorted(needs) == eval_task_names()
-    for name, (text, head) in needs.items():
+    for name, (text, head, data, periodic) in needs.items():
         task = EVAL_TASKS.get(name)
         assert (task.needs_text, task.needs_classifier) == (text, head)
+        assert (task.needs, task.periodic) == (data, periodic)
+    assert periodic_tasks() == ["classifier", "zeroshot"]
+    assert task_needs(["zeroshot", "attributes", "knn"]) == {"labels", "attributes", "fit_split"}
     with pytest.raises(KeyError, match="did you mean 'knn'"):
         EVAL_TASKS.get("kmn")
     with pytest.raises(MMCLError, match="eval.tasks.*knn"):
         load_config(RunConfig, None, ["eval.tasks=[kmn]"])
+
+
+def _split(name: str, labels: list[int], captions: list[str], attributes: bool) -> WorldSplit:
+    n = len(labels)
+    return WorldSplit(
+        name=name,
+        images=torch.zeros(n, 3, 4, 4, dtype=torch.uint8),
+        labels=torch.tensor(labels),
+        attributes={"color": torch.zeros(n, dtype=torch.long)} if attributes else {},
+        attribute_values={},
+        captions=captions,
+        class_names=["a", "b"] if max(labels) >= 0 else [],
+        prompt_templates=["a {}."],
+    )
+
+
+def test_real_data_scores_only_the_tasks_whose_data_needs_it_meets():
+    """What `mmcl eval` on files leaves out: the registry says what each task needs."""
+    asked = ["zeroshot", "classifier", "linear_probe", "knn", "retrieval", "attributes", "mmvp"]
+    val = _split("val", [0, 1], ["a cat", "a dog"], attributes=False)
+    train = _split("train", [1, 0], ["", ""], attributes=False)
+    full = EvalData("files", train, {"val": val})
+    assert full.provides() == {"labels", "fit_split", "captions"}
+    assert scorable_tasks(asked, full) == ["zeroshot", "classifier", "linear_probe", "knn",
+                                           "retrieval"]  # fmt: skip
+    alone = EvalData("files", val, {"val": val})  # no split apart from the scored one to fit on
+    assert scorable_tasks(asked, alone) == ["zeroshot", "classifier", "retrieval"]
+    unlabelled = _split("val", [-1, -1], [" ", ""], attributes=True)
+    blind = EvalData("files", _split("train", [-1, -1], ["", ""], False), {"val": unlabelled})
+    assert blind.provides() == {"attributes"}
+    assert scorable_tasks(asked, blind) == ["attributes"]
+
+
+def test_a_task_names_only_known_data_needs():
+    with pytest.raises(ValueError, match=r"unknown data needs \['labelz'\]"):
+        eval_task("needs_a_typo", needs=("labelz",))
 
 
 def test_make_record_is_flat_and_rejects_bad_values():

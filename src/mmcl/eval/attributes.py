@@ -87,7 +87,7 @@ def evaluate(
     return metrics
 
 
-@eval_task("attributes")
+@eval_task("attributes", needs=("attributes",))
 def score_attributes(ctx: EvalContext) -> Records:
     """Per-attribute probes: on halves of the independent split when there is one, else
     fitted on train and scored on `id` (where correlated attributes can stand in for each other).

@@ -6,7 +6,7 @@ from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.tasks import pack_correct
 
 
-@eval_task("classifier", needs_classifier=True)
+@eval_task("classifier", needs_classifier=True, needs=("labels",), periodic=True)
 def score_classifier(ctx: EvalContext) -> Records:
     records = []
     for name, fs in ctx.tests.items():

@@ -1,9 +1,12 @@
 """What an eval task is and what it reads: the `EVAL_TASKS` registry of task objects.
 
-A task declares what it needs of the model (a text tower, a class head) and turns an
-`EvalContext` (the model, the splits' features, the tokenizer) into result records. Each task
-registers itself in its own module (`@eval_task("zeroshot", needs_text=True)`), so adding one
-touches one file, and `mmcl.eval.suite.evaluate_model` is a loop over the tasks asked for.
+A task declares what it needs of the model (a text tower, a class head) and of the data
+(`DATA_NEEDS`: labels, a split to fit on, captions, attributes, MMVP pairs), whether it is cheap
+enough to log during training (`periodic`), and turns an `EvalContext` (the model, the splits'
+features, the tokenizer) into result records. Each task registers itself in its own module
+(`@eval_task("zeroshot", needs_text=True, needs=("labels",), periodic=True)`), so adding one
+touches one file; `mmcl.eval.suite.evaluate_model` is a loop over the tasks asked for, and what
+loads the data asks the tasks what to load and which of them the data can score.
 """
 
 from __future__ import annotations
@@ -58,14 +61,28 @@ class EvalContext:
         )  # fmt: skip
 
 
+# What a task may need of the data, which real data (`mmcl.eval.suite.EvalData.provides`) may
+# lack; a world's splits have all of it.
+DATA_NEEDS = {
+    "labels": "labelled test images and the class names",
+    "fit_split": "a labelled training split apart from the test splits, to fit on",
+    "captions": "captions of the test images",
+    "attributes": "per-image attributes (and the split eval.attribute_split names, loaded)",
+    "mmvp_pairs": "MMVP image pairs (the world's, or the folder eval.mmvp_path names)",
+}
+
+
 @dataclass(frozen=True)
 class EvalTask:
-    """A registered task: what it needs of the model, and how it scores."""
+    """A registered task: what it needs of the model and of the data, whether it is cheap
+    enough to run every `eval.every` steps, and how it scores."""
 
     name: str
     score: Callable[[EvalContext], Records]
     needs_text: bool = False
     needs_classifier: bool = False
+    needs: frozenset[str] = frozenset()  # of DATA_NEEDS
+    periodic: bool = False  # no fitting, one pass over the test features: logged in training
 
     def applies_to(self, model: Any) -> bool:
         """Whether this model can be scored by this task (zero-shot needs a text tower...)."""
@@ -78,12 +95,24 @@ EVAL_TASKS: Registry[EvalTask] = Registry("eval task")
 
 
 def eval_task(
-    name: str, *, needs_text: bool = False, needs_classifier: bool = False
+    name: str,
+    *,
+    needs_text: bool = False,
+    needs_classifier: bool = False,
+    needs: tuple[str, ...] = (),
+    periodic: bool = False,
 ) -> Callable[[Callable[[EvalContext], Records]], Callable[[EvalContext], Records]]:
-    """Register the decorated `score(ctx) -> records` as eval task `name`."""
+    """Register the decorated `score(ctx) -> records` as eval task `name`; `needs` names its
+    data needs (keys of `DATA_NEEDS`)."""
+    unknown = sorted(set(needs) - set(DATA_NEEDS))
+    if unknown:
+        raise ValueError(
+            f"eval task {name!r}: unknown data needs {unknown} (known: {', '.join(DATA_NEEDS)})"
+        )
 
     def decorator(score: Callable[[EvalContext], Records]) -> Callable[[EvalContext], Records]:
-        EVAL_TASKS.register(name)(EvalTask(name, score, needs_text, needs_classifier))
+        task = EvalTask(name, score, needs_text, needs_classifier, frozenset(needs), periodic)
+        EVAL_TASKS.register(name)(task)
         return score
 
     return decorator

@@ -81,7 +81,7 @@ def evaluate(
     return metrics
 
 
-@eval_task("knn")
+@eval_task("knn", needs=("fit_split",))
 def score_knn(ctx: EvalContext) -> Records:
     train = ctx.train()
     return [

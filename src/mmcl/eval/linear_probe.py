@@ -238,7 +238,7 @@ def evaluate(
     return metrics
 
 
-@eval_task("linear_probe")
+@eval_task("linear_probe", needs=("fit_split",))
 def score_linear_probe(ctx: EvalContext) -> Records:
     """One probe fitted on the train features, scored on every split."""
     ctx.progress("linear probe")

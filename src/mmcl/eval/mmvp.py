@@ -344,7 +344,7 @@ def model_pattern_scores(
     return {key.rsplit("/", 1)[0]: value for key, value in metrics.items()}
 
 
-@eval_task("mmvp", needs_text=True)
+@eval_task("mmvp", needs_text=True, needs=("mmvp_pairs",))
 def score_mmvp(ctx: EvalContext) -> Records:
     """One record per pattern (`pattern` field; "mean" = the benchmark score), in %."""
     pairs = ctx.data.mmvp_pairs

@@ -106,7 +106,7 @@ def evaluate(
     return retrieval_recall(images.features, texts, ks=ks)
 
 
-@eval_task("retrieval", needs_text=True)
+@eval_task("retrieval", needs_text=True, needs=("captions",))
 def score_retrieval(ctx: EvalContext) -> Records:
     """Recall@k both ways on every split, over every caption of each image."""
     ctx.progress("retrieval")

@@ -67,6 +67,39 @@ class EvalData:
         """How `split_features` reads these splits."""
         return Loading(self.batch_size, self.workers, self.shards, self.bad_data)
 
+    def provides(self) -> set[str]:
+        """The data needs (`mmcl.eval.context.DATA_NEEDS`) these splits meet, judged on the
+        first test split: real data may lack labels, captions or attributes."""
+        test = next(iter(self.tests.values()))
+        labelled = bool((test.labels >= 0).any())
+        have = {
+            "labels": labelled and bool(self.train.class_names),
+            # no separate training split (train is a test split): nothing honest to fit on
+            "fit_split": labelled
+            and self.train is not test
+            and bool((self.train.labels >= 0).any()),
+            "captions": any(c.strip() for c in test.captions),
+            "attributes": bool(test.attributes),
+            "mmvp_pairs": self.mmvp_pairs is not None,
+        }
+        return {need for need, met in have.items() if met}
+
+
+def task_needs(tasks: Sequence[str]) -> set[str]:
+    """What `tasks` need of the data, together (what to load for them)."""
+    return {need for name in tasks for need in EVAL_TASKS.get(name).needs}
+
+
+def scorable_tasks(tasks: Sequence[str], data: EvalData) -> list[str]:
+    """The tasks, in order, whose data needs `data` meets."""
+    have = data.provides()
+    return [name for name in tasks if EVAL_TASKS.get(name).needs <= have]
+
+
+def periodic_tasks() -> list[str]:
+    """The tasks cheap enough to score every `eval.every` steps of training."""
+    return [name for name in EVAL_TASKS if EVAL_TASKS.get(name).periodic]
+
 
 def _split_identity(split: WorldSplit, n: int) -> dict[str, Any]:
     """What the first `n` samples of a split are, by content: a world split carries no config,

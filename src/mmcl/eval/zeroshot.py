@@ -100,7 +100,7 @@ def evaluate(
 TOPK = (1, 5)  # zero-shot top-k recorded, as CLIP_benchmark does (acc1, acc5)
 
 
-@eval_task("zeroshot", needs_text=True)
+@eval_task("zeroshot", needs_text=True, needs=("labels",), periodic=True)
 def score_zeroshot(ctx: EvalContext) -> Records:
     """Top-1, mean per-class recall and top-5 (over more than 5 classes) on every split; a
     class-subset shift (ImageNet-R, -A, ObjectNet) chooses among its own classes."""
