@@ -2,8 +2,10 @@
 imports one that imports it back.
 
 Layers, bottom to top: the foundations (errors, config, registry, stats, distributed, ...);
-data, models, losses and theory; methods; train; eval; report; experiments; cli. Imports inside
-functions count: they are deferred, not absent.
+data, models, losses and theory; methods; eval (scores a model; it needs no trainer); train
+(the loop, which may score as it trains); runs (the one door: train, cache, score); report;
+experiments; cli. Imports inside functions count: they are deferred, not absent. There is no
+list of allowed exceptions.
 """
 
 from __future__ import annotations
@@ -21,21 +23,14 @@ LAYERS = {
     "losses": 1,
     "theory": 1,
     "methods": 2,
-    "train": 3,
-    "eval": 4,
-    "report": 5,
-    "experiments": 6,
-    "cli": 7,
-}  # fmt: skip  (any other top-level module is a foundation, layer 0)
-# The known upward imports, each with its reason; a new one fails the test.
-ALLOWED_UPWARD = {
-    # The run config gathers every section's dataclass, eval's included.
-    ("mmcl.train.config", "mmcl.eval.config"),
-    # The clip_run teacher is a trained run: it is loaded through train.run, on use.
-    ("mmcl.methods.teachers", "mmcl.train.run"),
-    # `python -m mmcl` is the CLI.
-    ("mmcl.__main__", "mmcl.cli"),
-}
+    "eval": 3,
+    "train": 4,
+    "runs": 5,
+    "report": 6,
+    "experiments": 7,
+    "cli": 8,
+    "__main__": 8,
+}  # fmt: skip  (any other top-level module is a foundation, layer 0; `python -m mmcl` is the CLI)
 
 
 def module_files() -> dict[str, Path]:
@@ -96,7 +91,7 @@ def test_lower_layers_never_import_experiments_or_the_cli():
     upward = [
         (name, target)
         for name, targets in graph.items()
-        if not name.startswith(TOP_LAYERS) and name != "mmcl.__main__"
+        if layer(name) < layer("mmcl.experiments")
         for target in targets
         if target.startswith(TOP_LAYERS)
     ]
@@ -114,12 +109,15 @@ def upward_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
 
 
 def test_imports_point_down_the_layers():
-    assert upward_imports(import_graph()) - ALLOWED_UPWARD == set()
+    assert upward_imports(import_graph()) == set()
 
 
 def test_an_upward_import_is_caught():
-    graph = {"mmcl.data.sources": {"mmcl.train.run", "mmcl.errors"}, "mmcl.eval.run": {"mmcl.data"}}
-    assert upward_imports(graph) == {("mmcl.data.sources", "mmcl.train.run")}
+    graph = {
+        "mmcl.data.sources": {"mmcl.runs.training", "mmcl.errors"},
+        "mmcl.runs.scoring": {"mmcl.data"},
+    }
+    assert upward_imports(graph) == {("mmcl.data.sources", "mmcl.runs.training")}
 
 
 def cyclic_modules(graph: dict[str, set[str]]) -> list[str]:

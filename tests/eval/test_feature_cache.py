@@ -186,9 +186,9 @@ def test_files_identity_changes_when_a_file_is_rewritten(tmp_path):
 
 def test_second_eval_of_a_run_folder_runs_no_forward_pass(tiny_overrides, tmp_path, monkeypatch):
     from mmcl.config import load_config
-    from mmcl.eval.run import evaluate_run
+    from mmcl.runs.scoring import evaluate_run
+    from mmcl.runs.training import train
     from mmcl.train.config import RunConfig
-    from mmcl.train.run import train
 
     cfg = load_config(RunConfig, None, [*tiny_overrides, "train.steps=2", "name=cached"])
     run_dir = tmp_path / "run"

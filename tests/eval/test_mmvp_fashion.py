@@ -17,7 +17,7 @@ from mmcl.data.worlds import WORLDS, backdrops, fashion, fashion_mnist
 from mmcl.data.worlds.fashion import FashionConfig
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.eval import mmvp
-from mmcl.eval.run import mmvp_pairs
+from mmcl.runs.scoring import mmvp_pairs
 from mmcl.train.config import RunConfig
 
 REAL = fashion_mnist.DEBIAN_ROOT / "train-images-idx3-ubyte.gz"

@@ -12,6 +12,7 @@ from mmcl.cli import main
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import make_record, write_results
 from mmcl.experiments import sweep
+from mmcl.runs import door
 from mmcl.report.sweep import write_sweep_report
 
 from ..browser import assert_reads_well
@@ -70,7 +71,8 @@ def test_plan_names_runs_by_config_and_validates_before_training(tmp_path):
 
 def _fake_results(run: sweep.SweepRun, accuracy: float) -> None:
     record = make_record("clip", "zeroshot", "shapes", "id", 400, "accuracy", accuracy)
-    meta = {"config_hash": sweep.config_hash(run.cfg)}
+    meta = {"config_hash": sweep.config_hash(run.cfg), "run_key": door.run_key(run.cfg)}
+    meta["tasks"] = list(run.cfg.eval.tasks)
     write_results(run.run_dir / sweep.RESULTS, meta, [{**record, "seed": run.seed}])
 
 
@@ -91,7 +93,7 @@ def test_results_of_another_config_do_not_count_as_done(tmp_path):
     (run,) = sweep.plan(CONFIG, [], (0,), tmp_path)
     _fake_results(run, 0.5)
     doc = json.loads((run.run_dir / sweep.RESULTS).read_text())
-    doc["meta"]["config_hash"] = "something-else"
+    doc["meta"]["run_key"] = "something-else"
     (run.run_dir / sweep.RESULTS).write_text(json.dumps(doc))
     assert not sweep.is_done(run)
 

@@ -19,16 +19,16 @@ from mmcl.config import load_config
 from mmcl.data.batch import Batch
 from mmcl.data.cluster_sampler import ClusterBatchSampler
 from mmcl.data.clusters import accumulate_groups, kmeans
-from mmcl.eval.run import eval_data
 from mmcl.eval.suite import evaluate_model
 from mmcl.losses import ClipLoss, NTXentLoss
 from mmcl.methods import DataInfo, MethodConfig, build_method, total_loss
 from mmcl.methods.mcl import MCL, build_base
 from mmcl.models import ModelConfig, Tokenizer
 from mmcl.models.multistage import MultiStageModel
+from mmcl.runs.scoring import eval_data
+from mmcl.runs.training import load_trained, train
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
-from mmcl.train.run import load_trained, train
 from mmcl.train.stages import _resume_view, read_clusters, stage_config, stage_dir
 
 TINY_MODEL = ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16)
@@ -145,7 +145,7 @@ def _batch(n=12, seed=0):
 
 def _stage(base: str, groups: torch.Tensor | None) -> MCL:
     cfg = MethodConfig(name="mcl")
-    cfg.mcl.base = base
+    cfg.mcl.base = base  # the section held (`MethodConfig.sections`), changed in place
     torch.manual_seed(0)
     return MCL(build_base(cfg, TINY_MODEL, DataInfo(32, 4)), base, groups)
 

@@ -15,9 +15,9 @@ from mmcl.models import ModelConfig, Tokenizer, build_model
 from mmcl.models.compact import CompactEmbedding
 from mmcl.models.open_clip_model import export_open_clip
 from mmcl.models.vocabulary import bpe_vocabulary_ids
+from mmcl.runs.training import load_trained, train
 from mmcl.train.config import RunConfig, as_written
 from mmcl.train.distributed import setup_runtime
-from mmcl.train.run import load_trained, train
 from mmcl.train.trainer import Trainer
 
 from .test_open_clip_models import _same_as_open_clip, _size, tiny_configs  # noqa: F401

@@ -18,7 +18,7 @@ from mmcl.data.world_dataset import normalize
 from mmcl.errors import MMCLError
 from mmcl.models import ModelConfig, OpenCLIPModel, build_model, tokenizer_for
 from mmcl.models.open_clip_model import export_open_clip
-from mmcl.train.run import load_trained
+from mmcl.runs.training import load_trained
 
 from ..conftest import TINY as TINY_RUN
 from ..train.runs import write_config

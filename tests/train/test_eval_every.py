@@ -12,7 +12,7 @@ from mmcl.config import load_config
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
 from mmcl.report.trajectory import checkpoint_trajectory
-from mmcl.train import run as train_run
+from mmcl.runs import training as train_run
 from mmcl.train.config import RunConfig
 from mmcl.train.metrics_log import read_metrics
 

@@ -16,6 +16,7 @@ from mmcl import __version__
 from mmcl.errors import MMCLError
 from mmcl.io import output_folder
 from mmcl.plugins import load_plugins
+from mmcl.runs import teachers  # noqa: F401  (registers clip_run before configs are read)
 
 
 class OneLineParser(argparse.ArgumentParser):

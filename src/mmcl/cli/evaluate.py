@@ -159,7 +159,7 @@ def run_folder_eval(args: argparse.Namespace, shards: Shards, device: torch.devi
     if not args.run:
         raise MMCLError("mmcl eval needs a run folder, or --model NAME --data NAME=DIR")
     from mmcl.cli.report import write_run_report
-    from mmcl.eval.run import evaluate_checkpoints, evaluate_run
+    from mmcl.runs.scoring import evaluate_checkpoints, evaluate_run
 
     tasks = _tasks(args.tasks)
     score = evaluate_checkpoints if args.checkpoint == "all" else evaluate_run
@@ -184,7 +184,7 @@ def _tasks(text: str | None) -> list[str] | None:
 
 def run_pretrained_eval(args: argparse.Namespace, shards: Shards, device: torch.device) -> int:
     from mmcl.cli.report import write_run_report
-    from mmcl.eval.pretrained import PretrainedEval, evaluate_pretrained
+    from mmcl.runs.pretrained import PretrainedEval, evaluate_pretrained
 
     if args.run:
         raise MMCLError("give a run folder or --model, not both")

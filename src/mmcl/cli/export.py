@@ -30,7 +30,7 @@ def run_export(args: argparse.Namespace) -> int:
     out = output_folder(run / "export_open_clip" if args.out is None else args.out, "--out")
 
     from mmcl.models.open_clip_model import OpenCLIPModel, export_open_clip
-    from mmcl.train.run import load_trained
+    from mmcl.runs.training import load_trained
 
     _, method = load_trained(run)
     if not isinstance(method.model, OpenCLIPModel):

@@ -61,27 +61,31 @@ def resolve_config(args: argparse.Namespace) -> tuple[RunConfig, Path]:
 
 def run_train(args: argparse.Namespace) -> int:
     from mmcl.cli.report import write_run_report
-    from mmcl.eval.run import periodic_scores, results_meta, score_run
-    from mmcl.eval.tasks import write_results
-    from mmcl.train.run import train
+    from mmcl.runs import door
+    from mmcl.runs.scoring import periodic_scores
     from mmcl.train.run_folder import locked_run_folder
     from mmcl.train.trainer import teardown_runtime
 
     cfg, run_dir = resolve_config(args)
     with locked_run_folder(run_dir):  # held through the evaluation, which writes there too
         periodic = periodic_scores(cfg) if cfg.eval.every else None
-        method, runtime = train(
-            cfg, run_dir, resume=bool(args.resume), evaluate=periodic, overwrite=args.overwrite
+        run = door.trained(
+            cfg,
+            run_dir,
+            reuse=False,  # `mmcl train` does what its flags say: resume, overwrite or refuse
+            resume=bool(args.resume),
+            overwrite=args.overwrite,
+            evaluate=periodic,
         )
-        if runtime.is_main and cfg.eval.after_train and not args.no_eval:
-            records = score_run(
+        if run.runtime.is_main and cfg.eval.after_train and not args.no_eval:
+            door.write_scores(
                 cfg,
-                method,
+                run.method,
                 run_dir,
+                cfg.eval.tasks,
                 progress=lambda m: log.info("eval: %s", m),
                 feature_dir=run_dir / "features",  # `mmcl evaluate` on this run reuses them
             )
-            write_results(run_dir / "results.json", results_meta(cfg, run_dir), records)
             write_run_report(run_dir, title=f"mmcl run {cfg.name}")
             log.info("wrote %s", run_dir / "results.json")
     teardown_runtime()

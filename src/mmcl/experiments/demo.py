@@ -45,7 +45,6 @@ import numpy as np
 from mmcl import stats, verdicts
 from mmcl.data.worlds import WORLDS, World, get_world
 from mmcl.eval.robustness import fit_line
-from mmcl.eval.run import evaluate_checkpoints
 from mmcl.eval.tasks import CORRECT_KEY, read_results, unpack_correct
 from mmcl.experiments.calibrated import (
     BUDGET,
@@ -57,8 +56,9 @@ from mmcl.experiments.calibrated import (
 from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.sweep import Axis, SweepRun, is_done, plan, train_and_evaluate
 from mmcl.io import atomic_write_text
-from mmcl.processes import map_in_processes
 from mmcl.report.training_curves import PANELS
+from mmcl.runs.executors import map_runs
+from mmcl.runs.scoring import evaluate_checkpoints
 from mmcl.threads import torch_threads
 from mmcl.train.metrics_log import read_metrics
 
@@ -274,7 +274,7 @@ def train_missing(runs: dict[str, list[SweepRun]], jobs: int) -> int:
     def done(count: int, index: int, _result: None) -> None:
         log.info("demo: %d/%d runs done", count, len(calls))
 
-    map_in_processes(train_demo_run, calls, jobs, done)
+    map_runs(train_demo_run, calls, jobs, done)
     return len(calls)
 
 

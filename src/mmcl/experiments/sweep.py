@@ -3,8 +3,10 @@
 `mmcl sweep CONFIG key=v1,v2 other=a,b seeds=0,1,2` trains one run per grid point and seed.
 Each run lives in `OUT/runs/<config hash>/`, named by the hash of its fully resolved config, so
 re-running a sweep trains only runs whose `results.json` is missing (adding a seed or a value
-trains just the new runs) and a run killed mid-way resumes from its latest checkpoint. Runs go
-`jobs` at a time in spawned processes (`mmcl.processes`), one torch thread each.
+trains just the new runs) and a run killed mid-way resumes from its latest checkpoint: each run
+goes through the one door (`mmcl.runs.door`). Runs go `jobs` at a time through the current
+executor (`mmcl.runs.executors`: spawned local processes with one torch thread each, Ray, or
+Slurm).
 
 The table has one row per grid point and record kind (model, task, split, metric, attribute):
 the mean over seeds and its 95% interval from `mmcl.stats` (seed variance plus the binomial
@@ -25,13 +27,11 @@ from typing import Any
 from mmcl import stats
 from mmcl.config import config_hash, load_config, parse_override_value
 from mmcl.errors import MMCLError
-from mmcl.eval.run import results_meta, score_run
-from mmcl.eval.tasks import read_results, write_results
+from mmcl.eval.tasks import read_results
 from mmcl.io import atomic_write_text
-from mmcl.processes import map_in_processes
-from mmcl.threads import torch_threads
+from mmcl.runs import door
+from mmcl.runs.executors import map_runs
 from mmcl.train.config import RunConfig
-from mmcl.train.run import train
 
 log = logging.getLogger(__name__)
 
@@ -115,24 +115,17 @@ def plan(
 
 
 def is_done(run: SweepRun) -> bool:
-    """True when the run's results.json exists and was written for this very config."""
-    path = run.run_dir / RESULTS
-    if not path.is_file():
-        return False
-    return read_results(path)["meta"].get("config_hash") == config_hash(run.cfg)
+    """True when the run's results were scored for this very config (`mmcl.runs.door`)."""
+    return door.is_scored(run.cfg, run.run_dir)
 
 
 def train_and_evaluate(run: SweepRun, threads: int = 1) -> None:
-    """Train (resuming from a checkpoint left by a killed sweep), score, write results.json."""
-    with torch_threads(threads):
-        # resume: a checkpoint left by a killed sweep is continued (none: from step 0)
-        method, _ = train(run.cfg, run.run_dir, resume=True)
-        records = score_run(run.cfg, method, run.run_dir)
-    meta = results_meta(run.cfg, run.run_dir) | {"sweep_point": dict(run.point)}
+    """Open the door for one run: train (or resume, or reuse) and score into results.json."""
     # Records name the method, not the run (the run is its hash), so seeds of a point group.
     point = dict(run.point) | {"seed": run.seed, "run": run.cfg.name}
-    tagged = [{**r, "model": run.cfg.method.name, **point} for r in records]
-    write_results(run.run_dir / RESULTS, meta, tagged)
+    tags = {"model": run.cfg.method.name, **point}
+    door.scored(run.cfg, run.run_dir, tags=tags, meta={"sweep_point": dict(run.point)},
+                threads=threads)  # fmt: skip
 
 
 def train_missing(runs: Sequence[SweepRun], jobs: int) -> list[SweepRun]:
@@ -145,7 +138,7 @@ def train_missing(runs: Sequence[SweepRun], jobs: int) -> list[SweepRun]:
     def done(count: int, index: int, _result: None) -> None:
         log.info("sweep: %d/%d trained (%s)", count, len(missing), missing[index].run_dir.name)
 
-    map_in_processes(train_and_evaluate, [(run,) for run in missing], jobs, done)
+    map_runs(train_and_evaluate, [(run,) for run in missing], jobs, done)
     return missing
 
 

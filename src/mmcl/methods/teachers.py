@@ -4,7 +4,8 @@ Zhang, Wang & Wang (ICML 2023) use CLIP's image tower on the same augmented view
 (spec zhang2023.md in the shared specs 2.1). A teacher maps normalized images (M, 3, H, W) (and
 their labels, which only the oracle reads) to features (M, D); the loss normalizes them.
 
-- `clip_run`: the image tower of an mmcl run (run folder or checkpoint file).
+- `clip_run`: the image tower of an mmcl run (run folder or checkpoint file); registered by
+  `mmcl.runs.teachers`, the layer that loads trained runs.
 - `open_clip`: any open_clip architecture with a local checkpoint file (never downloaded). Views
   are resized to the model's input size and re-normalized from mmcl's (OpenAI) statistics to the
   model's own; the repo fed un-normalized [0, 1] pixels, which we do not copy.
@@ -45,7 +46,7 @@ class Teacher:
         raise TypeError(f"{type(self).__name__} must define _embed()")
 
 
-class _ModelTeacher(Teacher):
+class ModelTeacher(Teacher):
     """A frozen nn.Module image encoder, moved to the images' device on first use."""
 
     def __init__(self, encoder: torch.nn.Module) -> None:
@@ -57,37 +58,8 @@ class _ModelTeacher(Teacher):
         return self.encoder
 
 
-@TEACHERS.register("clip_run")
-class ClipRunTeacher(_ModelTeacher):
-    """`encode_image` of an mmcl-trained model: `path` is its run folder or a checkpoint file."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(load_mmcl_model(path))
-
-    @classmethod
-    def from_config(cls, cfg: ResamplingConfig, num_classes: int) -> ClipRunTeacher:
-        return cls(cfg.teacher_path)
-
-    def _embed(self, images: Tensor, labels: Tensor) -> Tensor:
-        return self._on(images.device).encode_image(images, normalize=True)  # (M, D)
-
-
-def load_mmcl_model(path: str) -> torch.nn.Module:
-    """The model of a run folder (latest checkpoint) or of one checkpoint file."""
-    from mmcl.train.run import load_model, load_trained  # above methods: import on use
-
-    where = Path(path)
-    if not path or not where.exists():
-        raise MMCLError(
-            f"method.resampling.teacher_path={path!r} does not exist: give an mmcl run folder "
-            "(e.g. runs/clip_shapes) or one of its checkpoints/step_*.pt files"
-        )
-    loaded = load_trained(where) if where.is_dir() else load_model(where)
-    return loaded[1].model
-
-
 @TEACHERS.register("open_clip")
-class OpenClipTeacher(_ModelTeacher):
+class OpenClipTeacher(ModelTeacher):
     """The image tower of an open_clip architecture loaded from a local checkpoint file."""
 
     def __init__(self, model_name: str, checkpoint: str) -> None:

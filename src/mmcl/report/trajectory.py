@@ -1,7 +1,7 @@
 """Robustness over training: each run's path on the id-shift plane, from `eval.every` scores
 or from every kept checkpoint scored after the fact (`mmcl eval RUN --checkpoint all`).
 
-Training logs `eval/<task>/<split>` accuracies every `eval.every` steps (`mmcl.eval.run.
+Training logs `eval/<task>/<split>` accuracies every `eval.every` steps (`mmcl.runs.scoring.
 periodic_scores`); here each shift gets one panel with id accuracy on x and the shift's on y, in
 logit axes (where the baseline lines of effective robustness are straight), one line per run in
 step order, its first and last steps marked.

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".mmcl.lock"
 # What training and scoring write into a run folder; anything else in it is not the run's.
-RUN_FILES = ("metrics.jsonl", "results.json", "checkpoint_results.json", "report.html")
+TRAINED = "trained.json"  # the door's marker of a finished training (`mmcl.runs.door`)
+RUN_FILES = ("metrics.jsonl", "results.json", "checkpoint_results.json", "report.html", TRAINED)
 RUN_FOLDERS = ("checkpoints", "features", "tensorboard", "stage_*")
 _held: dict[Path, tuple[int, int]] = {}  # resolved run folder -> (lock fd, nesting depth)
 

@@ -167,7 +167,7 @@ def test_runs_are_trained_once_and_reused(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a cached run was trained again")
 
-    monkeypatch.setattr("mmcl.train.run.train", no_training)
+    monkeypatch.setattr("mmcl.runs.door.train", no_training)
     again, _ = runs.collect(specs, setup)
     assert [(p.id_acc, p.ood) for p in again] == [(p.id_acc, p.ood) for p in points]
     # a new evaluation of a cached run loads its checkpoint, no training

@@ -7,16 +7,17 @@ one *evaluation world* (the narrow "ImageNet" of the study: `id` and its shifts)
 the model was trained on, because effective robustness compares models on one ID set.
 
 Cache: a run lives in `<root>/fang-<key>/`, `key` a hash of the parts of its resolved config that
-decide what it learns (`key_payload`) and `CACHE_VERSION`; `trained.json` marks a finished
-training (an interrupted one resumes from its checkpoint), and every scoring is stored beside it as
+decide what it learns (`key_payload`) and `CACHE_VERSION`; it is trained through the one door
+(`mmcl.runs.door`: a finished training is reused, an interrupted one resumes from its
+checkpoint), and every scoring is stored beside it as
 `eval-<name>-<hash>.json` (a results file: meta + records), its hash holding `SCORE_VERSION`. So a
 run is trained once and scored once per evaluation, a change to scoring rescores without
 retraining, and the testbed command and the repro share runs. An evaluation with a `step` scores
 the checkpoint kept at that step (a testbed snapshot); a cached run trained before it kept that
 checkpoint is trained again.
 
-Jobs: runs not yet cached can train in parallel worker processes (spawned, one torch thread
-each); small convolutions use two processes better than two threads of one.
+Jobs: runs not yet cached train through the current executor (`mmcl.runs.executors`: spawned
+local processes with one torch thread each by default, Ray or Slurm).
 """
 
 from __future__ import annotations
@@ -36,14 +37,13 @@ from mmcl.data.worlds import get_world, load_world
 from mmcl.eval.robustness import ModelPoint
 from mmcl.eval.suite import EvalData, evaluate_model
 from mmcl.eval.tasks import read_results, write_results
-from mmcl.io import atomic_write_json
 from mmcl.methods.base import Method
 from mmcl.models.tokenizer import tokenizer_for
-from mmcl.processes import map_in_processes
+from mmcl.runs import door
+from mmcl.runs.executors import map_runs
+from mmcl.runs.training import load_model
 from mmcl.threads import torch_threads
-from mmcl.train import run as train_run
 from mmcl.train.config import RunConfig
-from mmcl.train.run import load_model, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def eval_path(cfg: RunConfig, spec: EvalSpec, settings: Settings) -> Path:
 
 
 def is_trained(cfg: RunConfig) -> bool:
-    return (run_dir(cfg) / "trained.json").is_file()
+    return door.is_trained(cfg, run_dir(cfg))
 
 
 def snapshot_path(cfg: RunConfig, step: int) -> Path:
@@ -213,22 +213,21 @@ def score(cfg: RunConfig, method: Method, spec: EvalSpec, settings: Settings) ->
 
 
 def _train_and_score(cfg: RunConfig, evals: Sequence[EvalSpec], settings: Settings) -> float:
-    """Train (or resume) one run, write its marker and every missing evaluation; seconds."""
+    """Train (or resume, or reuse) one run through the door and write every missing
+    evaluation; seconds."""
     start = time.perf_counter()
     with torch_threads(settings.threads):
-        trained = is_trained(cfg)
-        if trained and not snapshots_missing(cfg, evals):
-            method = load_trained(run_dir(cfg))[1]
-        else:  # a retrain (same config, same seed) replaces a run that lacks snapshots
-            method, _ = train_run.train(cfg, run_dir(cfg), resume=not trained, overwrite=trained)
-            seconds = round(time.perf_counter() - start, 1)
-            atomic_write_json(run_dir(cfg) / "trained.json", {"seconds": seconds})
+        if is_trained(cfg) and snapshots_missing(cfg, evals):
+            # trained before it kept these checkpoints: the same config and seed, trained again
+            trained = door.trained(cfg, run_dir(cfg), reuse=False, resume=False, overwrite=True)
+        else:
+            trained = door.trained(cfg, run_dir(cfg))
         for spec in evals:
             path = eval_path(cfg, spec, settings)
             if not path.is_file():
-                model = load_model(snapshot_path(cfg, spec.step))[1] if spec.step else method
+                model = load_model(snapshot_path(cfg, spec.step))[1] if spec.step else None
                 meta = {"run": cfg.name, "eval": dataclasses.asdict(spec)}
-                write_results(path, meta, score(cfg, model, spec, settings))
+                write_results(path, meta, score(cfg, model or trained.method, spec, settings))
     return time.perf_counter() - start
 
 
@@ -271,7 +270,7 @@ def ensure_runs(specs: Sequence[RunSpec], settings: Settings) -> None:
         )
 
     calls = [(job.cfg, tuple(job.evals), settings) for job in todo]
-    map_in_processes(_train_and_score, calls, settings.jobs, done)
+    map_runs(_train_and_score, calls, settings.jobs, done)
 
 
 def load_records(spec: RunSpec, settings: Settings) -> dict[str, list[dict]]:

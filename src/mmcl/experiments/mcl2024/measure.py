@@ -36,9 +36,9 @@ from mmcl.experiments.mcl2024.roles import roles_for
 from mmcl.experiments.mcl2024.scales import Scale, run_configs
 from mmcl.models.multistage import MultiStageModel
 from mmcl.models.tokenizer import tokenizer_for
+from mmcl.runs import door
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig
-from mmcl.train.run import train
 from mmcl.train.stages import read_clusters, stage_dir, stage_models
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ def _train_latest_only(cfg: RunConfig, accumulated: Path, run_dir: Path) -> None
         target = stage_dir(run_dir, k)
         if not target.is_dir():
             shutil.copytree(stage_dir(accumulated, k), target, symlinks=True)
-    train(cfg, run_dir, resume=True)
+    # a folder left by another config is replaced, its stages trained here (same seed, same
+    # stage settings: the same weights as the copies)
+    door.trained(cfg, run_dir, replace=True)
 
 
 def _simclr_probes(
@@ -148,11 +150,12 @@ def simclr_job(
     folder = seed_dir(out_dir, seed)
     cfgs = run_configs(sc, seed, folder, overrides)
     with torch_threads(threads):
-        train(cfgs["simclr-mcl"], folder / "simclr-mcl", resume=True)
+        door.trained(cfgs["simclr-mcl"], folder / "simclr-mcl", replace=True)
         _train_latest_only(
             cfgs["simclr-mcl-latest"], folder / "simclr-mcl", folder / "simclr-mcl-latest"
         )
-        control = train(cfgs["simclr-control"], folder / "simclr-control", resume=True)[0]
+        control = door.trained(cfgs["simclr-control"], folder / "simclr-control", replace=True)
+        control = control.method
         data = load_split(cfgs["simclr-mcl"].data, "balanced")
         probes = _simclr_probes(cfgs, folder, control.model, data)
         nmi = _nmis(cfgs, folder)
@@ -187,8 +190,8 @@ def clip_job(
     folder = seed_dir(out_dir, seed)
     cfgs = run_configs(sc, seed, folder, overrides)
     with torch_threads(threads):
-        wide = train(cfgs["simclr-wide"], folder / "simclr-wide", resume=True)[0]
-        train(cfgs["clip-mcl"], folder / "clip-mcl", resume=True)
+        wide = door.trained(cfgs["simclr-wide"], folder / "simclr-wide", replace=True).method
+        door.trained(cfgs["clip-mcl"], folder / "clip-mcl", replace=True)
         data = load_split(cfgs["simclr-wide"].data, "balanced")
         clip = [
             split_features(m, data) for m in stage_models(cfgs["clip-mcl"], folder / "clip-mcl")

@@ -31,7 +31,7 @@ from mmcl.experiments.mcl2024.roles import SHAPES, Roles, roles_for
 from mmcl.experiments.mcl2024.scales import Scale, gate_budget, get_scale, run_configs
 from mmcl.experiments.registry import seed_list
 from mmcl.io import atomic_write_json
-from mmcl.processes import map_in_processes
+from mmcl.runs.executors import map_runs
 from mmcl.verdicts import decide_families
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def train_and_measure(
         kind, _, seed, _, _ = calls[index]
         log.info("mcl2024: %s runs of seed %d done (%d/%d)", kind, seed, count, len(calls))
 
-    results = map_in_processes(_job, calls, sc.jobs, done)
+    results = map_runs(_job, calls, sc.jobs, done)
     pairs = zip(results[0::2], results[1::2], strict=True)
     return [merge_seed(simclr, clip) for simclr, clip in pairs]
 

@@ -27,13 +27,11 @@ import numpy as np
 from mmcl import stats
 from mmcl.config import load_config
 from mmcl.data.worlds import get_world
-from mmcl.eval.run import evaluate_method
 from mmcl.experiments.xue2024.image_claims import BASELINE, DETAILS, PROBE_SPLIT
 from mmcl.experiments.xue2024.scales import image_scale
-from mmcl.processes import map_in_processes
-from mmcl.threads import torch_threads
+from mmcl.runs import door
+from mmcl.runs.executors import map_runs
 from mmcl.train.config import RunConfig
-from mmcl.train.run import train
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +117,9 @@ def _train_and_score(run: ImageRun, threads: int) -> list[dict]:
     log.info(
         "xue images: training %s (seed %d, %d steps)", cfg.name, cfg.train.seed, cfg.train.steps
     )
-    with torch_threads(threads):
-        method, _ = train(cfg, run.run_dir, overwrite=True)  # the experiment's own folder
-        records = evaluate_method(cfg, method, run.tasks)
-    return [{**r, "experiment": "images", **run.tags} for r in records]
+    tags = {"experiment": "images", **run.tags}
+    # the experiment's own folder: a run of another config there is replaced
+    return door.scored(cfg, run.run_dir, run.tasks, tags=tags, replace=True, threads=threads)
 
 
 def run_images(
@@ -158,7 +155,7 @@ def run_images(
         log.info("xue images: %d/%d done (%s)", k, len(runs), runs[index].run_dir)
 
     log.info("xue images: %d runs, %d at a time", len(runs), sc.jobs)
-    per_run = map_in_processes(_train_and_score, [(run, sc.threads) for run in runs], sc.jobs, done)
+    per_run = map_runs(_train_and_score, [(run, sc.threads) for run in runs], sc.jobs, done)
     return [r for records in per_run for r in records]
 
 

@@ -31,7 +31,7 @@ from mmcl.experiments.xue2024.learners import (
     zero_shot_scores,
 )
 from mmcl.experiments.xue2024.scales import VectorScale
-from mmcl.processes import map_in_processes
+from mmcl.runs.executors import map_runs
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def run_vector(scale: VectorScale, seeds: Sequence[int]) -> tuple[dict[str, list
     """
     kinds = (*SWEEP_NAMES, "checks")
     calls = [(kind, seed, scale) for seed in seeds for kind in kinds]
-    outputs = map_in_processes(_task, calls, scale.jobs)
+    outputs = map_runs(_task, calls, scale.jobs)
     results: dict[str, list[dict]] = {name: [] for name in SWEEP_NAMES}
     checks = {}
     for (kind, seed, _), output in zip(calls, outputs, strict=True):

@@ -19,7 +19,7 @@ from mmcl.config import load_config, save_config
 from mmcl.data.formats.class_subsets import imagenet_wnids
 from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
-from mmcl.eval.run import evaluate_method, results_meta
+from mmcl.runs.scoring import evaluate_method, results_meta
 from mmcl.eval.tasks import write_results
 from mmcl.methods.base import DataInfo, build_method
 from mmcl.models.open_clip_model import native_image_size

@@ -21,15 +21,15 @@ from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
 from mmcl.eval.features import weights_digest
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
-from mmcl.eval.suite import EvalData, evaluate_model
+from mmcl.eval.suite import EvalData, evaluate_model, periodic_tasks, scorable_tasks, task_needs
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
 from mmcl.machine import machine_description
 from mmcl.methods.base import Method
 from mmcl.models.tokenizer import tokenizer_for
+from mmcl.runs.training import load_model, load_trained
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
 from mmcl.train.precision import resolve_precision
-from mmcl.train.run import load_model, load_trained
 
 
 def eval_data(
@@ -38,9 +38,11 @@ def eval_data(
     feature_dir: Path | None = None,
     shards: Shards | None = None,
 ) -> EvalData:
-    """The splits to score; `shards` splits their feature extraction over torchrun ranks."""
+    """The splits to score, with what `tasks` need loaded (their `needs`: the attribute split,
+    MMVP pairs); `shards` splits their feature extraction over torchrun ranks."""
     if cfg.data.format != "world":
         return format_eval_data(cfg, feature_dir, shards)
+    needs = task_needs(tasks)
     return EvalData(
         dataset=cfg.data.world,
         train=load_split(cfg.data, "train"),
@@ -49,12 +51,12 @@ def eval_data(
         probe_backend=cfg.eval.probe_backend,
         attribute_split=(
             load_split(cfg.data, cfg.eval.attribute_split)
-            if cfg.eval.attribute_split and "attributes" in tasks
+            if cfg.eval.attribute_split and "attributes" in needs
             else None
         ),
         extra={"seed": cfg.train.seed, "config_hash": config_hash(cfg), "method": cfg.method.name},
         feature_dir=feature_dir,
-        mmvp_pairs=mmvp_pairs(cfg) if "mmvp" in tasks else None,
+        mmvp_pairs=mmvp_pairs(cfg) if "mmvp_pairs" in needs else None,
         shards=shards or Shards(),
     )
 
@@ -126,27 +128,6 @@ def check_relabelled(name: str, path: str, read: WorldSplit, kept: WorldSplit) -
     )
 
 
-def supported_tasks(tasks: Sequence[str], data: EvalData) -> list[str]:
-    """The tasks real data can score: class tasks need labels, zero-shot class names."""
-    val = next(iter(data.tests.values()))
-    labelled = bool((val.labels >= 0).any()) and bool(data.train.class_names)
-    probes_fit = (
-        data.train is not val  # no separate training split: nothing honest to fit on
-        and bool((data.train.labels >= 0).any())
-        and bool((val.labels >= 0).any())
-    )
-    can = {
-        "zeroshot": labelled,
-        "classifier": labelled,
-        "linear_probe": probes_fit,
-        "knn": probes_fit,
-        "retrieval": any(c.strip() for c in val.captions),
-        "attributes": bool(val.attributes),
-        "mmvp": False,
-    }
-    return [t for t in tasks if can.get(t, True)]
-
-
 def mmvp_pairs(cfg: RunConfig) -> PairSet:
     """The real MMVP-VLM folder when `eval.mmvp_path` is set, else pairs from the world."""
     if cfg.eval.mmvp_path:
@@ -154,11 +135,9 @@ def mmvp_pairs(cfg: RunConfig) -> PairSet:
     return world_pairs(cfg.data.world_config(), cfg.eval.mmvp_pairs, seed=cfg.data.shapes.seed)
 
 
-PERIODIC_TASKS = ("zeroshot", "classifier")  # cheap: no fitting, one pass over the test sets
-
-
 def periodic_scores(cfg: RunConfig) -> Callable[[Method], dict[str, float]]:
-    """What training logs every `eval.every` steps: the model's own accuracy on every split.
+    """What training logs every `eval.every` steps: the model's own accuracy on every split,
+    from the tasks registered as cheap enough (`periodic`: zero-shot, the class head).
 
     Evaluation runs under a forked RNG, so a run with `eval.every` trains on exactly the
     batches and views of one without it.
@@ -166,7 +145,7 @@ def periodic_scores(cfg: RunConfig) -> Callable[[Method], dict[str, float]]:
 
     def scores(method: Method) -> dict[str, float]:
         with torch.random.fork_rng(devices=[]):
-            records = evaluate_method(cfg, method, list(PERIODIC_TASKS))
+            records = evaluate_method(cfg, method, periodic_tasks())
         return {
             f"eval/{r['task']}/{r['split']}": r["value"]
             for r in records
@@ -193,8 +172,8 @@ def evaluate_method(
     bf16 = resolve_precision(cfg.train.precision, device) == "bf16"
     tasks = tasks or cfg.eval.tasks
     data = eval_data(cfg, tasks, feature_dir, shards)
-    if cfg.data.format != "world":
-        tasks = supported_tasks(tasks, data)
+    if cfg.data.format != "world":  # real data may lack what a task needs: those are left out
+        tasks = scorable_tasks(tasks, data)
     with torch.no_grad():
         return evaluate_model(
             method.model,
