@@ -62,8 +62,8 @@ class NoOptions:
 
 @dataclass
 class RayOptions:
-    # "": start a Ray on this machine for the call (loopback only, `jobs` x num_cpus CPUs) and
-    # shut it down after; otherwise `ray.init(address=...)`: auto, ray://head:10001, ...
+    # "": start a Ray on this machine for the call (`jobs` x num_cpus CPUs) and shut it down
+    # after; otherwise `ray.init(address=...)`: auto, ray://head:10001, ...
     address: str = ""
     num_cpus: int = 1  # CPUs Ray reserves per run, and its torch threads (1: as local workers)
     # A run whose worker dies (killed, OOM, lost node) is started again this many times and
@@ -415,8 +415,10 @@ class RayExecutor:
             if address:
                 ray.init(address=address, logging_level=logging.WARNING)
             else:
-                # A Ray for this call only: on loopback (nothing else can reach it) with room
-                # for `jobs` runs, as many as the local executor would train at a time.
+                # A Ray for this call only, with room for `jobs` runs (as many as the local
+                # executor trains at a time); its node talks over loopback, so it starts on a
+                # machine without a network. (Ray still listens on every interface; its
+                # token authentication guards those ports.)
                 ray.init(
                     num_cpus=jobs * self.options.num_cpus,
                     include_dashboard=False,
