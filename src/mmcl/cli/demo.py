@@ -15,6 +15,7 @@ import json
 import logging
 import time
 
+from mmcl.cli.executor_options import add_executor_options, executor_context
 from mmcl.cli.options import jobs
 from mmcl.io import output_folder
 
@@ -44,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="demo folder (default runs/demo, runs/demo_fashion)")
     p.add_argument("--jobs", type=jobs, default=2, help="runs trained at a time (default 2)")
     p.add_argument("--json", action="store_true", help="print demo.json instead of the table")
+    add_executor_options(p)
     p.set_defaults(func=run_demo_command)
 
 
@@ -55,7 +57,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from mmcl.report.demo import text_table, write_demo_report
 
     start = time.perf_counter()
-    result = run_demo("full" if args.full else "quick", out, jobs=args.jobs, world=args.world)
+    with executor_context(args):
+        result = run_demo("full" if args.full else "quick", out, jobs=args.jobs, world=args.world)
     result["seconds"] = round(time.perf_counter() - start, 1)
     report = write_demo_report(result, out)
     if args.json:

@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Sequence
 
+from mmcl.cli.executor_options import add_executor_options, executor_context
 from mmcl.cli.options import add_set_option
 from mmcl.errors import MMCLError
 from mmcl.experiments.registry import PAPERS, SCALES, paper_runner, run_paper, run_paper_auto
@@ -99,6 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Fashion-MNIST photos; xue2024 also reads real captions with "
         "--set data.format=coco --set data.path=captions_train2017.json)",
     )
+    add_executor_options(p)
     p.set_defaults(func=run_repro)
 
 
@@ -208,7 +210,8 @@ def run_repro(args: argparse.Namespace) -> int:
     check_overrides(args.overrides)
     log.info("repro %s at scale %s -> %s", args.paper, args.scale, out)
     if args.seeds == "auto":
-        result = run_paper_auto(args.paper, args.scale, out, args.budget, args.overrides)
+        with executor_context(args):
+            result = run_paper_auto(args.paper, args.scale, out, args.budget, args.overrides)
         document = {
             "claims": result["claims"],
             "checks": result["checks"],
@@ -216,7 +219,8 @@ def run_repro(args: argparse.Namespace) -> int:
         }
         atomic_write_text(out / "claims_auto.json", json.dumps(document, indent=1, default=float))
     else:
-        result = run_paper(args.paper, args.scale, args.seeds, out, args.overrides)
+        with executor_context(args):
+            result = run_paper(args.paper, args.scale, args.seeds, out, args.overrides)
     claims, checks = result["claims"], result["checks"]
     if args.json:
         document = {

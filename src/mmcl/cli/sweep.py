@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mmcl.cli.executor_options import add_executor_options, executor_context
 from mmcl.cli.options import add_set_option, jobs
 from mmcl.io import output_folder
 
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="sweep folder (default runs/sweep_CONFIG)")
     p.add_argument("--jobs", type=jobs, default=2, help="runs trained at a time (default 2)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    add_executor_options(p)
     p.set_defaults(func=run_sweep_command)
 
 
@@ -60,7 +62,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     from mmcl.experiments.sweep import run_sweep
     from mmcl.report.sweep import headline_rows, write_sweep_report
 
-    result = run_sweep(args.config, args.grid, out, args.overrides, args.jobs)
+    with executor_context(args):
+        result = run_sweep(args.config, args.grid, out, args.overrides, args.jobs)
     report = write_sweep_report(result, out)
     if args.json:
         print(json.dumps(result["rows"], indent=1))

@@ -14,6 +14,7 @@ import io
 import json
 import warnings
 
+from mmcl.cli.executor_options import add_executor_options, executor_context
 from mmcl.cli.options import bootstrap, jobs
 from mmcl.experiments.registry import SCALES
 from mmcl.io import atomic_write_text, output_file, output_folder
@@ -43,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="also write the models' accuracies (%%) as a CSV that `mmcl robustness "
         "--baseline-table` reads (every row marked baseline_candidate)",
     )
+    add_executor_options(p)
     p.set_defaults(func=run_testbed)
     return p
 
@@ -59,7 +61,8 @@ def run_testbed(args: argparse.Namespace) -> int:
 
     scale = fang_testbed.get_scale(args.scale)
     setup = fang_testbed.settings(scale, args.cache, args.jobs, [f"data.world={args.world}"])
-    points, _ = fang_runs.collect(fang_testbed.testbed_specs(scale), setup)
+    with executor_context(args):
+        points, _ = fang_runs.collect(fang_testbed.testbed_specs(scale), setup)
     points = fang_testbed.fitted_points(points, scale.fit_floor)
     check_baseline_spread(points)
     with warnings.catch_warnings():
