@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mmcl.cli import main
 from mmcl.errors import MMCLError
 from mmcl.experiments import sweep
 from mmcl.runs import executors
@@ -195,7 +196,7 @@ def test_retries_and_a_lasting_failure_on_submitit_in_process(tmp_path):
     assert sorted(done) == [0, 1]  # on_done fired for each run that finished
     message = str(error.value)
     assert message.startswith("run 2 (fail_until) failed: ValueError: planned failure 3 of 5")
-    assert f"log: {tmp_path / 'jobs'}" in message and message.endswith("_0_log.err")
+    assert message.endswith("; log: this process's stderr (cluster=debug)")
 
 
 @pytest.mark.slow
@@ -275,3 +276,65 @@ def test_local_is_map_in_processes_unchanged(monkeypatch):
     on_done = print
     assert map_runs(fail_until, [("m", 0, 1)], 3, on_done) == ["r"]
     assert seen == [(fail_until, [("m", 0, 1)], 3, on_done)]
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+@needs_submitit
+def test_mmcl_sweep_runs_on_the_executor_its_flags_name(
+    in_tmp, tmp_path, sweep_overrides, local_records, capsys, monkeypatch
+):
+    ran = []
+    run_quietly = executors.run_quietly
+    monkeypatch.setattr(
+        executors, "run_quietly", lambda *a, **k: ran.append(a) or run_quietly(*a, **k)
+    )
+    sets = [arg for override in sweep_overrides for arg in ("--set", override)]
+    flags = ["--executor", "slurm", "--executor-set", "cluster=debug"]
+    flags += ["--executor-set", f"folder={tmp_path / 'jobs'}"]  # debug: jobs run in this process
+    assert main(["sweep", str(CONFIG), *GRID, *sets, "--out", str(in_tmp), *flags]) == 0
+    assert "2 runs (2 trained now" in capsys.readouterr().out
+    assert records(in_tmp) == local_records
+    assert len(ran) == 2  # submitit's (debug) jobs ran both runs
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--executor", "rey"], "--executor rey: unknown executor 'rey'; did you mean 'ray'?"),
+        (
+            ["--executor", "ray", "--executor-set", "adress=auto"],
+            "--executor-set (for --executor ray): unknown config key 'adress'; did you mean "
+            "'address'?",
+        ),
+        (
+            ["--executor-set", "partition=gpu"],
+            "--executor-set (for --executor local): the local executor takes no options",
+        ),
+        (["--executor", "slurm", "--executor-set", "time_min=-1"], "'time_min' = -1 is out of"),
+    ],
+)
+def test_bad_executor_flags_are_one_line_errors_before_any_run(tmp_path, capsys, flags, message):
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(CONFIG), "train.steps=1", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (out / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sweep", str(CONFIG), "train.steps=1"],
+        ["repro", "xue2024"],
+        ["demo"],
+        ["testbed", "shapes"],
+    ],
+)
+def test_every_many_run_command_takes_the_executor_flags(command, capsys):
+    with pytest.raises(SystemExit) as stop:  # a usage error, at parse time
+        main([*command, "--executor-set", "partition"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "'partition': write KEY=VALUE, e.g. --executor-set address=auto" in err

@@ -561,13 +561,19 @@ class JobArrays:
                 self.retries[k] = self.retries.get(k, 0) + 1
                 log.warning(
                     "%s: job %s failed (%s); submitting it again (retry %d of %d)",
-                    *(self.runs.name(k), job.job_id, slurm_failure(error, job, k)),
+                    *(self.runs.name(k), job.job_id, self.failure(error, job, k)),
                     *(self.retries[k], self.options.max_retries),
                 )
                 self.queue.append(k)
             else:
-                self.progress.failed(slurm_failure(error, job, k))
+                self.progress.failed(self.failure(error, job, k))
         return bool(finished)
+
+    def failure(self, error: BaseException, job: Any, index: int) -> Failure:
+        failure = slurm_failure(error, job, index)
+        if self.options.cluster == "debug":  # the job ran here, and submitit wrote no log
+            failure.log = "this process's stderr (cluster=debug)"
+        return failure
 
     def finished(self, job: Any) -> bool:
         # The debug cluster runs a job when asked for its exception (its done() would open pdb
