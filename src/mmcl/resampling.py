@@ -1,8 +1,10 @@
 """Settings of SimCLR with CLIP-guided resampling (Zhang, Wang & Wang, ICML 2023):
 `method.resampling.*`, and the registry of the teachers that pick the new positives.
 
-The loss these settings drive is `mmcl.losses.resampled`; the teachers are
-`mmcl.methods.teachers`; the method is `mmcl.methods.resampled_simclr`.
+`ResamplingConfig` is the settings class of the method `mmcl.methods.resampled_simclr` (its
+`settings_cls`, section key `resampling`); it lives here, below the methods, because the loss it
+drives (`mmcl.losses.resampled`) reads it too. The teachers are `mmcl.methods.teachers` (and
+`mmcl.runs.teachers` for a trained mmcl run).
 """
 
 from __future__ import annotations

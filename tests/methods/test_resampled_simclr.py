@@ -205,9 +205,11 @@ def _tiny_split(n: int = 12) -> WorldSplit:
 
 
 def _method(**resampling):
+    settings = ResamplingConfig(**resampling)
+    settings.validate()
     cfg = MethodConfig(name="resampled_simclr", temperature=TAU)
-    cfg.resampling = ResamplingConfig(**resampling)
-    cfg.resampling.validate()
+    cfg = cfg.with_section("resampling", settings)
+    assert cfg.settings is settings and cfg.resampling is settings
     model_cfg = ModelConfig(width=2, embed_dim=8, channels_last=False)
     return build_method(cfg, model_cfg, DataInfo(image_size=16, num_classes=3))
 
@@ -246,7 +248,7 @@ def test_index_mode_refuses_views_of_the_same_image():
     from mmcl.data.world_dataset import WorldDataset
 
     batch = WorldDataset(_tiny_split(), n_views=3).__getitems__(list(range(4)))
-    with pytest.raises(MMCLError, match="train_resampled"):
+    with pytest.raises(MMCLError, match="PartnerViewDataset this method's training_dataset"):
         method.training_forward(batch)
 
 
@@ -325,8 +327,8 @@ def test_open_clip_teacher_from_a_local_checkpoint(tmp_path):
 
 def test_trained_run_loads_for_eval_without_its_teacher(tiny_overrides, tmp_path):
     from mmcl.config import load_config
+    from mmcl.runs.training import load_trained, train
     from mmcl.train.config import RunConfig
-    from mmcl.train.run import load_trained, train
 
     cfg = load_config(RunConfig, None, [
         *tiny_overrides, "name=oracle", "train.steps=2", "method.name=resampled_simclr",

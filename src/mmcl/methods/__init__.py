@@ -6,6 +6,7 @@ from mmcl.methods import (  # noqa: F401  (register the methods)
     resampled_simclr,
     simclr,
     supervised,
+    text_simclr,
 )
 from mmcl.methods.base import METHODS, DataInfo, Method, MethodConfig, build_method, total_loss
 

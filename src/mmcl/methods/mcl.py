@@ -18,13 +18,16 @@ anchor's group" holds with either sampler: cluster-homogeneous batches make the 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from mmcl.config import check_choice
 from mmcl.data.batch import Batch
 from mmcl.errors import MMCLError
-from mmcl.methods.base import METHODS, DataInfo, Method, MethodConfig
+from mmcl.methods.base import METHODS, DataInfo, Method, MethodConfig, groupable_methods
+from mmcl.methods.mcl_config import MCLConfig
 from mmcl.models.model import ModelConfig
 
 
@@ -37,6 +40,7 @@ class MCL(Method):
     """
 
     multistage = True
+    settings_cls, settings_key = MCLConfig, "mcl"  # method.mcl.*
 
     def __init__(self, base: Method, base_name: str, groups: Tensor | None = None) -> None:
         super().__init__(base.model)
@@ -48,6 +52,19 @@ class MCL(Method):
     @classmethod
     def build(cls, cfg: MethodConfig, model_cfg: ModelConfig, info: DataInfo) -> MCL:
         return cls(build_base(cfg, model_cfg, info), cfg.mcl.base)
+
+    @classmethod
+    def validate_settings(cls, cfg: MethodConfig) -> None:
+        check_choice("method.mcl.base", cfg.mcl.base, groupable_methods())
+        METHODS.get(cfg.mcl.base).validate_settings(replace(cfg, name=cfg.mcl.base))
+
+    @classmethod
+    def check_run(cls, cfg: Any) -> None:
+        """What the base method refuses, MCL refuses."""
+        METHODS.get(cfg.method.mcl.base).check_run(cfg)
+
+    def training_dataset(self, cfg: Any, source: Any, default: Any) -> Any:
+        return self.base.training_dataset(cfg, source, default)  # the base's data, every stage
 
     def training_forward(self, batch: Batch) -> dict[str, Tensor]:
         if self.groups is None:  # stage 1: the plain base method

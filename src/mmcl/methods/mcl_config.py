@@ -1,6 +1,7 @@
 """Settings of MCL (multistage contrastive learning, Zhang et al. 2024): `method.mcl.*`.
 
-A section of its own because MCL names its base method, sampler and clustering backend.
+The `mcl` method's settings class (`MCL.settings_cls`): a section of its own because MCL names
+its base method, sampler and clustering backend.
 Defaults follow the spec (mcl2024.md in the shared specs): K = 10 clusters, correct label
 accumulation, cluster-homogeneous batches, every stage from the initial weights, raw (not
 per-stage normalized) concatenation.
@@ -18,7 +19,7 @@ MCL_SAMPLERS = ("homogeneous", "masked", "random")
 @dataclass
 class MCLConfig:
     # The wrapped contrastive method: a groupable registered method, simclr | clip (checked by
-    # `MethodConfig.validate` against the registry).
+    # `MCL.validate_settings` against the registry).
     base: str = "simclr"
     stages: int = 3  # MCL stages; train.steps is per stage
     clusters: int = 10  # K of the k-means after each stage

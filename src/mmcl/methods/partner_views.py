@@ -1,10 +1,13 @@
 """A SimCLR dataset whose positive view comes from a *partner* sample instead of the same image.
 
-Two uses in the Zhang, Wang & Wang (ICML 2023) reproduction:
-- text-induced positives (spec 1.3, the MMCL view of SSCL): the partner is another image with
-  the identical caption, `mode="replace"` gives views [aug(i), aug(partner(i))];
-- dataset-level new positives (spec 2.2, from a precomputed nearest-neighbour index):
-  `mode="append"` gives [aug(i), aug(i), aug(partner(i))], the third an extra positive.
+Two methods train on it, each building it in its `training_dataset` (Zhang, Wang & Wang, ICML
+2023):
+- `text_simclr`, text-induced positives (spec 1.3, the MMCL view of SSCL): the partner is
+  another image with the identical caption (`caption_partners`), `mode="replace"` gives views
+  [aug(i), aug(partner(i))];
+- `resampled_simclr` with `neighbours=index`, dataset-level new positives (spec 2.2, from a
+  precomputed nearest-neighbour index): `mode="append"` gives [aug(i), aug(i), aug(partner(i))],
+  the third an extra positive.
 
 Each fetch draws one partner per sample uniformly among its candidates (a row of `partners`
 (N, K), -1 = no candidate; a sample without any is its own partner) from torch's global RNG, like
@@ -15,8 +18,10 @@ a neighbour and not a third view of the same image.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from mmcl.config import check_choice
@@ -29,6 +34,27 @@ from mmcl.errors import MMCLError
 PARTNER_KEY = "partner_index"
 PARTNER_LABEL_KEY = "partner_label"
 MODES = ("replace", "append")
+MAX_PARTNERS = 512  # caption partners kept per image (a random subset of a larger caption group)
+
+
+def caption_partners(
+    captions: Sequence[str], max_partners: int = MAX_PARTNERS, seed: int = 0
+) -> torch.Tensor:
+    """(N, K) ids of the *other* images with the identical caption, -1 padded (K <= max)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, caption in enumerate(captions):
+        groups[caption].append(i)
+    rng = np.random.default_rng(seed)
+    width = max(1, min(max_partners, max(len(g) for g in groups.values()) - 1))
+    out = np.full((len(captions), width), -1, dtype=np.int64)
+    for members in groups.values():
+        ids = np.asarray(members)
+        for i in members:
+            others = ids[ids != i]
+            if len(others) > width:
+                others = rng.choice(others, width, replace=False)
+            out[i, : len(others)] = others
+    return torch.from_numpy(out)
 
 
 class PartnerViewDataset(WorldDataset):

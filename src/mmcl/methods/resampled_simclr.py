@@ -2,38 +2,50 @@
 
 The paper's practical result: a trained CLIP's image tower, applied to the same augmented views,
 chooses better positives for SimCLR (AddNewPositive: +6.2 points on ImageNet-100) while dropping
-negatives changes little (spec zhang2023.md in the shared specs 2-3). Settings live in
-`method.resampling` (`mmcl.resampling.ResamplingConfig`): the teacher and four ratios; all ratios
-0 is plain SimCLR.
+negatives changes little (spec zhang2023.md in the shared specs 2-3). Its settings are its own
+section, `method.resampling` (`settings_cls`, `mmcl.resampling.ResamplingConfig`): the teacher
+and four ratios; all ratios 0 is plain SimCLR.
 
 Two sources of the extra positive:
 - `neighbours=batch` (the paper): the teacher's nearest view in the global batch, chosen afresh
   every step from teacher features gathered across processes.
 - `neighbours=index`: the nearest neighbours in the whole training set, from an index built once
-  before training (`mmcl.nn_index`), one drawn per step; the batches must come from
-  `PartnerViewDataset(mode="append")` (`mmcl.experiments.zhang2023.resampling.train_resampled`).
+  when the trainer asks for the dataset (`training_dataset`: the teacher embeds every clean
+  training image, `mmcl.nn_index` finds the neighbours, timed as `index_seconds`), one drawn
+  per step by `PartnerViewDataset(mode="append")`. It needs the world's images in memory, so a
+  run on files is refused at config validation (`check_run`).
 
-The teacher is loaded on the first training step, so evaluating a finished run never needs it.
+The teacher is loaded on the first training step (or by the index), so evaluating a finished run
+never needs it.
 """
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import torch
 
 from mmcl.data.batch import Batch
+from mmcl.data.world_dataset import normalize
+from mmcl.data.worlds.base import WorldSplit
 from mmcl.distributed import all_gather_no_grad
 from mmcl.errors import MMCLError
 from mmcl.losses.resampled import ResampledMasks, neighbour_ntxent, resampled_ntxent
 from mmcl.methods.base import METHODS, DataInfo, Method, MethodConfig
-from mmcl.methods.partner_views import PARTNER_KEY, PARTNER_LABEL_KEY
+from mmcl.methods.partner_views import PARTNER_KEY, PARTNER_LABEL_KEY, PartnerViewDataset
 from mmcl.methods.teachers import Teacher, build_teacher
 from mmcl.models.model import ContrastiveModel, ModelConfig, build_model
+from mmcl.nn_index import Neighbours, build_neighbours
 from mmcl.resampling import ResamplingConfig
+
+EMBED_CHUNK = 512  # images per teacher forward when indexing the train set
 
 
 @METHODS.register("resampled_simclr")
 class ResampledSimCLR(Method):
     n_views = 2
+    settings_cls, settings_key = ResamplingConfig, "resampling"  # method.resampling.*
 
     def __init__(
         self,
@@ -48,6 +60,9 @@ class ResampledSimCLR(Method):
         self.resampling = resampling
         self.num_classes = num_classes
         self._teacher = teacher  # plain attribute: never in state_dict, optimizer or DDP
+        # neighbours=index: set by `training_dataset` (the index, and the seconds it took)
+        self.neighbours: Neighbours | None = None
+        self.index_seconds = 0.0
         if resampling.neighbours == "index":
             self.n_views = 3
 
@@ -56,6 +71,26 @@ class ResampledSimCLR(Method):
         head_cfg = ModelConfig(**{**model_cfg.__dict__, "projection": "mlp"})  # as SimCLR
         model = build_model(head_cfg, info.image_size, with_text=False)
         return cls(model, cfg.temperature, cfg.resampling, info.num_classes)
+
+    @classmethod
+    def check_run(cls, cfg: Any) -> None:
+        if cfg.method.resampling.neighbours == "index" and cfg.data.format != "world":
+            raise MMCLError(
+                f"method.resampling.neighbours=index indexes the rendered world's training images"
+                f" in memory; data.format={cfg.data.format} is read from files: use "
+                "method.resampling.neighbours=batch, or data.format=world"
+            )
+
+    def training_dataset(self, cfg: Any, source: Any, default: Any) -> Any:
+        """neighbours=index: the teacher's k nearest neighbours of every training image (built
+        now, timed in `index_seconds`), one drawn per sample and step as a third view."""
+        if self.resampling.neighbours != "index":
+            return default
+        start = time.perf_counter()
+        features = embed_split(self.teacher, source)  # (N, Dt)
+        self.neighbours = build_neighbours(features, self.resampling.index_k)
+        self.index_seconds = time.perf_counter() - start
+        return PartnerViewDataset(source, self.neighbours.indices, "append", cfg.method.augment)
 
     @property
     def teacher(self) -> Teacher:
@@ -84,9 +119,9 @@ class ResampledSimCLR(Method):
     def _index_forward(self, batch: Batch, z: torch.Tensor) -> dict[str, torch.Tensor]:
         if PARTNER_KEY not in batch.attributes:
             raise MMCLError(
-                "method.resampling.neighbours=index: the third view must be a dataset neighbour; "
-                "train with mmcl.experiments.zhang2023.resampling.train_resampled (it builds the "
-                "index and the PartnerViewDataset), not with plain `mmcl train`"
+                "method.resampling.neighbours=index: the third view must be a dataset neighbour, "
+                "from the PartnerViewDataset this method's training_dataset builds (the trainer "
+                "asks for it); these batches came from another dataset"
             )
         loss = neighbour_ntxent(z[:, 0], z[:, 1], z[:, 2], self.temperature)
         same = (batch.labels == batch.attributes[PARTNER_LABEL_KEY]).float().mean()
@@ -105,6 +140,15 @@ class ResampledSimCLR(Method):
         same = (all_labels[q.clamp(min=0)] == labels) & has
         rate = same.sum().float() / has.sum().clamp(min=1).float()
         return {"new_positive_same_class": rate.detach()}
+
+
+def embed_split(teacher: Teacher, split: WorldSplit) -> torch.Tensor:
+    """(N, D) teacher features of every clean (un-augmented) training image."""
+    parts = []
+    for start in range(0, len(split), EMBED_CHUNK):
+        images = normalize(split.images[start : start + EMBED_CHUNK])  # (c, 3, H, W)
+        parts.append(teacher.embed(images, split.labels[start : start + EMBED_CHUNK]))
+    return torch.cat(parts)
 
 
 def _gather_labels(local: torch.Tensor, n_global: int) -> torch.Tensor:

@@ -12,6 +12,8 @@ from mmcl.models.model import ContrastiveModel, ModelConfig, build_model
 
 @METHODS.register("supervised")
 class Supervised(Method):
+    needs_labels = True
+
     def __init__(self, model: ContrastiveModel, label_smoothing: float) -> None:
         super().__init__(model)
         self.loss = CrossEntropyLoss(label_smoothing)

@@ -15,7 +15,7 @@ from mmcl.data.config import DataConfig
 from mmcl.data.worlds import get_world
 from mmcl.errors import MMCLError
 from mmcl.eval.config import EvalConfig
-from mmcl.methods.base import MethodConfig
+from mmcl.methods.base import METHODS, MethodConfig
 from mmcl.models.model import ModelConfig
 
 
@@ -106,9 +106,11 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
-        """The run folder is one folder inside out_dir; the splits scored must be splits of
-        the world trained on; `model.vocab=auto` becomes the trained world's vocabulary."""
+        """The run folder is one folder inside out_dir; the method must be able to train on
+        the data (`Method.check_run`); the splits scored must be splits of the world trained
+        on; `model.vocab=auto` becomes the trained world's vocabulary."""
         check_run_name(self.name)
+        METHODS.get(self.method.name).check_run(self)
         self.model.resolve_vocab(self.data.format, self.data.world)
         if self.data.format != "world":
             return

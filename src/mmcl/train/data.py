@@ -3,7 +3,9 @@
 `data.format=world` serves a rendered world; map-style readers (CSV, COCO, ImageFolder,
 ImageNet-Captions) give a `RecordSet` served by `RecordDataset` through the trainer's
 `ResumableBatchSampler`; webdataset shards are streamed by `ShardStream`, which is its own
-sampler. The method decides what a batch holds (tokenized captions, augmented views).
+sampler. The method decides what a batch holds (tokenized captions, augmented views), and may
+replace the whole dataset with its own (`Method.training_dataset`: partner views by caption or
+from a teacher's index), before the trainer sizes its sampler on it.
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ def data_info(cfg: DataConfig, source: TrainSource) -> DataInfo:
 
 def check_method_fits(cfg: RunConfig, method: Method, source: TrainSource) -> None:
     """Fail before training when the data lacks what the method needs."""
-    needs_labels = cfg.method.name == "supervised"
-    if needs_labels and not getattr(source, "class_names", None):
+    if method.needs_labels and not getattr(source, "class_names", None):
         name = source.name if isinstance(source, RecordSet) else "data.format=webdataset"
         raise MMCLError(
-            f"method.name=supervised needs class names, but {name} has none{_first_bad(source)}:"
-            " use data.format=imagefolder, or a CSV with a class column (data.csv_label_key)"
+            f"method.name={cfg.method.name} needs class names, but {name} has none"
+            f"{_first_bad(source)}: use data.format=imagefolder, or a CSV with a class column "
+            "(data.csv_label_key)"
         )
     if method.needs_text and isinstance(source, RecordSet):
         if not any(r.captions for r in source.records):
@@ -92,7 +94,16 @@ def batch_encoder(cfg: RunConfig, method: Method, image_size: int) -> BatchEncod
 def training_dataset(
     cfg: RunConfig, method: Method, source: TrainSource, runtime: Runtime | None = None
 ) -> WorldDataset | RecordDataset | ShardStream:
-    """The train data as the method needs it: captions tokenized, augmented views."""
+    """The train data as the method needs it: captions tokenized, augmented views, or the
+    method's own dataset built over the source (`Method.training_dataset`)."""
+    default = _encoded_dataset(cfg, method, source, runtime)
+    return method.training_dataset(cfg, source, default)
+
+
+def _encoded_dataset(
+    cfg: RunConfig, method: Method, source: TrainSource, runtime: Runtime | None = None
+) -> WorldDataset | RecordDataset | ShardStream:
+    """The source read as `method.needs_text` / `method.n_views` ask."""
     if isinstance(source, WorldSplit):
         encoder = batch_encoder(cfg, method, source.image_size)
         return WorldDataset(

@@ -96,7 +96,7 @@ def _resume_view(scfg: RunConfig, k: int) -> dict:
     """
     if k - first_stage(scfg) < 2:
         mcl = replace(scfg.method.mcl, latest_only=False)
-        scfg = replace(scfg, method=replace(scfg.method, mcl=mcl))
+        scfg = replace(scfg, method=scfg.method.with_section("mcl", mcl))
     return to_dict(scfg)
 
 
@@ -246,6 +246,6 @@ def stage_models(cfg: RunConfig, run_dir: Path) -> list[ContrastiveModel]:
 
 
 def load_stages(cfg: RunConfig, run_dir: Path) -> Method:
-    """The integrated model of a finished MCL run (for `mmcl.train.run.load_trained`)."""
+    """The integrated model of a finished MCL run (for `mmcl.runs.training.load_trained`)."""
     models = stage_models(cfg, run_dir)
     return Method(MultiStageModel(models, cfg.method.mcl.normalize_per_stage))

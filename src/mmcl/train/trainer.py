@@ -97,6 +97,9 @@ class Trainer:
             self.channels_last = runtime.device.type == "cuda"
         if self.channels_last:
             self.method.to(memory_format=torch.channels_last)
+        # The method may bring its own dataset (`Method.training_dataset`); the sampler below is
+        # sized on it. A teacher it loads (resampled_simclr's index) draws from the global RNG
+        # here, after the initial weights, where zhang2023's hand-built trainer drew it before.
         self.dataset = training_dataset(cfg, self.method, source, runtime)
         t = cfg.train
         self.optimizer = torch.optim.AdamW(
