@@ -7,7 +7,7 @@
 The index of `method.resampling.neighbours=index` is built once before training: one teacher
 forward over every clean training image, then an exact k-NN search (faiss when installed, else a
 chunked torch matmul). This script times both on the shapes world, times `--time-steps` real
-training steps of `resampled_simclr` on the partner-view data (the step `train_resampled`
+training steps of `resampled_simclr` on the partner-view data (the step `mmcl train`
 runs), extrapolates to `--steps`, and prints index / training. The teacher is `--teacher-run`
 (an mmcl CLIP run) or, by default, a freshly initialised CLIP of the same size: the timing does
 not depend on the weights. `--synthetic N` also times the search alone on N random D-dim
@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 
 from mmcl.config import load_config
-from mmcl.experiments.zhang2023.resampling import build_index, embed_split
-from mmcl.methods.partner_views import PartnerViewDataset
-from mmcl.methods.teachers import ClipRunTeacher, Teacher
+from mmcl.methods.resampled_simclr import embed_split
+from mmcl.methods.teachers import Teacher
 from mmcl.models.model import build_model
 from mmcl.nn_index import build_neighbours
+from mmcl.runs.teachers import ClipRunTeacher
 from mmcl.train.config import RunConfig
 from mmcl.train.distributed import setup_runtime
 from mmcl.train.trainer import Trainer
@@ -81,8 +81,9 @@ def bench_world(args: argparse.Namespace, run_dir: Path, cache: str) -> dict:
     start = time.perf_counter()
     neighbours = build_neighbours(features, args.k, args.backend)
     search_s = time.perf_counter() - start
-    neighbours, total_s = build_index(trainer.method, split)  # both again, as training does
-    trainer.dataset = PartnerViewDataset(split, neighbours.indices, "append")
+    # both again, as the trainer does when it asks the method for its dataset
+    trainer.dataset = trainer.method.training_dataset(cfg, split, trainer.dataset)
+    neighbours, total_s = trainer.method.neighbours, trainer.method.index_seconds
     step_s = time_training_steps(trainer, args.time_steps)
     train_s = step_s * args.steps
     return {

@@ -150,12 +150,19 @@ def test_index_variant_trains_end_to_end(tiny_overrides, tmp_path):
         tiny_overrides, "index", "method.name=resampled_simclr",
         "method.resampling.teacher=label_oracle", "method.resampling.neighbours=index",
     )  # fmt: skip
-    run = zr.train_resampled(cfg, tmp_path / "index")
-    assert run.index_seconds > 0 and run.neighbours.indices.shape[1] == 5
+    run = zr.train_run(cfg, tmp_path / "index")
+    neighbours = run.method.neighbours  # built by the method when the trainer asked for data
+    assert run.index_seconds > 0 and neighbours.indices.shape[1] == 5
+    assert run.train_seconds > 0
     train_labels = load_split_labels(cfg)  # label-oracle neighbours share the class
-    assert (train_labels[run.neighbours.indices] == train_labels[:, None]).all()
+    assert (train_labels[neighbours.indices] == train_labels[:, None]).all()
     assert zr.last_logged(tmp_path / "index", zr.SAME_CLASS_METRIC) == 1.0
     assert zr.last_logged(tmp_path / "index", "no_such_metric") is None
+    again = zr.train_run(cfg, tmp_path / "index")  # the door reuses the finished run ...
+    assert again.method.neighbours is None  # ... without building the index again
+    assert again.index_seconds == run.index_seconds  # its build time kept beside the run
+    for key, value in run.method.state_dict().items():
+        torch.testing.assert_close(again.method.state_dict()[key], value.cpu())
 
 
 def load_split_labels(cfg: RunConfig) -> torch.Tensor:
@@ -181,11 +188,10 @@ def test_grid_trains_and_probes_one_seed(tiny_overrides, tmp_path):
 @pytest.mark.slow
 def test_clip_teacher_index_variant_end_to_end(tiny_overrides, tmp_path):
     """A CLIP teacher run and the index variant reading it."""
-    teacher = _tiny_cfg(tiny_overrides, "teacher", "method.name=clip")
-    zr.train(teacher, tmp_path / "teacher")
+    teacher = zr.train_teacher(0, tmp_path, [*_tiny_args(tiny_overrides), "method.name=clip"])
     name = "index_new_positive"
-    cfg = _tiny_cfg(tiny_overrides, name, *zr.variant_overrides(name, tmp_path / "teacher"))
-    records = zr.probe_records(zr.train_resampled(cfg, tmp_path / name), {"variant": name})
+    cfg = _tiny_cfg(tiny_overrides, name, *zr.variant_overrides(name, teacher))
+    records = zr.probe_records(zr.train_run(cfg, tmp_path / name), {"variant": name})
     assert {r["variant"] for r in records} == {name}
     assert all(0.0 <= r["value"] <= 1.0 for r in records)
 

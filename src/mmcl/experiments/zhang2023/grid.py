@@ -1,9 +1,10 @@
 """The zhang2023 training grid: per seed a CLIP teacher, then every variant, side by side.
 
-Two phases, each `plan.jobs` single-threaded processes at a time (`mmcl.processes`): first one
-job per seed that trains the teacher, renders the seed's world into the disk cache, measures the
-teacher's neighbour class agreement (a precondition, `preconditions.neighbour_agreement`) and
-the pair statistics; then one job per (seed, variant), all reading that seed's teacher and world.
+Two phases, each `plan.jobs` single-threaded jobs at a time (`mmcl.runs.executors.map_runs`:
+local processes, Ray or Slurm): first one job per seed that trains the teacher, renders the
+seed's world into the disk cache, measures the teacher's neighbour class agreement (a
+precondition, `preconditions.neighbour_agreement`) and the pair statistics; then one job per
+(seed, variant), all reading that seed's teacher and world.
 A seed is one world (`data.shapes.seed`) and one training seed. The world is the runs' own
 (`data.world`, e.g. `--set data.world=fashion`: the user's overrides come last in every run,
 teacher included), and what the seed's figures need from it comes from its registry entry
@@ -23,8 +24,8 @@ from mmcl.experiments.zhang2023 import pairs
 from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.experiments.zhang2023.preconditions import neighbour_agreement
 from mmcl.experiments.zhang2023.probes import TEXT_RUN, photo_design
-from mmcl.methods.teachers import ClipRunTeacher
-from mmcl.processes import map_in_processes
+from mmcl.runs.executors import map_runs
+from mmcl.runs.teachers import ClipRunTeacher
 from mmcl.threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,10 @@ def train_one(plan: GridPlan, name: str, seed: int) -> list[dict]:
 
 def run_grid(plan: GridPlan) -> tuple[list[dict], list[dict]]:
     """(probe records of every run, `prepare_seed`'s dict per seed) of the plan."""
-    prepared = map_in_processes(prepare_seed, [(plan, seed) for seed in plan.seeds], plan.jobs,
-                                _progress("teacher/world", len(plan.seeds)))  # fmt: skip
+    prepared = map_runs(prepare_seed, [(plan, seed) for seed in plan.seeds], plan.jobs,
+                        _progress("teacher/world", len(plan.seeds)))  # fmt: skip
     calls = [(plan, name, seed) for seed in plan.seeds for name in plan.runs()]
-    results = map_in_processes(train_one, calls, plan.jobs, _progress("run", len(calls)))
+    results = map_runs(train_one, calls, plan.jobs, _progress("run", len(calls)))
     return [r for records in results for r in records], list(prepared)
 
 

@@ -21,13 +21,13 @@ of x; both partners share the anchor's uniform marginal), so it cannot fail. A t
 random *same-class* partner (anchor uniform, partner uniform among the other images of its
 class), gives the figure it is compared against: how much of a same-class partner's extra
 distance a caption partner keeps (`claims.diversity_share`), which can come out either way.
-Then SimCLR is trained with text-induced positives (views [aug(i), aug(partner(i))]) and compared
-with augmentation positives by linear probe (`text_positive_records`).
+Then SimCLR is trained with text-induced positives (the registered method `text_simclr`: views
+[aug(i), aug(partner(i))], partners from `caption_partners`) and compared with augmentation
+positives by linear probe (`text_positive_records`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,15 +39,13 @@ from mmcl.data.world_dataset import normalize
 from mmcl.data.worlds.base import World, WorldSplit
 from mmcl.experiments.zhang2023 import resampling as zr
 from mmcl.experiments.zhang2023.probes import TEXT_RUN
-from mmcl.methods.partner_views import PartnerViewDataset
-from mmcl.train.trainer import Trainer
+from mmcl.methods.partner_views import caption_partners
 
 # The nuisance attributes in the order the records list them (the shapes world's, unchanged);
 # a world's other attributes follow. Never a nuisance: the world's noun (the class) and `style`,
 # what the `sketch` shift changes (photo everywhere in training at the grid's sketch_fraction 0).
 NUISANCE = ("background", "color", "texture", "size", "position")
 NOT_NUISANCE = ("style",)
-MAX_PARTNERS = 512  # candidates kept per image (a random subset of a larger caption group)
 MAX_VIEW_PAIRS = 1024  # pairs whose views are rendered for the pixel distance
 PAIR_KINDS = ("text", "augmentation", "class")  # caption, same-image and same-class partners
 
@@ -57,26 +55,6 @@ def nuisance_attributes(world: World) -> tuple[str, ...]:
     `NOT_NUISANCE`, `NUISANCE`'s order first; an attribute the world lacks is skipped."""
     names = [a for a in world.attribute_values if a != world.noun and a not in NOT_NUISANCE]
     return tuple(sorted(names, key=lambda a: NUISANCE.index(a) if a in NUISANCE else len(NUISANCE)))
-
-
-def caption_partners(
-    captions: Sequence[str], max_partners: int = MAX_PARTNERS, seed: int = 0
-) -> torch.Tensor:
-    """(N, K) ids of the *other* images with the identical caption, -1 padded (K <= max)."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, caption in enumerate(captions):
-        groups[caption].append(i)
-    rng = np.random.default_rng(seed)
-    width = max(1, min(max_partners, max(len(g) for g in groups.values()) - 1))
-    out = np.full((len(captions), width), -1, dtype=np.int64)
-    for members in groups.values():
-        ids = np.asarray(members)
-        for i in members:
-            others = ids[ids != i]
-            if len(others) > width:
-                others = rng.choice(others, width, replace=False)
-            out[i, : len(others)] = others
-    return torch.from_numpy(out)
 
 
 def sample_text_pairs(partners: torch.Tensor, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -171,15 +149,9 @@ def pair_statistics(
     }
 
 
-def text_partner_dataset(trainer: Trainer) -> PartnerViewDataset:
-    """The trainer's world split with identical-caption partners as the positive view."""
-    split = trainer.dataset.split
-    partners = caption_partners(split.captions, seed=trainer.cfg.train.seed)
-    return PartnerViewDataset(split, partners, "replace", trainer.cfg.method.augment)
-
-
 def text_positive_records(seed: int, folder: Path, overrides: list[str]) -> list[dict]:
-    """Train SimCLR with text-induced positives on the grid's world; probe records."""
-    cfg = zr.run_config(TEXT_RUN, seed, folder, [*overrides, "method.name=simclr"])
-    run = zr.train_resampled(cfg, folder / TEXT_RUN, dataset_factory=text_partner_dataset)
+    """Train SimCLR with text-induced positives (`text_simclr`) on the grid's world; probe
+    records."""
+    cfg = zr.run_config(TEXT_RUN, seed, folder, [*overrides, "method.name=text_simclr"])
+    run = zr.train_run(cfg, folder / TEXT_RUN)
     return zr.probe_records(run, {"variant": TEXT_RUN, "seed": seed})

@@ -9,46 +9,38 @@ world, tower, steps and initial weights:
 - controls, the new-positive variant with a `random_projection` and a `label_oracle` teacher;
 - `index_new_positive`: the dataset-level form (neighbours from an index over the train set).
 
-Each run is scored by a linear probe on frozen features, in distribution and under the shifts.
-`train_resampled` is the driver for any config: it builds the index and the partner-view dataset
-when `method.resampling.neighbours=index`, which plain `mmcl train` cannot do. The grid over
-seeds and variants is `mmcl.experiments.zhang2023.grid`; its sizes per scale, the variants' settings
-and the paper recipe are data (configs/zhang2023/resampling.yaml).
+Each run is trained through the one door (`mmcl.runs.door.trained`: reused when the same config
+finished in its folder) and scored by a linear probe on frozen features, in distribution and
+under the shifts. The index variant is plain `resampled_simclr` with `neighbours=index`: the
+method builds its index and partner-view dataset when the trainer asks for its dataset, and its
+build time is recorded apart (`index_seconds`). The grid over seeds and variants is
+`mmcl.experiments.zhang2023.grid`; its sizes per scale, the variants' settings and the paper
+recipe are data (configs/zhang2023/resampling.yaml).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from mmcl.config import load_config, save_config
-from mmcl.data.world_dataset import normalize
-from mmcl.data.worlds.base import WorldSplit
+from mmcl.config import load_config
 from mmcl.errors import MMCLError
-from mmcl.eval.run import evaluate_method
 from mmcl.experiments.grids import grid_path, read_grid
 from mmcl.experiments.zhang2023.probes import BASELINE, SAME_CLASS_METRIC
+from mmcl.io import atomic_write_json
 from mmcl.methods.base import Method
-from mmcl.methods.partner_views import PartnerViewDataset
-from mmcl.methods.resampled_simclr import ResampledSimCLR
-from mmcl.methods.teachers import Teacher
-from mmcl.nn_index import Neighbours, build_neighbours
 from mmcl.registry import unknown_name_message
+from mmcl.runs import door
+from mmcl.runs.scoring import evaluate_method
 from mmcl.train.config import RunConfig
-from mmcl.train.distributed import setup_runtime
-from mmcl.train.run import train
-from mmcl.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
 TEACHER_RUN = "teacher_clip"
-EMBED_CHUNK = 512  # images per teacher forward when indexing the train set
+INDEX_TIME = "index_seconds.json"  # in an index run's folder: its index build time, once trained
 
 GRID = read_grid(
     grid_path("zhang2023", "resampling.yaml"), ("shared", "scales", "variants", "paper_recipe")
@@ -154,69 +146,37 @@ def variant_overrides(name: str, teacher_dir: Path | None) -> list[str]:
     return out + [f"method.resampling.{key}={value}" for key, value in settings.items()]
 
 
-def embed_split(teacher: Teacher, split: WorldSplit) -> torch.Tensor:
-    """(N, D) teacher features of every clean (un-augmented) training image."""
-    parts = []
-    for start in range(0, len(split), EMBED_CHUNK):
-        images = normalize(split.images[start : start + EMBED_CHUNK])  # (c, 3, H, W)
-        parts.append(teacher.embed(images, split.labels[start : start + EMBED_CHUNK]))
-    return torch.cat(parts)
-
-
 @dataclass
 class TrainedRun:
-    """A finished run: its method, config, wall times and (index runs) the neighbours."""
+    """A finished run: its method, config, folder and wall times (training without the index
+    build, and the index build of a `neighbours=index` run)."""
 
     cfg: RunConfig
     method: Method
+    run_dir: Path
     train_seconds: float
     index_seconds: float = 0.0
-    neighbours: Neighbours | None = None
-    run_dir: Path | None = None
 
 
-def build_index(method: ResampledSimCLR, split: WorldSplit) -> tuple[Neighbours, float]:
-    """The teacher's k nearest neighbours of every training image, and the seconds it took."""
-    start = time.perf_counter()
-    features = embed_split(method.teacher, split)
-    neighbours = build_neighbours(features, method.resampling.index_k)
-    return neighbours, time.perf_counter() - start
+def train_run(cfg: RunConfig, run_dir: Path) -> TrainedRun:
+    """Train one run through the door (an experiment's own folder: another config there is
+    replaced, the same finished config reused), with its times."""
+    run = door.trained(cfg, run_dir, replace=True)
+    index_seconds = _index_seconds(run)
+    seconds = door.training_seconds(run_dir)  # includes the index build, done by the trainer
+    return TrainedRun(cfg, run.method, run_dir, max(0.0, seconds - index_seconds), index_seconds)
 
 
-def train_resampled(
-    cfg: RunConfig,
-    run_dir: Path,
-    dataset_factory: Callable[[Trainer], object] | None = None,
-) -> TrainedRun:
-    """Train one run like `mmcl.train.run.train`, with the data a variant needs.
-
-    `neighbours=index` builds the index before training (timed apart) and feeds
-    `PartnerViewDataset(mode="append")`; `dataset_factory(trainer)` replaces the train dataset
-    otherwise (e.g. text-induced partners). Anything else is a plain `train`.
-    """
-    m = cfg.method
-    index_mode = m.name == "resampled_simclr" and m.resampling.neighbours == "index"
-    if dataset_factory is None and not index_mode:
-        start = time.perf_counter()
-        method, _ = train(cfg, run_dir, overwrite=True)  # the experiment's own folder
-        return TrainedRun(cfg, method, time.perf_counter() - start, run_dir=run_dir)
-    runtime = setup_runtime(cfg.train.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, run_dir, runtime)
-    if runtime.is_main:
-        save_config(cfg, run_dir / "config.yaml")
-    split = trainer.dataset.split if hasattr(trainer.dataset, "split") else None
-    neighbours, index_seconds = None, 0.0
-    if index_mode:
-        if split is None:
-            raise MMCLError("method.resampling.neighbours=index needs data.format=world for now")
-        neighbours, index_seconds = build_index(trainer.method, split)
-        trainer.dataset = PartnerViewDataset(split, neighbours.indices, "append", m.augment)
-    else:
-        trainer.dataset = dataset_factory(trainer)
-    start = time.perf_counter()
-    method = trainer.fit()
-    return TrainedRun(cfg, method, time.perf_counter() - start, index_seconds, neighbours, run_dir)
+def _index_seconds(run: door.Trained) -> float:
+    """The index build time: measured by the method when it trained here, else the one saved
+    beside the run when it did (0 for a run without an index)."""
+    path = run.run_dir / INDEX_TIME
+    seconds = getattr(run.method, "index_seconds", 0.0)
+    if not run.reused and seconds and run.runtime is not None and run.runtime.is_main:
+        atomic_write_json(path, {"index_seconds": seconds})
+    elif run.reused and path.is_file():
+        seconds = float(json.loads(path.read_text())["index_seconds"])
+    return seconds
 
 
 def run_config(name: str, seed: int, folder: Path, overrides: Sequence[str]) -> RunConfig:
@@ -235,7 +195,7 @@ def probe_records(run: TrainedRun, tags: dict) -> list[dict]:
     and, for new-positive runs, the share of same-class new positives at the last logged step."""
     records = evaluate_method(run.cfg, run.method, ["linear_probe"])
     extra = {"train_seconds": round(run.train_seconds, 2), "index_seconds": run.index_seconds}
-    same = last_logged(run.run_dir, SAME_CLASS_METRIC) if run.run_dir else None
+    same = last_logged(run.run_dir, SAME_CLASS_METRIC)
     if same is not None:
         extra[SAME_CLASS_METRIC] = same
     return [{**r, **tags, **extra} for r in records]
@@ -255,7 +215,7 @@ def train_teacher(seed: int, folder: Path, overrides: list[str]) -> Path:
     """A CLIP on the same world: the teacher of every clip_run variant; returns its run dir."""
     cfg = run_config(TEACHER_RUN, seed, folder, overrides)
     log.info("zhang2023: training the CLIP teacher (seed %d, %d steps)", seed, cfg.train.steps)
-    train(cfg, folder / TEACHER_RUN, overwrite=True)  # the experiment's own folder
+    door.trained(cfg, folder / TEACHER_RUN, replace=True)  # the experiment's own folder
     return folder / TEACHER_RUN
 
 
@@ -263,5 +223,5 @@ def train_variant(name: str, seed: int, folder: Path, overrides: list[str]) -> l
     """Train one variant (its overrides already composed) and return its probe records."""
     cfg = run_config(name, seed, folder, overrides)
     log.info("zhang2023: training %s (seed %d, %d steps)", name, seed, cfg.train.steps)
-    run = train_resampled(cfg, folder / name)
+    run = train_run(cfg, folder / name)
     return probe_records(run, {"variant": name, "seed": seed})
