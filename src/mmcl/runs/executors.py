@@ -3,10 +3,11 @@
 `map_runs(fn, calls, jobs, on_done)` keeps `mmcl.processes.map_in_processes`' contract (`fn`
 module-level, arguments picklable, results in the order of `calls`, `on_done(count_done, index,
 result)` as each run finishes) and hands the calls to the *current executor*, chosen with
-`using_executor(...)` (a context variable; `local` by default). An executor decides where a run
-goes, never what it does: the function it is handed is the one door (`mmcl.runs.door`), which
-trains, resumes or reuses a run by its config hash, so a run retried after a lost worker or a
-preempted job resumes from its checkpoint and every executor writes the same results.
+`using_executor(...)` (a context variable, so a thread started inside the block, or a run's own
+worker, starts again from the default: `local`). An executor decides where a run goes, never
+what it does: the function it is handed is the one door (`mmcl.runs.door`), which trains,
+resumes or reuses a run by its config hash, so a run retried after a lost worker or a preempted
+job resumes from its checkpoint and every executor writes the same results.
 
 - `local`: `map_in_processes` itself, untouched (spawned processes, one torch thread each).
 - `ray`: Ray tasks (`ray.remote(...).options(num_cpus, max_retries)`), gathered with
