@@ -2,14 +2,15 @@
 
 Every training in mmcl opens this door: `mmcl train`, `mmcl eval`'s runs, sweeps, the demo, the
 four papers, the testbeds and the teachers. So "does rerunning retrain?" has one answer: a run
-is keyed by its config (`run_key`: the config hash, its name, folder and progress bar aside),
-and its folder remembers what it holds:
+is keyed by its config, and its folder remembers what it holds:
 
-- `trained.json` names the key of a finished training: the same config is reused (its latest
+- `trained.json` names the `train_key` of a finished training (the config hash without name,
+  folder, evaluation settings and how the run is watched): the same key is reused (its latest
   checkpoint loaded), never trained again;
-- a folder holding an unfinished training of the same config resumes from its checkpoint;
-- `results.json` holds the records of the tasks scored, with the key and the tasks in its meta:
-  the same config and tasks are read back, not scored again.
+- a folder holding an unfinished training of the same key resumes from its checkpoint;
+- `results.json` holds the records of the tasks scored, with the `run_key` (the whole config
+  but its name, folder and progress bar) and the tasks in its meta: the same key and tasks are
+  read back, not scored again.
 
 A folder that holds another config's run is the caller's to decide on: `replace=True` (an
 experiment's own folder under its output folder) trains it anew, otherwise it is refused with
@@ -46,10 +47,28 @@ log = logging.getLogger(__name__)
 RESULTS = "results.json"
 
 
+# Train settings that change how a run is watched, never what it learns (checkpoints and logs
+# are written without touching the RNG; evaluation during training runs under a forked one).
+WATCHING = ("progress", "log_every", "checkpoint_every", "keep_checkpoints")
+
+
 def run_key(cfg: RunConfig) -> str:
-    """The hash of what a run is: its config without its name, folder and progress bar."""
+    """The hash of what a run is and how it is scored: its config without its name, folder and
+    progress bar (the key of its `results.json`)."""
     plain = copy.deepcopy(cfg)
     plain.name, plain.out_dir, plain.train.progress = "", "", False
+    return config_hash(plain)
+
+
+def train_key(cfg: RunConfig) -> str:
+    """The hash of what a run learns (the key of its `trained.json`): `run_key` without the
+    evaluation settings and the `WATCHING` fields, so scoring it otherwise or keeping more
+    checkpoints reuses the training."""
+    plain = copy.deepcopy(cfg)
+    plain.name, plain.out_dir = "", ""
+    plain.eval = type(cfg.eval)()
+    for name in WATCHING:
+        setattr(plain.train, name, getattr(type(cfg.train)(), name))
     return config_hash(plain)
 
 
@@ -74,7 +93,7 @@ def is_trained(cfg: RunConfig, run_dir: Path | None = None) -> bool:
     if not marker.is_file():
         return False
     try:
-        return read_marker(marker).get("run_key") == run_key(cfg)
+        return read_marker(marker).get("train_key") == train_key(cfg)
     except MMCLError:
         return False
 
@@ -100,7 +119,7 @@ def _holds_other_run(cfg: RunConfig, run_dir: Path) -> bool:
     if not saved.is_file():
         return False
     try:
-        return run_key(load_config(RunConfig, saved, prepare=as_written)) != run_key(cfg)
+        return train_key(load_config(RunConfig, saved, prepare=as_written)) != train_key(cfg)
     except MMCLError:
         return True
 
@@ -138,7 +157,7 @@ def trained(
         method, runtime = train(cfg, run_dir, resume=resume, evaluate=evaluate, overwrite=overwrite)
     if runtime.is_main:
         seconds = round(time.perf_counter() - start, 2)
-        atomic_write_json(run_dir / TRAINED, {"run_key": run_key(cfg), "seconds": seconds})
+        atomic_write_json(run_dir / TRAINED, {"train_key": train_key(cfg), "seconds": seconds})
     return Trained(method, run_dir, runtime, reused=False)
 
 
