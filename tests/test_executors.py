@@ -18,7 +18,8 @@ from mmcl.cli import main
 from mmcl.errors import MMCLError
 from mmcl.experiments import sweep
 from mmcl.runs import executors
-from mmcl.runs.executors import executor_config, map_runs, using_executor
+from mmcl.runs.executors import executor_config, map_runs, slurm_engine, using_executor
+from mmcl.runs.executors import local as local_engine
 
 from .conftest import TINY
 
@@ -272,7 +273,7 @@ def test_a_missing_engine_names_its_extra_in_one_line(monkeypatch, name, setting
 
 def test_local_is_map_in_processes_unchanged(monkeypatch):
     seen = []
-    monkeypatch.setattr(executors, "map_in_processes", lambda *a: seen.append(a) or ["r"])
+    monkeypatch.setattr(local_engine, "map_in_processes", lambda *a: seen.append(a) or ["r"])
     on_done = print
     assert map_runs(fail_until, [("m", 0, 1)], 3, on_done) == ["r"]
     assert seen == [(fail_until, [("m", 0, 1)], 3, on_done)]
@@ -288,7 +289,7 @@ def test_mmcl_sweep_runs_on_the_executor_its_flags_name(
     ran = []
     run_quietly = executors.run_quietly
     monkeypatch.setattr(
-        executors, "run_quietly", lambda *a, **k: ran.append(a) or run_quietly(*a, **k)
+        slurm_engine, "run_quietly", lambda *a, **k: ran.append(a) or run_quietly(*a, **k)
     )
     sets = [arg for override in sweep_overrides for arg in ("--set", override)]
     flags = ["--executor", "slurm", "--executor-set", "cluster=debug"]
