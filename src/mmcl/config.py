@@ -2,7 +2,9 @@
 
 Unknown keys are errors that suggest the nearest valid key (nanoGPT's configurator and
 solo-learn's open structs accept typos silently; a mistyped `train.lr` must not train with the
-default). Values are coerced to the field's type, and each section checks its own ranges.
+default). Values are coerced to the field's type, and each section checks its own ranges. A
+key that moved is named in its class's `RENAMED` table (old key -> new), and the error for it
+names the new key: no old key is read silently.
 
 A section whose sub-sections are not known when the class is written (each registered method's
 settings, `method.resampling.*`, `method.mcl.*`) holds them in a `sections_field`: they are read
@@ -80,7 +82,13 @@ def _sections_field(cls: type) -> tuple[str | None, dict[str, type]]:
     return None, {}
 
 
-def _unknown_key(prefix: str, key: str, valid: typing.Iterable[str]) -> MMCLError:
+def _unknown_key(
+    prefix: str, key: str, valid: typing.Iterable[str], renamed: dict[str, str]
+) -> MMCLError:
+    """The error for `key`: its new name when it moved (`renamed`, a class's RENAMED table),
+    else the nearest valid key."""
+    if key in renamed:
+        return MMCLError(f"config key {prefix + key!r} is now {prefix + renamed[key]!r}")
     valid = sorted(valid)
     close = difflib.get_close_matches(key, valid, n=1)
     hint = f"; did you mean {prefix + close[0]!r}?" if close else ""
@@ -151,7 +159,7 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     valid = {name: tp for name, tp in types_by_name.items() if name != open_name} | kinds
     for key in data:
         if key not in valid:
-            raise _unknown_key(prefix, key, valid)
+            raise _unknown_key(prefix, key, valid, getattr(cls, "RENAMED", {}))
     defaults = cls()
     values = {}
     for name, tp in types_by_name.items():
