@@ -82,8 +82,8 @@ def test_missing_or_malformed_file_names_the_file(tmp_path):
 
 
 def test_override_values_yaml_cannot_parse_stay_text():
-    cfg = load_config(RunConfig, None, ["data.csv_separator=,", "name=[x", "train.steps=7"])
-    assert cfg.data.csv_separator == ","
+    cfg = load_config(RunConfig, None, ["data.csv.separator=,", "name=[x", "train.steps=7"])
+    assert cfg.data.csv.separator == ","
     assert cfg.name == "[x"
     assert cfg.train.steps == 7
 

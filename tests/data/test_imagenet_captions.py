@@ -167,9 +167,13 @@ def test_data_format_imagenet_captions_trains_a_few_steps(tmp_path, capsys):
     args += ["model.width=4", "model.text_width=32", "model.text_layers=1", "model.text_heads=2"]
     args += ["train.batch_size=4", "train.steps=2", "train.warmup_steps=1", "train.log_every=1"]
     args += ["train.progress=false", "data.image_size=16", "data.format=imagenet_captions"]
-    args += [f"data.path={path}", f"data.imagenet_root={root}", "data.captions_text=title,tags"]
+    args += [
+        f"data.path={path}",
+        f"data.imagenet_captions.imagenet_root={root}",
+        "data.imagenet_captions.captions_text=title,tags",
+    ]
     assert main([*args, "--no-eval"]) == 0
     assert [m["step"] for m in read_metrics(tmp_path / "ic" / "metrics.jsonl")] == [1, 2]
-    without_root = [a for a in args if not a.startswith("data.imagenet_root=")]
+    without_root = [a for a in args if not a.startswith("data.imagenet_captions.imagenet_root=")]
     assert main([*without_root, "name=no_root", "--no-eval"]) == 2  # an error, no traceback
-    assert "data.imagenet_root" in capsys.readouterr().err
+    assert "data.imagenet_captions.imagenet_root" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from torch import nn
 
 from mmcl.data import record_images
 from mmcl.data.formats.bad_data import BadDataLog
-from mmcl.data.formats.readers import ReaderOptions, read_records
+from mmcl.data.formats.readers import read_records
 from mmcl.data.record_dataset import lazy_records_split
 from mmcl.distributed import Shards
 from mmcl.eval.features import FeatureSet
@@ -52,7 +52,7 @@ def extract(folder: Path, shards: Shards) -> tuple[FeatureSet, int, BadDataLog]:
 
     record_images.decode_image = counting_decode
     try:
-        records = read_records("imagefolder", folder, ReaderOptions())
+        records = read_records("imagefolder", folder)
         split = lazy_records_split(records, IMAGE_SIZE, "val", ["a photo of a {}."])
         bad = BadDataLog(MAX_BAD_FRACTION, what="evaluation data")
         loading = Loading(BATCH, 0, shards, bad)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from mmcl.data import record_images
 from mmcl.data.formats.bad_data import BadDataLog
-from mmcl.data.formats.readers import ReaderOptions, read_records
+from mmcl.data.formats.readers import read_records
 from mmcl.data.record_dataset import lazy_records_split, records_to_split
 from mmcl.data.record_images import RecordImages
 from mmcl.distributed import Shards
@@ -62,7 +62,7 @@ def image_folder(root: Path, corrupt: tuple[str, ...] = ()) -> Path:
 
 
 def lazy_split(folder: Path, size: int = worker.IMAGE_SIZE):
-    records = read_records("imagefolder", folder, ReaderOptions())
+    records = read_records("imagefolder", folder)
     return lazy_records_split(records, size, "val", TEMPLATES)
 
 
@@ -106,7 +106,7 @@ def test_a_lazy_split_is_decoded_batch_by_batch_into_the_in_memory_features(tmp_
     streamed = split_features(model, split, None, len(split), loading())
     assert model.decoded_at_forward == [2, 4, 6, 8, 9]  # one batch decoded per forward pass
 
-    records = read_records("imagefolder", folder, ReaderOptions())
+    records = read_records("imagefolder", folder)
     bad = BadDataLog(0.5)
     in_memory = records_to_split(records, worker.IMAGE_SIZE, "val", TEMPLATES, bad)
     assert isinstance(in_memory.images, torch.Tensor)
@@ -169,7 +169,7 @@ def test_retrieval_reads_the_captions_of_the_rows_that_were_kept(tmp_path):
     torch.manual_seed(0)
     cfg = ModelConfig(width=4, text_width=32, text_layers=1, text_heads=2, embed_dim=16)
     model = build_model(cfg, image_size=16, with_text=True)
-    records = read_records("coco", coco_folder(tmp_path / "coco", corrupt=2), ReaderOptions())
+    records = read_records("coco", coco_folder(tmp_path / "coco", corrupt=2))
 
     def scores(split) -> list[dict]:
         data = EvalData("coco", train=split, tests={"val": split}, batch_size=4)

@@ -415,36 +415,36 @@ KINDS: dict[str, Kind] = {
     "cls cat": Kind(_all_shards(cls=b"cat"), True, ("cls member 'cat'", "write the class")),
     "cls -2": Kind(_all_shards(cls=b"-2"), True, ("cls member '-2' is negative",)),
     "one cls 2.0 of 16 tolerated": Kind(_shards_with({7: sample(cls=b"2.0")}), False),
-    # empty class cells in a CSV with data.csv_label_key: a bad row naming file:line and column
+    # empty class cells in a CSV with data.csv.label_key: a bad row naming file:line and column
     "empty label, first row": Kind(
         _row(0, "img.png,a red square,"),
         True,
         ("t.csv:2", "empty class cell in column 'label'", "fill it in"),
-        ("csv_label_key=label", "max_bad_fraction=0"),
+        ("csv.label_key=label", "max_bad_fraction=0"),
         "supervised",
     ),
     "empty label, middle row": Kind(
         _row(7, "img.png,a red square,"),
         True,
-        ("t.csv:9", "column 'label' (data.csv_label_key)"),
-        ("csv_label_key=label", "max_bad_fraction=0"),
+        ("t.csv:9", "column 'label' (data.csv.label_key)"),
+        ("csv.label_key=label", "max_bad_fraction=0"),
         "supervised",
     ),
     "empty label, last row": Kind(
         _row(N - 1, "img.png,a red square,  "),
         True,
         (f"t.csv:{N + 1}", "empty class cell"),
-        ("csv_label_key=label", "max_bad_fraction=0"),
+        ("csv.label_key=label", "max_bad_fraction=0"),
         "supervised",
     ),
     "empty label tolerated": Kind(
-        _row(3, "img.png,a red square,"), False, (), ("csv_label_key=label",), "supervised", 3
+        _row(3, "img.png,a red square,"), False, (), ("csv.label_key=label",), "supervised", 3
     ),
     "every label empty": Kind(
         _csv(lambda rows: [r.rsplit(",", 1)[0] + "," for r in rows]),
         True,
         ("empty class cell",),
-        ("csv_label_key=label",),
+        ("csv.label_key=label",),
         "supervised",
     ),
     # CSV encodings: a UTF-16/32 file is refused whole, a non-UTF-8 row is a bad row
@@ -464,7 +464,7 @@ KINDS: dict[str, Kind] = {
         _latin1_row(2),
         True,
         ("t.csv:4", "column 'label' is not valid UTF-8"),
-        ("csv_label_key=label", "max_bad_fraction=0"),
+        ("csv.label_key=label", "max_bad_fraction=0"),
     ),
     "latin-1 in a column not read": Kind(_latin1_row(3), False, (), FRACTION_0),
     "latin-1 file": Kind(_latin1_csv, True, ("encoding is not UTF-8", "re-save it as UTF-8")),
@@ -473,10 +473,10 @@ KINDS: dict[str, Kind] = {
     "coco images elsewhere": Kind(
         _coco_images_elsewhere,
         True,
-        ("'0.png', ...) are in none of", "annotations, ", "coco_images"),
+        ("'0.png', ...) are in none of", "annotations, ", "coco.images"),
     ),
-    "coco images elsewhere, data.coco_images": Kind(
-        _coco_images_elsewhere, False, (), ("coco_images={root}/pictures",)
+    "coco images elsewhere, data.coco.images": Kind(
+        _coco_images_elsewhere, False, (), ("coco.images={root}/pictures",)
     ),
     "coco caption 42": Kind(
         _coco_caption(42),
@@ -599,9 +599,9 @@ def test_mmcl_train_refuses_at_start_as_check_does(tmp_path, capsys, name):
 def test_supervised_run_skips_an_empty_label_cell_that_check_tolerates(tmp_path, capsys):
     """It crashed with `IndexError: Target -1` while check called the file good."""
     path = _row(3, "img.png,a red square,")(tmp_path)
-    assert check(capsys, path, ["csv_label_key=label"])[0] == 0
+    assert check(capsys, path, ["csv.label_key=label"])[0] == 0
     args = ["train", "configs/clip_shapes.yaml", "--no-eval", f"out_dir={tmp_path}", "name=s"]
-    args += [*MODEL, f"data.path={path}", "data.format=csv", "data.csv_label_key=label"]
+    args += [*MODEL, f"data.path={path}", "data.format=csv", "data.csv.label_key=label"]
     args += [f"data.image_size={SIZE}"]
     args += ["method.name=supervised", f"train.batch_size={BATCH}", f"train.steps={N // BATCH}"]
     args += ["train.warmup_steps=1", "train.progress=false"]

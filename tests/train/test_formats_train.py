@@ -64,7 +64,7 @@ def test_trains_a_few_steps_from_each_format(tmp_path, data, fmt, method, path):
 
 def test_csv_run_is_scored_zero_shot_on_an_imagefolder_val_split(tmp_path, data):
     args = ["train", "configs/clip_shapes.yaml", *TINY, f"out_dir={tmp_path}", "name=ev"]
-    args += ["data.format=csv", f"data.path={data / 'csv/train.csv'}", "data.csv_label_key=label"]
+    args += ["data.format=csv", f"data.path={data / 'csv/train.csv'}", "data.csv.label_key=label"]
     args += [f"data.val_path={data / 'imagefolder/id'}", "data.val_format=imagefolder"]
     args += [f"data.val_shifts={{again: {data / 'imagefolder/id'}}}"]  # a shift set: same images
     args += ["eval.tasks=[zeroshot,retrieval,knn]", "eval.probe_train_size=64"]
@@ -79,7 +79,7 @@ def test_csv_run_is_scored_zero_shot_on_an_imagefolder_val_split(tmp_path, data)
 
 def test_schema_error_stops_before_training(tmp_path, data, capsys):
     args = ["train", "configs/clip_shapes.yaml", *TINY, f"out_dir={tmp_path}", "name=bad"]
-    args += ["data.format=csv", f"data.path={data / 'csv/train.csv'}", "data.csv_img_key=image"]
+    args += ["data.format=csv", f"data.path={data / 'csv/train.csv'}", "data.csv.img_key=image"]
     assert main(args) == 2
     assert "train.csv: missing column(s) 'image'" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "metrics.jsonl").exists()
@@ -116,7 +116,7 @@ def test_sigkilled_webdataset_run_resumes_to_the_same_final_metrics(tmp_path, da
         "data.format=webdataset",
         f"data.path={data / 'webdataset' / SHARDS}",
         "data.num_workers=2",
-        "data.shuffle_buffer=5",
+        "data.webdataset.shuffle_buffer=5",
         f"out_dir={tmp_path / 'runs'}",
     ]
     straight = write_config(tmp_path / "s.yaml", [*overrides, "name=straight"])

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fashion): its gates",
     )
     check.add_argument(
-        "overrides", nargs="*", help="data config overrides, e.g. csv_caption_key=caption"
+        "overrides", nargs="*", help="data config overrides, e.g. csv.caption_key=caption"
     )
     check.add_argument(
         "--format", default=None, help="a data format, as data.format (default: inferred)"

@@ -26,9 +26,8 @@ from mmcl.data.config import DataConfig
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
 from mmcl.data.formats.records import Record, RecordSet
 from mmcl.data.formats.samples import Judged, judge_record, judge_shard_sample
-from mmcl.data.formats.webdataset_shards import RawSample, iter_samples
+from mmcl.data.formats.webdataset_shards import RawSample, Shard, ShardSet, iter_samples
 from mmcl.data.sources import load_train_source
-from mmcl.data.stream_dataset import Shard
 from mmcl.errors import MMCLError
 
 log = logging.getLogger(__name__)
@@ -212,12 +211,23 @@ def check_dataset(cfg: DataConfig, workers: int = 4) -> CheckReport:
             f"mmcl data check reads a dataset on disk; for the {cfg.world} world run "
             f"`mmcl data check {cfg.world}`"
         )
-    source = load_train_source(cfg)
-    if not isinstance(source, RecordSet):  # shards
-        chunks = _in_threads(source, _shard_outcomes, workers)
-        return CheckReport(cfg.path, cfg.format, _gathered(chunks, cfg.path))
-    records = source.records
-    parts = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
-    chunks = _in_threads(parts, lambda part: [_record_outcome(r) for r in part], workers)
-    outcomes = _gathered(chunks, source.name)
-    return CheckReport(source.name, cfg.format, outcomes, list(source.class_names))
+    return load_train_source(cfg).visit(_Check(cfg, workers))
+
+
+@dataclass(frozen=True)
+class _Check:
+    """`check_dataset`'s visitor: every sample of a source read and judged, in threads."""
+
+    cfg: DataConfig
+    workers: int
+
+    def shards(self, source: ShardSet) -> CheckReport:
+        chunks = _in_threads(source, _shard_outcomes, self.workers)
+        return CheckReport(self.cfg.path, self.cfg.format, _gathered(chunks, self.cfg.path))
+
+    def records(self, source: RecordSet) -> CheckReport:
+        records = source.records
+        parts = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
+        chunks = _in_threads(parts, lambda part: [_record_outcome(r) for r in part], self.workers)
+        outcomes = _gathered(chunks, source.name)
+        return CheckReport(source.name, self.cfg.format, outcomes, list(source.class_names))

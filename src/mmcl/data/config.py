@@ -1,27 +1,50 @@
-"""What data a run reads (`data.*`): a built-in world or a dataset on disk, and its test sets."""
+"""What data a run reads (`data.*`): a built-in world or a dataset on disk, and its test sets.
+
+The settings every kind of data shares are `DataConfig`'s own fields; each format's own options
+live with the format (`data.<format>.*`: `CsvOptions` in `formats/csv_captions.py` is
+`data.csv.*`), read through the format registry into `DataConfig.formats`, so a plugin format
+brings its options and no code here names a format.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from mmcl.config import check_choice, check_range, from_dict
+from mmcl.config import check_choice, check_range, from_dict, sections_field
 from mmcl.data.caption_edits import DETAIL_KINDS
-from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS, SUBSET_TABLES
-from mmcl.data.formats.detect import file_formats, infer_format
+from mmcl.data.formats.detect import infer_format
+from mmcl.data.formats.readers import READERS, get_reader, reader_formats
 from mmcl.data.templates import resolve_templates
 from mmcl.data.worlds import WORLDS, get_world
 from mmcl.data.worlds.shapes import ShapesConfig
 from mmcl.errors import MMCLError
 
-SUBSET_NAMES = (*SUBSET_TABLES, *CLASS_INDEX_LAYOUTS)  # shift names with a known class layout
 AUTO = "auto"  # data.format / data.val_format: inferred from the path, and saved resolved
-SEPARATOR_ALIASES = {"\\t": "\t", "tab": "\t", "comma": ","}  # `\t` as typed in a shell
 
 
 def data_formats() -> list[str]:
     """What `data.format` accepts: a world, a registered file format, or auto."""
-    return ["world", *file_formats(), AUTO]
+    return ["world", *reader_formats(), AUTO]
+
+
+def format_kinds() -> dict[str, type]:
+    """Every registered format's options section: format name -> its dataclass (`data.<fmt>.*`)."""
+    taken = [f.name for f in dataclasses.fields(DataConfig)]
+    kinds = {}
+    for name in reader_formats():
+        kind = READERS.get(name).options_cls
+        if kind is None:
+            continue
+        if name in taken:
+            raise MMCLError(
+                f"data format {name!r} has options, so its name must not be one of "
+                f"{', '.join(taken)} (the data section's own keys): register it under another"
+            )
+        kinds[name] = kind
+    return kinds
 
 
 @dataclass
@@ -36,28 +59,14 @@ class DataConfig:
     world_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str = ""  # rendered worlds; default $MMCL_CACHE or ~/.cache/mmcl
     num_workers: int = 0  # in-memory worlds load fastest in the main process
-    # ---- real formats (format != world) ----
+    # ---- datasets on disk (format != world); each format's own options are data.<format>.* ----
     path: str = ""  # CSV/TSV file, COCO captions JSON (or its folder), class-folder root, or
     # webdataset shards ("shards-{000..009}.tar", several joined by "::")
     image_size: int = 32  # images are resized (shorter side) and centre-cropped to this
-    csv_img_key: str = "filepath"  # open_clip's column names
-    csv_caption_key: str = "title"
-    csv_label_key: str = ""  # optional class-name column (labels for probes / supervised)
-    csv_separator: str = ","  # "\t" (or "tab") for TSV
-    coco_images: str = ""  # COCO image folder; "" = next to the JSON (COCO's own layout)
-    caption_template: str = "a photo of a {}."  # ImageFolder captions from class names
-    class_subset: str = ""  # imagefolder: imagenet_r | imagenet_a | objectnet
-    imagenet_root: str = ""  # imagenet_captions: local ImageNet (holding train/<wnid>/)
-    # imagenet_captions text: title | tags | description joined by "+", variants by ","
-    captions_text: str = "title+tags+description"
-    caption_class_filter: bool = False  # imagenet_captions: keep captions naming the class
     max_bad_fraction: float = 0.001  # bad samples tolerated (skipped) before the run stops
     # Xue et al.'s caption ablation on real captions: full | no_details | label (class only)
     caption_edit: str = "full"
     caption_edit_kinds: list[str] = field(default_factory=lambda: list(DETAIL_KINDS))
-    shuffle_buffer: int = 1000  # webdataset: samples held for shuffling, per worker
-    # webdataset: samples per remote shard (pipe:, http://) when no sizes.json lies beside them
-    shard_samples: int = 0
     val_path: str = ""  # evaluation split (same kinds as path); "" = no test split
     val_format: str = ""  # format of val_path; "" = same as format; auto = from val_path
     # Shifted test sets scored beside val, name -> path in val's format (e.g. imagenet_r:
@@ -67,14 +76,62 @@ class DataConfig:
     # zero-shot prompts: templates with {} for the class name, or presets (openai_imagenet: the
     # 80 of CLIP's paper; simple_imagenet: open_clip's 7), expanded when the config loads
     prompt_templates: list[str] = field(default_factory=lambda: ["a photo of a {}."])
+    # Each format's own options by format name, written flat (`data.csv.*`, `data.webdataset.*`):
+    # held for data.format and data.val_format, and for any other format given.
+    formats: dict[str, Any] = sections_field(format_kinds)
+
+    # Keys that moved into their format's section: the unknown-key error names the new key.
+    RENAMED: ClassVar[dict[str, str]] = {
+        "csv_img_key": "csv.img_key",
+        "csv_caption_key": "csv.caption_key",
+        "csv_label_key": "csv.label_key",
+        "csv_separator": "csv.separator",
+        "coco_images": "coco.images",
+        "caption_template": "imagefolder.caption_template",
+        "class_subset": "imagefolder.class_subset",
+        "imagenet_root": "imagenet_captions.imagenet_root",
+        "captions_text": "imagenet_captions.captions_text",
+        "caption_class_filter": "imagenet_captions.caption_class_filter",
+        "shuffle_buffer": "webdataset.shuffle_buffer",
+        "shard_samples": "webdataset.shard_samples",
+    }
 
     def __post_init__(self) -> None:
-        self.csv_separator = SEPARATOR_ALIASES.get(self.csv_separator, self.csv_separator)
         self.prompt_templates = resolve_templates(self.prompt_templates)
+        implied: list[str] = []
         if self.format == AUTO:
-            self.format = self._inferred("data.path", self.path)
+            self.format, implied = self._inferred("data.path", self.path)
         if self.val_format == AUTO:
-            self.val_format = self._inferred("data.val_path", self.val_path)
+            self.val_format, implied_val = self._inferred("data.val_path", self.val_path)
+            implied += implied_val
+        kinds = format_kinds()
+        held = {fmt: kinds[fmt]() for fmt in (self.format, self.val_format) if fmt in kinds}
+        self.formats = {**held, **self.formats}  # a new dict: `replace` shares the old one
+        for item in implied:
+            self._imply(item)
+
+    def __getattr__(self, key: str) -> Any:
+        """A format's options by its name (`cfg.csv`): the ones held, else its defaults."""
+        if key.startswith("__") or key == "formats":  # copy and pickle probe dunders
+            raise AttributeError(key)
+        if key in self.__dict__.get("formats", {}):
+            return self.formats[key]
+        kinds = format_kinds()
+        if key in kinds:
+            return kinds[key]()
+        names = [*(f.name for f in dataclasses.fields(self)), *kinds]
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise AttributeError(f"DataConfig has no setting or format options {key!r}{hint}")
+
+    def options(self, fmt: str) -> Any:
+        """The options format `fmt` is read with (None for a format that has none)."""
+        return getattr(self, fmt) if fmt in format_kinds() else None
+
+    def with_options(self, fmt: str, **changes: Any) -> DataConfig:
+        """This config with `changes` made to format `fmt`'s options (itself left as it is)."""
+        changed = dataclasses.replace(self.options(fmt), **changes)
+        return dataclasses.replace(self, formats={**self.formats, fmt: changed})
 
     def world_config(self) -> Any:
         """The config of `data.world`: `data.shapes` for shapes; for `fashion` the knobs it
@@ -92,14 +149,19 @@ class DataConfig:
             )
         return self.shapes
 
-    def _inferred(self, key: str, path: str) -> str:
-        """The format of `path` (a TSV also sets a tab separator, unless one was chosen)."""
+    def _inferred(self, key: str, path: str) -> tuple[str, list[str]]:
+        """The format of `path`, and the options it implies (a TSV: csv.separator=tab)."""
         if not path:
             raise MMCLError(f"data.format=auto needs {key} (the format is inferred from it)")
-        fmt, implied = infer_format(path)
-        if "csv_separator=tab" in implied and self.csv_separator == ",":
-            self.csv_separator = "\t"
-        return fmt
+        return infer_format(path)
+
+    def _imply(self, item: str) -> None:
+        """Apply an implied `<format>.<field>=value` unless that field was set otherwise."""
+        dotted, value = item.split("=", 1)
+        fmt, name = dotted.split(".")
+        options = self.formats[fmt]
+        if getattr(options, name) == getattr(type(options)(), name):
+            self.formats[fmt] = dataclasses.replace(options, **{name: value})
 
     def validate(self) -> None:
         check_choice("data.format", self.format, data_formats())
@@ -109,16 +171,16 @@ class DataConfig:
         check_range("data.num_workers", self.num_workers, 0, 64)
         check_range("data.image_size", self.image_size, 8, 1024)
         check_range("data.max_bad_fraction", self.max_bad_fraction, 0, 1)
-        check_range("data.shuffle_buffer", self.shuffle_buffer, 1)
-        check_range("data.shard_samples", self.shard_samples, 0)
         check_choice("data.caption_edit", self.caption_edit, ("full", "no_details", "label"))
         for kind in self.caption_edit_kinds:
             check_choice("data.caption_edit_kinds", kind, DETAIL_KINDS)
-        if self.caption_edit != "full" and self.format in ("world", "webdataset"):
+        # only the captions of records read into memory can be edited (not a stream's)
+        editable = self.format != "world" and not get_reader(self.format).stream
+        if self.caption_edit != "full" and not editable:
+            formats = [f for f in reader_formats() if not get_reader(f).stream]
             raise MMCLError(
                 f"data.caption_edit={self.caption_edit} edits captions read from files "
-                "(csv, coco, imagefolder, imagenet_captions); for worlds use "
-                "data.shapes.caption_preset"
+                f"({', '.join(formats)}); for worlds use data.shapes.caption_preset"
             )
         if self.val_format:
             check_choice("data.val_format", self.val_format, data_formats())
@@ -127,20 +189,8 @@ class DataConfig:
         for name in self.val_shifts:
             if name == "val":
                 raise MMCLError("data.val_shifts: 'val' names data.val_path; pick another name")
-        if self.class_subset:
-            check_choice("data.class_subset", self.class_subset, SUBSET_NAMES)
-        if len(self.csv_separator) != 1:
-            raise MMCLError(
-                f"config key 'data.csv_separator' = {self.csv_separator!r} must be one "
-                "character (use \\t or tab for TSV)"
-            )
         if self.format != "world" and not self.path and not self.val_path:
             raise MMCLError(
                 f"data.format={self.format} needs data.path (the file, folder or shards to read; "
                 "data.val_path alone is enough to evaluate)"
-            )
-        if self.caption_template and self.caption_template.count("{}") != 1:
-            raise MMCLError(
-                f"config key 'data.caption_template' = {self.caption_template!r} must contain "
-                "one {} for the class name (or be empty)"
             )

@@ -89,12 +89,20 @@ class BatchEncoder:
 class RecordDataset(Dataset):
     """Map-style dataset over a `RecordSet`; every fetch returns a `LoadedBatch`."""
 
+    own_sampler = False  # the trainer's sampler chooses its indices
+    reports_bad = True  # fetches are `LoadedBatch`es: the bad samples met travel with them
+
     def __init__(self, records: RecordSet, encoder: BatchEncoder, seed: int = 0) -> None:
         self.records, self.encoder, self.seed = records, encoder, seed
         self.epoch = 0  # captions are drawn per (seed, epoch, index)
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def known_size(self) -> int:
+        """Samples the bad-data tally judges a fraction of."""
+        return len(self)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

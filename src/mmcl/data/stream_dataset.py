@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -26,61 +25,10 @@ from torch.utils.data import IterableDataset, get_worker_info
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, BadSample
 from mmcl.data.formats.images import to_tensor
 from mmcl.data.formats.samples import judge_shard_sample
-from mmcl.data.formats.webdataset_shards import (
-    RawSample,
-    ShardScan,
-    TruncatedShard,
-    is_remote,
-    iter_samples,
-    remote_counts,
-    scan_shard,
-)
+from mmcl.data.formats.webdataset_shards import RawSample, Shard, iter_samples
 from mmcl.data.record_dataset import BatchEncoder, LoadedBatch
 from mmcl.data.seeds import mix
 from mmcl.errors import MMCLError
-
-
-@dataclass(frozen=True)
-class Shard:
-    path: str
-    n_samples: int
-    offset: int  # global index of its first sample: Batch.index = offset + position
-    captioned: int = -1  # samples with a caption member (.txt/.json); -1 = unknown (remote)
-
-
-def index_shards(paths: list[str], per_shard: int = 0) -> list[Shard]:
-    """Count every shard's samples and number samples globally: local shards by their tar
-    headers, remote ones by their sizes.json (or `per_shard`). Truncated local shards are
-    refused, all of them named in one error."""
-    remote = [p for p in paths if is_remote(p)]
-    counts = dict(zip(remote, remote_counts(remote, per_shard), strict=True)) if remote else {}
-    scans, truncated = {}, []
-    for path in paths:
-        try:
-            scans[path] = ShardScan(counts[path], -1) if path in counts else scan_shard(path)
-        except TruncatedShard as error:
-            truncated.append(error)
-    _refuse_truncated(truncated)
-    shards, offset = [], 0
-    for path in paths:
-        shards.append(Shard(path, scans[path].samples, offset, scans[path].captioned))
-        offset += scans[path].samples
-    if offset == 0:
-        raise MMCLError(f"no samples with an image found in {len(paths)} shard(s): {paths[:3]}")
-    return shards
-
-
-def _refuse_truncated(truncated: list[TruncatedShard]) -> None:
-    """One error naming every truncated shard (the first few in detail) and the fix."""
-    if len(truncated) == 1:
-        raise truncated[0]
-    if truncated:
-        named = "; ".join(f"{e.path} ({e.detail})" for e in truncated[:3])
-        more = f"; and {len(truncated) - 3} more" if len(truncated) > 3 else ""
-        raise MMCLError(
-            f"{len(truncated)} shards are truncated: {named}{more}: re-download or rewrite "
-            "them, or leave them out of data.path"
-        )
 
 
 def partition(shards: list[Shard], slots: int) -> list[list[Shard]]:
@@ -115,6 +63,9 @@ def shuffle_buffer(
 class ShardStream(IterableDataset):
     """Iterable dataset of `LoadedBatch`es; also the trainer's sampler (len, set_position)."""
 
+    own_sampler = True  # it cuts its own batches; the trainer only sets its position
+    reports_bad = True  # fetches are `LoadedBatch`es: the bad samples met travel with them
+
     def __init__(
         self,
         shards: list[Shard],
@@ -142,6 +93,11 @@ class ShardStream(IterableDataset):
 
     def __len__(self) -> int:
         return self.per_worker * self.workers
+
+    @property
+    def known_size(self) -> int:
+        """Samples the bad-data tally judges a fraction of: every sample counted at start."""
+        return self.n_samples
 
     def set_position(self, epoch: int, batch_in_epoch: int) -> None:
         self.epoch, self.start_batch = epoch, batch_in_epoch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,9 +11,8 @@ import torch
 
 from mmcl import __version__
 from mmcl.config import config_hash
-from mmcl.data.config import SUBSET_NAMES
 from mmcl.data.formats.bad_data import BadDataLog
-from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS
+from mmcl.data.formats.class_subsets import CLASS_INDEX_LAYOUTS, SUBSET_NAMES
 from mmcl.data.sources import data_split, load_split, relabel
 from mmcl.data.worlds import WorldSplit
 from mmcl.distributed import Shards
@@ -89,7 +87,7 @@ def format_eval_data(
     tests, candidate_classes = {"val": val}, {}
     for name, path in d.val_shifts.items():
         subset = name if name in SUBSET_NAMES else ""
-        shift_cfg = dataclasses.replace(d, class_subset=subset)
+        shift_cfg = d.with_options("imagefolder", class_subset=subset)
         shift = data_split(shift_cfg, d.val_format or d.format, path, name, None, bad, lazy=True)
         tests[name] = relabel(shift, val.class_names) if val.class_names else shift
         check_relabelled(name, path, shift, tests[name])

@@ -3,9 +3,14 @@
 `data.format=world` serves a rendered world; map-style readers (CSV, COCO, ImageFolder,
 ImageNet-Captions) give a `RecordSet` served by `RecordDataset` through the trainer's
 `ResumableBatchSampler`; webdataset shards are streamed by `ShardStream`, which is its own
-sampler. The method decides what a batch holds (tokenized captions, augmented views), and may
-replace the whole dataset with its own (`Method.training_dataset`: partner views by caption or
-from a teacher's index), before the trainer sizes its sampler on it.
+sampler. The source makes its own dataset (`source.visit(TrainingRead(...))`) and the loop asks
+the dataset how it is read: `own_sampler` (it cuts its own batches), `reports_bad` (its fetches
+are `LoadedBatch`es carrying the bad samples met), `known_size` (what the bad-data tally judges
+a fraction of), `set_epoch`. A dataset that declares none of these (a world's, or a method's
+own) is read as a world's: ready `Batch`es, no bad samples, driven by the trainer's sampler.
+The method decides what a batch holds (tokenized captions, augmented views), and may replace the
+whole dataset with its own (`Method.training_dataset`: partner views by caption or from a
+teacher's index), before the trainer sizes its sampler on it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -21,18 +27,9 @@ from mmcl.data.augment import simclr_view_transform
 from mmcl.data.batch import Batch
 from mmcl.data.config import DataConfig
 from mmcl.data.formats.bad_data import BadDataLog
-from mmcl.data.formats.records import RecordSet
-from mmcl.data.formats.webdataset_shards import LOOKED_FOR
-from mmcl.data.record_dataset import (
-    BatchEncoder,
-    LoadedBatch,
-    RecordDataset,
-    collate_loaded,
-)
-from mmcl.data.sources import TrainSource
-from mmcl.data.stream_dataset import ShardStream
-from mmcl.data.world_dataset import WorldDataset, collate_batches
-from mmcl.data.worlds import WorldSplit
+from mmcl.data.record_dataset import BatchEncoder, LoadedBatch, collate_loaded
+from mmcl.data.sources import TrainingRead, TrainSource
+from mmcl.data.world_dataset import collate_batches
 from mmcl.errors import MMCLError
 from mmcl.methods.base import DataInfo, Method
 from mmcl.models.tokenizer import tokenizer_for
@@ -45,42 +42,20 @@ log = logging.getLogger(__name__)
 
 def data_info(cfg: DataConfig, source: TrainSource) -> DataInfo:
     """Image size and class count, which the model is built for."""
-    if isinstance(source, WorldSplit):
-        return DataInfo(source.image_size, len(source.class_names))
-    classes = source.class_names if isinstance(source, RecordSet) else []
-    return DataInfo(cfg.image_size, len(classes))
+    return DataInfo(source.image_size_for(cfg.image_size), len(source.class_names))
 
 
 def check_method_fits(cfg: RunConfig, method: Method, source: TrainSource) -> None:
     """Fail before training when the data lacks what the method needs."""
-    if method.needs_labels and not getattr(source, "class_names", None):
-        name = source.name if isinstance(source, RecordSet) else "data.format=webdataset"
+    if method.needs_labels and not source.class_names:
         raise MMCLError(
-            f"method.name={cfg.method.name} needs class names, but {name} has none"
-            f"{_first_bad(source)}: use data.format=imagefolder, or a CSV with a class column "
-            "(data.csv_label_key)"
+            f"method.name={cfg.method.name} needs class names, but {source.description} has "
+            f"none{source.first_bad()}: use data.format=imagefolder, or a CSV with a class "
+            "column (data.csv.label_key)"
         )
-    if method.needs_text and isinstance(source, RecordSet):
-        if not any(r.captions for r in source.records):
-            raise MMCLError(
-                f"method.name={cfg.method.name} trains on captions, but {source.name} has none"
-                f"{_first_bad(source)} (for ImageFolder set data.caption_template, e.g. "
-                "'a photo of a {}.')"
-            )
-    elif method.needs_text and all(shard.captioned == 0 for shard in source):
-        raise MMCLError(
-            f"method.name={cfg.method.name} trains on captions, but no sample of "
-            f"{', '.join(s.path for s in source[:3])}{' ...' if len(source) > 3 else ''} has a "
-            f"caption (looked for {LOOKED_FOR}); write captions into the shards, or train an "
-            "image-only method (method.name=simclr)"
-        )
-
-
-def _first_bad(source: TrainSource) -> str:
-    """The first row its reader could not use, as " (file:line: why)": it may say why the data
-    has no classes or captions at all (an empty class column, a file not in UTF-8)."""
-    records = source.records if isinstance(source, RecordSet) else []
-    return next((f" ({r.source}: {r.error})" for r in records if r.error), "")
+    missing = source.missing_captions() if method.needs_text else ""
+    if missing:
+        raise MMCLError(f"method.name={cfg.method.name} trains on captions, but {missing}")
 
 
 def batch_encoder(cfg: RunConfig, method: Method, image_size: int) -> BatchEncoder:
@@ -93,7 +68,7 @@ def batch_encoder(cfg: RunConfig, method: Method, image_size: int) -> BatchEncod
 
 def training_dataset(
     cfg: RunConfig, method: Method, source: TrainSource, runtime: Runtime | None = None
-) -> WorldDataset | RecordDataset | ShardStream:
+) -> Any:
     """The train data as the method needs it: captions tokenized, augmented views, or the
     method's own dataset built over the source (`Method.training_dataset`)."""
     default = _encoded_dataset(cfg, method, source, runtime)
@@ -102,40 +77,26 @@ def training_dataset(
 
 def _encoded_dataset(
     cfg: RunConfig, method: Method, source: TrainSource, runtime: Runtime | None = None
-) -> WorldDataset | RecordDataset | ShardStream:
+) -> Any:
     """The source read as `method.needs_text` / `method.n_views` ask."""
-    if isinstance(source, WorldSplit):
-        encoder = batch_encoder(cfg, method, source.image_size)
-        return WorldDataset(
-            source, encoder.tokenizer, encoder.view_transform, method.n_views, cfg.train.seed
-        )
     check_method_fits(cfg, method, source)
-    encoder = batch_encoder(cfg, method, cfg.data.image_size)
-    if isinstance(source, RecordSet):
-        return RecordDataset(source, encoder, cfg.train.seed)
+    encoder = batch_encoder(cfg, method, source.image_size_for(cfg.data.image_size))
     runtime = runtime or Runtime(torch.device("cpu"))
-    if cfg.train.batch_size % runtime.world_size:
-        raise MMCLError(
-            f"train.batch_size={cfg.train.batch_size} must be divisible by the "
-            f"{runtime.world_size} processes"
-        )
-    return ShardStream(
-        source,
-        encoder,
-        cfg.train.batch_size // runtime.world_size,
-        cfg.train.seed,
-        runtime.rank,
-        runtime.world_size,
-        max(1, cfg.data.num_workers),
-        cfg.data.shuffle_buffer,
+    t = cfg.train
+    read = TrainingRead(
+        encoder, t.seed, t.batch_size, runtime.rank, runtime.world_size, cfg.data.num_workers
     )
+    return source.visit(read)
 
 
-def bad_data_log(cfg: DataConfig, dataset) -> BadDataLog:
+def own_sampler(dataset: Any) -> bool:
+    """Whether `dataset` cuts its own batches (a stream), so no sampler may drive it."""
+    return getattr(dataset, "own_sampler", False)
+
+
+def bad_data_log(cfg: DataConfig, dataset: Any) -> BadDataLog:
     """The run's tally, judged against the dataset's size as `mmcl data check` judges it."""
-    known = len(dataset) if isinstance(dataset, RecordDataset) else 0
-    if isinstance(dataset, ShardStream):
-        known = dataset.n_samples
+    known = getattr(dataset, "known_size", 0)  # a world's has no bad samples to judge
     return BadDataLog(cfg.max_bad_fraction, known, what=cfg.path or cfg.world)
 
 
@@ -143,7 +104,7 @@ def epoch_batches(
     dataset, sampler, cfg: RunConfig, epoch: int, pin_memory: bool, bad: BadDataLog
 ) -> Iterator[Batch]:
     """This epoch's batches from the sampler's position on; bad samples counted in `bad`."""
-    if isinstance(dataset, ShardStream):
+    if own_sampler(dataset):
         loader = DataLoader(
             dataset,
             batch_size=None,
@@ -154,12 +115,13 @@ def epoch_batches(
         )
         remaining = len(dataset) - dataset.start_batch
         return _accounted(itertools.islice(loader, remaining), bad)
-    if isinstance(dataset, RecordDataset):
+    if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
+    reports_bad = getattr(dataset, "reports_bad", False)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=collate_loaded if isinstance(dataset, RecordDataset) else collate_batches,
+        collate_fn=collate_loaded if reports_bad else collate_batches,
         num_workers=cfg.data.num_workers,
         # Its own generator: creating a loader must not draw from the global RNG, or a
         # resumed run would see different augmentations than an uninterrupted one.
@@ -167,7 +129,7 @@ def epoch_batches(
         pin_memory=pin_memory,
         worker_init_fn=ignore_stop_signals,
     )
-    return _accounted(loader, bad) if isinstance(dataset, RecordDataset) else iter(loader)
+    return _accounted(loader, bad) if reports_bad else iter(loader)
 
 
 def _accounted(loader, bad: BadDataLog) -> Iterator[Batch]:

@@ -25,13 +25,12 @@ from mmcl.config import differing_keys, from_dict, to_dict
 from mmcl.data.batch import Batch
 from mmcl.data.formats.bad_data import combined_state
 from mmcl.data.sources import load_train_source
-from mmcl.data.stream_dataset import ShardStream
 from mmcl.distributed import sync_batch_norm
 from mmcl.errors import MMCLError
 from mmcl.methods.base import Method, build_method, total_loss
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig, as_written
-from mmcl.train.data import bad_data_log, data_info, epoch_batches, training_dataset
+from mmcl.train.data import bad_data_log, data_info, epoch_batches, own_sampler, training_dataset
 from mmcl.train.distributed import Runtime, gather_objects, teardown_runtime
 from mmcl.train.metrics_log import MetricsLog
 from mmcl.train.precision import autocast, resolve_precision
@@ -111,7 +110,7 @@ class Trainer:
         )
         self.state = ckpt.TrainState()
         self._clock = 0.0  # perf_counter of the last `_tick`
-        if isinstance(self.dataset, ShardStream):  # a stream is its own sampler
+        if own_sampler(self.dataset):  # a stream is its own sampler
             if batch_sampler is not None:
                 raise MMCLError("a batch_sampler cannot drive data.format=webdataset (a stream)")
             batch_sampler = self.dataset

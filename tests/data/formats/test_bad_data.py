@@ -12,9 +12,12 @@ import torch
 
 from mmcl.config import load_config
 from mmcl.data.formats.bad_data import BadDataLog, BadEvent, combined_state
-from mmcl.data.formats.readers import ReaderOptions, read_records
+from mmcl.data.formats.csv_captions import CsvOptions
+from mmcl.data.formats.imagefolder import ImageFolderOptions
+from mmcl.data.formats.readers import read_records
+from mmcl.data.formats.webdataset_shards import index_shards
 from mmcl.data.record_dataset import BatchEncoder, RecordDataset
-from mmcl.data.stream_dataset import ShardStream, index_shards
+from mmcl.data.stream_dataset import ShardStream
 from mmcl.errors import MMCLError
 from mmcl.models.tokenizer import Tokenizer
 from mmcl.train.config import RunConfig
@@ -28,7 +31,7 @@ def _csv_copy(tmp_path, written, edit) -> tuple:
     (tmp_path / "train").symlink_to(written / "csv" / "train")
     path = tmp_path / "edited.csv"
     path.write_bytes(b"\n".join(edit([line.encode() for line in lines])) + b"\n")
-    return path, read_records("csv", path, ReaderOptions())
+    return path, read_records("csv", path)
 
 
 def _all_batches(dataset, batch=8):
@@ -171,9 +174,9 @@ def test_bad_caption_in_a_shard_keeps_the_batch_full(tmp_path):
 
 
 def test_csv_missing_column_fails_naming_file_and_key(written):
-    options = ReaderOptions(csv_caption_key="caption")
+    options = CsvOptions(caption_key="caption")
     with pytest.raises(
-        MMCLError, match=r"train.csv: missing column\(s\) 'caption'.*data.csv_caption_key"
+        MMCLError, match=r"train.csv: missing column\(s\) 'caption'.*data.csv.caption_key"
     ):
         read_records("csv", written / "csv" / "train.csv", options)
 
@@ -198,5 +201,7 @@ def test_imagefolder_without_images_fails(tmp_path):
 def test_class_map_mismatch_fails(tmp_path, written):
     with pytest.raises(MMCLError, match="class-map mismatch.*imagenet_r expects ImageNet wnid"):
         read_records(
-            "imagefolder", written / "imagefolder" / "id", ReaderOptions(class_subset="imagenet_r")
+            "imagefolder",
+            written / "imagefolder" / "id",
+            ImageFolderOptions(class_subset="imagenet_r"),
         )

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from mmcl.data.formats.class_subsets import class_subset, imagenet_wnids
-from mmcl.data.formats.readers import ReaderOptions, read_records
+from mmcl.data.formats.imagefolder import ImageFolderOptions
+from mmcl.data.formats.readers import read_records
 
 TIMM_INFO = "timm.data._info"
 
@@ -38,7 +39,7 @@ def test_imagefolder_subset_keeps_and_relabels_only_shared_classes(tmp_path):
     for wnid in (r_keys[5], r_keys[0], outside):
         (tmp_path / wnid).mkdir()
         Image.new("RGB", (8, 8)).save(tmp_path / wnid / "a.png")
-    records = read_records("imagefolder", tmp_path, ReaderOptions(class_subset="imagenet_r"))
+    records = read_records("imagefolder", tmp_path, ImageFolderOptions(class_subset="imagenet_r"))
     assert len(records.class_names) == 200
     assert sorted(r.label for r in records.records) == [0, 5]  # the outside class is dropped
     assert records.records[0].captions[0] == f"a photo of a {records.class_names[0]}."

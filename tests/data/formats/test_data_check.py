@@ -42,7 +42,7 @@ def test_check_names_every_bad_sample_and_fails_past_the_limit(tmp_path, written
 
 def test_check_passes_within_the_limit_and_reports_statistics(tmp_path, written, capsys):
     path = _bad_csv(tmp_path, written)
-    overrides = ["max_bad_fraction=0.2", "csv_label_key=label"]
+    overrides = ["max_bad_fraction=0.2", "csv.label_key=label"]
     assert main(["data", "check", str(path), "--workers", "2", *overrides]) == 0
     out = capsys.readouterr().out
     assert (
@@ -94,7 +94,7 @@ def test_format_is_inferred_from_the_path(tmp_path, written):
     (tmp_path / "t.tsv").write_text("filepath\ttitle\n")
     (tmp_path / "list.json").write_text("[]")
     assert infer_format(str(written / "csv" / "train.csv")) == ("csv", [])
-    assert infer_format(str(tmp_path / "t.tsv")) == ("csv", ["csv_separator=tab"])
+    assert infer_format(str(tmp_path / "t.tsv")) == ("csv", ["csv.separator=tab"])
     assert infer_format("s-{000..009}.tar") == ("webdataset", [])
     assert infer_format(str(written / "webdataset")) == ("webdataset", [])
     assert infer_format(str(written / "coco")) == ("coco", [])
@@ -113,7 +113,7 @@ def test_config_format_auto_is_inferred_and_saved_resolved(tmp_path, written):
     (tmp_path / "v.tsv").write_text(rows)
     overrides = ["format=auto", f"path={written / 'coco'}", "val_format=auto"]
     cfg = load_config(DataConfig, None, [*overrides, f"val_path={tmp_path / 'v.tsv'}"])
-    assert (cfg.format, cfg.val_format, cfg.csv_separator) == ("coco", "csv", "\t")
+    assert (cfg.format, cfg.val_format, cfg.csv.separator) == ("coco", "csv", "\t")
     with pytest.raises(MMCLError, match="data.format=auto needs data.path"):
         load_config(DataConfig, None, ["format=auto"])
 

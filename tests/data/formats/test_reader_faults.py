@@ -14,11 +14,17 @@ from PIL import Image
 
 from mmcl.cli import main
 from mmcl.data.formats.bad_data import BadDataLog
+from mmcl.data.formats.csv_captions import CsvOptions
 from mmcl.data.formats.images import decode_image
-from mmcl.data.formats.readers import ReaderOptions, read_records
-from mmcl.data.formats.webdataset_shards import TruncatedShard, count_samples, iter_samples
+from mmcl.data.formats.readers import read_records
+from mmcl.data.formats.webdataset_shards import (
+    TruncatedShard,
+    count_samples,
+    index_shards,
+    iter_samples,
+)
 from mmcl.data.record_dataset import BatchEncoder
-from mmcl.data.stream_dataset import ShardStream, first_samples, index_shards
+from mmcl.data.stream_dataset import ShardStream, first_samples
 from mmcl.errors import MMCLError
 from mmcl.models.tokenizer import Tokenizer
 
@@ -111,7 +117,7 @@ def _bad(records) -> dict[str, str]:
 def test_csv_row_with_extra_or_missing_fields_is_a_bad_row_naming_its_line(tmp_path, row, fields):
     rows = _rows(20)
     rows[4] = row
-    records = read_records("csv", _write_csv(tmp_path, rows), ReaderOptions(csv_label_key="label"))
+    records = read_records("csv", _write_csv(tmp_path, rows), CsvOptions(label_key="label"))
     assert len(records) == 20
     bad = _bad(records)
     assert list(bad) == ["t.csv:6"] and fields in bad["t.csv:6"] and "3" in bad["t.csv:6"]

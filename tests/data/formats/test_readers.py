@@ -7,11 +7,12 @@ import csv
 import torch
 
 from mmcl.data.formats.bad_data import BadDataLog
+from mmcl.data.formats.csv_captions import CsvOptions
 from mmcl.data.formats.images import decode_image
-from mmcl.data.formats.readers import ReaderOptions, read_records
-from mmcl.data.formats.webdataset_shards import expand_braces, shard_paths
+from mmcl.data.formats.readers import read_records
+from mmcl.data.formats.webdataset_shards import expand_braces, index_shards, shard_paths
 from mmcl.data.record_dataset import class_balanced_indices, records_to_split
-from mmcl.data.stream_dataset import first_samples, index_shards
+from mmcl.data.stream_dataset import first_samples
 
 
 def _decoded(records) -> torch.Tensor:
@@ -24,9 +25,7 @@ def _by_name(records) -> list[str]:
 
 def test_csv_round_trip(written, world):
     split = world["train"]
-    records = read_records(
-        "csv", written / "csv" / "train.csv", ReaderOptions(csv_label_key="label")
-    )
+    records = read_records("csv", written / "csv" / "train.csv", CsvOptions(label_key="label"))
     assert torch.equal(_decoded(records), split.images)
     assert [r.captions for r in records.records] == [(c,) for c in split.captions]
     assert _by_name(records) == [split.class_names[y] for y in split.labels]
@@ -42,7 +41,7 @@ def test_tsv_with_other_column_names(tmp_path, written, world):
         writer.writerow(["caption", "img"])
         writer.writerows([row["title"], row["filepath"]] for row in rows)
     (tmp_path / "train").symlink_to(written / "csv" / "train")
-    options = ReaderOptions(csv_img_key="img", csv_caption_key="caption", csv_separator="\t")
+    options = CsvOptions(img_key="img", caption_key="caption", separator="\t")
     records = read_records("csv", tsv, options)
     assert torch.equal(_decoded(records), world["train"].images)
     assert [r.captions[0] for r in records.records] == world["train"].captions

@@ -1,5 +1,6 @@
 """Remote webdataset shards: `pipe:` commands and http URLs stream through webdataset's opener,
-counted from sizes.json (or data.shard_samples), and give the same batches as local files."""
+counted from sizes.json (or data.webdataset.shard_samples), and give the same batches as local
+files."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import threading
 import pytest
 from torch.utils.data import DataLoader
 
-from mmcl.data.formats.webdataset_shards import count_samples, shard_paths
+from mmcl.data.formats.webdataset_shards import count_samples, index_shards, shard_paths
 from mmcl.data.record_dataset import BatchEncoder
-from mmcl.data.stream_dataset import ShardStream, index_shards
+from mmcl.data.stream_dataset import ShardStream
 from mmcl.errors import MMCLError
 
 LOCAL = "train-{000000..000003}.tar"
@@ -48,7 +49,9 @@ def test_pipe_shards_with_sizes_json_stream_like_local_files(shard_dir):
 
 def test_without_sizes_json_the_count_comes_from_the_flag_or_an_error_says_how(shard_dir):
     spec = f"pipe:cat {shard_dir}/{LOCAL}"
-    with pytest.raises(MMCLError, match=r"sizes.json beside the shards .* data.shard_samples=N"):
+    with pytest.raises(
+        MMCLError, match=r"sizes.json beside the shards .* data.webdataset.shard_samples=N"
+    ):
         index_shards(shard_paths(spec))
     shards = index_shards(shard_paths(spec), per_shard=8)
     assert [s.n_samples for s in shards] == [8, 8, 8, 8]

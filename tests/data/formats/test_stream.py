@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
-from mmcl.data.formats.webdataset_shards import shard_paths
+from mmcl.data.formats.webdataset_shards import index_shards, shard_paths
 from mmcl.data.record_dataset import BatchEncoder
-from mmcl.data.stream_dataset import ShardStream, index_shards
+from mmcl.data.stream_dataset import ShardStream
 
 
 def _stream(written, rank=0, world=1, workers=1, batch=4):

@@ -31,7 +31,7 @@ def test_sweep_on_a_csv_with_labels_edits_captions_and_keeps_the_baseline(tmp_pa
         *TINY,
         "data.format=csv",
         f"data.path={csv / 'train.csv'}",
-        "data.csv_label_key=label",
+        "data.csv.label_key=label",
         f"data.val_path={csv / 'id.csv'}",
         f"data.val_shifts={{sketch: {csv / 'sketch.csv'}}}",
     ]

@@ -23,6 +23,7 @@ SUBSET_TABLES = {
 }
 # Layouts whose class folders are ImageNet-1k class indices ("0".."999"), not wnids
 CLASS_INDEX_LAYOUTS = ("imagenet_v2",)
+SUBSET_NAMES = (*SUBSET_TABLES, *CLASS_INDEX_LAYOUTS)  # names with a known class layout
 OBJECTNET_FOLDERS = 313  # ObjectNet's image folders; its table indexes them in sorted order
 
 
@@ -76,7 +77,7 @@ class ClassSubset:
 def class_subset(name: str) -> ClassSubset:
     if name not in SUBSET_TABLES:
         valid = ", ".join(SUBSET_TABLES)
-        raise MMCLError(f"data.class_subset={name!r} is unknown (valid: {valid})")
+        raise MMCLError(f"data.imagefolder.class_subset={name!r} is unknown (valid: {valid})")
     rows = _table(SUBSET_TABLES[name])
     key_column = "objectnet_folder_index" if name == "objectnet" else "wnid"
     grouped: dict[str, list[int]] = {}
@@ -106,8 +107,8 @@ def subset_labels(subset: ClassSubset, folders: list[str], where: str) -> dict[s
     if subset.name == "objectnet" and not all(f in imagenet_wnids() for f in folders):
         if len(folders) != OBJECTNET_FOLDERS:
             raise MMCLError(
-                f"class-map mismatch in {where}: data.class_subset=objectnet expects ObjectNet's "
-                f"{OBJECTNET_FOLDERS} class folders (or ImageNet wnid folders), found "
+                f"class-map mismatch in {where}: data.imagefolder.class_subset=objectnet expects "
+                f"ObjectNet's {OBJECTNET_FOLDERS} class folders (or ImageNet wnid folders), found "
                 f"{len(folders)}"
             )
         position = {str(i): folder for i, folder in enumerate(sorted(folders))}
@@ -115,8 +116,8 @@ def subset_labels(subset: ClassSubset, folders: list[str], where: str) -> dict[s
     unknown = [f for f in folders if f not in imagenet_wnids()]
     if unknown:
         raise MMCLError(
-            f"class-map mismatch in {where}: data.class_subset={subset.name} expects ImageNet "
-            f"wnid folders (n01440764, ...), found {unknown[:3]}"
+            f"class-map mismatch in {where}: data.imagefolder.class_subset={subset.name} expects "
+            f"ImageNet wnid folders (n01440764, ...), found {unknown[:3]}"
         )
     wnids = imagenet_wnids()
     to_subset = subset.imagenet_to_subset()

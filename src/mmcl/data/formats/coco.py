@@ -2,10 +2,10 @@
 
 Every caption of an image is kept in `Record.captions` (COCO has about five); the dataset
 samples one per step from (seed, epoch, index), so a resumed run draws the same ones. The image
-folder is `data.coco_images` when set, else the first of `<json dir>/../<split>`,
+folder is `data.coco.images` when set, else the first of `<json dir>/../<split>`,
 `<json dir>/<split>`, `<json dir>`, `<json dir>/..` that holds any listed image (COCO's
 own layout is `annotations/captions_train2017.json` beside `train2017/`); when none does, the
-error lists the folders tried and names `data.coco_images`.
+error lists the folders tried and names `data.coco.images`.
 
 Image ids are matched as text, so an export that writes `"id": "7"` in one list and
 `"image_id": 7` in the other still pairs them. A caption that is not text (a number, a list) makes
@@ -15,13 +15,21 @@ its image a bad sample naming the annotation; a null caption is no caption.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from mmcl.data.formats.readers import READERS, ReaderOptions
+from mmcl.data.formats.readers import reader
 from mmcl.data.formats.records import Record, RecordSet
 from mmcl.errors import MMCLError
 
 ID_TYPES = (int, str)  # COCO's ids are integers; some exports write them as strings
+
+
+@dataclass(frozen=True)
+class CocoOptions:
+    """`data.coco.*`."""
+
+    images: str = ""  # the image folder; "" = found next to the JSON (COCO's own layout)
 
 
 def find_captions_json(path: Path) -> Path:
@@ -43,7 +51,7 @@ def image_folder(json_path: Path, image_root: str, file_names: list[str]) -> Pat
     holding any of them; an MMCLError listing the folders tried when none does."""
     if image_root:
         if not Path(image_root).is_dir():
-            raise MMCLError(f"data.coco_images={image_root} is not a folder")
+            raise MMCLError(f"data.coco.images={image_root} is not a folder")
         return Path(image_root)
     split = json_path.stem.removeprefix("captions_")
     here = json_path.parent
@@ -54,7 +62,7 @@ def image_folder(json_path: Path, image_root: str, file_names: list[str]) -> Pat
     tried = ", ".join(str(c) for c in candidates)
     raise MMCLError(
         f"{json_path}: its images ({file_names[0]!r}, ...) are in none of {tried}; set "
-        "data.coco_images to the folder that holds them"
+        "data.coco.images to the folder that holds them"
     )
 
 
@@ -113,8 +121,8 @@ def _captions(json_path: Path, annotations: list) -> tuple[dict[str, list[str]],
     return captions, flaws
 
 
-@READERS.register("coco")
-def read_coco(path: Path, options: ReaderOptions) -> RecordSet:
+@reader("coco", options=CocoOptions)
+def read_coco(path: Path, options: CocoOptions) -> RecordSet:
     """One `Record` per image with all its captions; `source` is `file:images[i]`."""
     json_path = find_captions_json(path)
     data = _load(json_path)
@@ -126,7 +134,7 @@ def read_coco(path: Path, options: ReaderOptions) -> RecordSet:
         listed.append((str(image_id), file_name))
     if not listed:
         raise MMCLError(f"{json_path} lists no images: expected a non-empty 'images' list")
-    folder = image_folder(json_path, options.image_root, [name for _, name in listed])
+    folder = image_folder(json_path, options.images, [name for _, name in listed])
     records = [
         Record(
             image=str(folder / file_name),

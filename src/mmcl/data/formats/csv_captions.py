@@ -1,13 +1,13 @@
 """open_clip-style CSV/TSV: one row per image, an image-path column and a caption column.
 
-Column names and the separator are configurable (open_clip's `--csv-img-key`,
-`--csv-caption-key`, `--csv-separator`); relative image paths are resolved against the CSV's
-folder. The file is read as `utf-8-sig` (Excel's BOM) with `surrogateescape`, so a row with
-non-UTF-8 bytes in its caption or class (a latin-1 file's accents) still parses and is one bad
-sample naming its line, column and the fix; a UTF-16 or UTF-32 file (Excel's "Unicode text",
-found by its byte-order mark or its NUL bytes) would parse as mojibake, and is refused whole,
-naming its encoding and the fix. With `data.csv_label_key` set, a row whose class cell is empty
-is a bad sample naming the column.
+Column names and the separator are this format's own options, `data.csv.*` (`CsvOptions`,
+open_clip's `--csv-img-key`, `--csv-caption-key`, `--csv-separator`); relative image paths are
+resolved against the CSV's folder. The file is read as `utf-8-sig` (Excel's BOM) with
+`surrogateescape`, so a row with non-UTF-8 bytes in its caption or class (a latin-1 file's
+accents) still parses and is one bad sample naming its line, column and the fix; a UTF-16 or
+UTF-32 file (Excel's "Unicode text", found by its byte-order mark or its NUL bytes) would parse
+as mojibake, and is refused whole, naming its encoding and the fix. With `data.csv.label_key`
+set, a row whose class cell is empty is a bad sample naming the column.
 
 No row is lost silently. A row with more or fewer fields than the header (an unquoted comma in
 a caption) becomes a `Record` with `error` set, one bad sample naming its line. Quotes are parsed
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmcl.data.formats.readers import READERS, ReaderOptions
+from mmcl.data.formats.readers import reader
 from mmcl.data.formats.records import Record, RecordSet
 from mmcl.errors import MMCLError
 
@@ -42,6 +42,27 @@ WIDE_BOMS = {
     codecs.BOM_UTF16_BE: "UTF-16",
 }
 RESAVE = "re-save it as UTF-8 (Excel: CSV UTF-8; or iconv -t UTF-8)"
+SEPARATOR_ALIASES = {"\\t": "\t", "tab": "\t", "comma": ","}  # `\t` as typed in a shell
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """`data.csv.*`: which columns hold what, and the separator."""
+
+    img_key: str = "filepath"  # open_clip's column names
+    caption_key: str = "title"
+    label_key: str = ""  # optional class-name column (labels for probes / supervised)
+    separator: str = ","  # "\t" (or "tab") for TSV; a .tsv path sets tab unless one is chosen
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "separator", SEPARATOR_ALIASES.get(self.separator, self.separator))
+
+    def validate(self) -> None:
+        if len(self.separator) != 1:
+            raise MMCLError(
+                f"config key 'data.csv.separator' = {self.separator!r} must be one character "
+                "(use \\t or tab for TSV)"
+            )
 
 
 @dataclass(frozen=True)
@@ -53,20 +74,17 @@ class Row:
     problem: str = ""
 
 
-def _check_columns(path: Path, header: list[str] | None, options: ReaderOptions) -> None:
-    wanted = {
-        "data.csv_img_key": options.csv_img_key,
-        "data.csv_caption_key": options.csv_caption_key,
-    }
-    if options.csv_label_key:
-        wanted["data.csv_label_key"] = options.csv_label_key
+def _check_columns(path: Path, header: list[str] | None, options: CsvOptions) -> None:
+    wanted = {"data.csv.img_key": options.img_key, "data.csv.caption_key": options.caption_key}
+    if options.label_key:
+        wanted["data.csv.label_key"] = options.label_key
     missing = {key: col for key, col in wanted.items() if col not in (header or [])}
     if missing:
-        sep = "tab" if options.csv_separator == "\t" else repr(options.csv_separator)
+        sep = "tab" if options.separator == "\t" else repr(options.separator)
         raise MMCLError(
             f"{path}: missing column(s) {', '.join(map(repr, missing.values()))}; its header "
             f"(separator {sep}) has {header or 'nothing'}. Set "
-            f"{', '.join(missing)} to the right column names, or data.csv_separator"
+            f"{', '.join(missing)} to the right column names, or data.csv.separator"
         )
 
 
@@ -166,35 +184,35 @@ def _rows(path: Path, separator: str) -> tuple[list[str], list[Row]]:
     return header.fields, checked
 
 
-def _cell_problem(row: Row, header: list[str], options: ReaderOptions) -> str:
+def _cell_problem(row: Row, header: list[str], options: CsvOptions) -> str:
     """Why a well-formed row cannot be used: a caption or class cell with bytes that are not
     UTF-8 (an image path is bytes to the file system, other columns are not read), or (when
     labels are read) an empty class cell; "" when it can."""
-    for name in filter(None, (options.csv_caption_key, options.csv_label_key)):
+    for name in filter(None, (options.caption_key, options.label_key)):
         try:
             row.fields[header.index(name)].encode("utf-8")
         except UnicodeEncodeError:
             return f"column {name!r} is not valid UTF-8: the file's encoding is not UTF-8; {RESAVE}"
-    if options.csv_label_key and not row.fields[header.index(options.csv_label_key)].strip():
+    if options.label_key and not row.fields[header.index(options.label_key)].strip():
         return (
-            f"empty class cell in column {options.csv_label_key!r} (data.csv_label_key): fill "
+            f"empty class cell in column {options.label_key!r} (data.csv.label_key): fill "
             "it in, or drop the row"
         )
     return ""
 
 
-@READERS.register("csv")
-def read_csv(path: Path, options: ReaderOptions) -> RecordSet:
+@reader("csv", options=CsvOptions)
+def read_csv(path: Path, options: CsvOptions) -> RecordSet:
     """One `Record` per data row (bad rows included, with `error`); `source` is `file:line`."""
     if path.is_dir():
         raise MMCLError(f"data.path={path} is a folder; data.format=csv needs the CSV/TSV file")
-    header, rows = _rows(path, options.csv_separator)
+    header, rows = _rows(path, options.separator)
     _check_columns(path, header, options)
     if not rows:
         raise MMCLError(f"{path} has a header but no rows: expected one row per image")
     columns = {name: i for i, name in enumerate(header)}
-    image_col, caption_col = columns[options.csv_img_key], columns[options.csv_caption_key]
-    label_col = columns.get(options.csv_label_key) if options.csv_label_key else None
+    image_col, caption_col = columns[options.img_key], columns[options.caption_key]
+    label_col = columns.get(options.label_key) if options.label_key else None
     problems = [row.problem or _cell_problem(row, header, options) for row in rows]
     labels = [
         row.fields[label_col] if label_col is not None and not problem else ""

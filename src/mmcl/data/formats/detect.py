@@ -1,6 +1,6 @@
 """Which reader a dataset path needs, from the path itself (`--format` overrides it).
 
-`.csv` / `.tsv` files are CSV (a TSV also implies `csv_separator=tab`); `.tar` files (and
+`.csv` / `.tsv` files are CSV (a TSV also implies `csv.separator=tab`); `.tar` files (and
 compressed ones, `.tar.gz`, which the shard reader then refuses naming the fix), brace
 patterns (`shards-{000..009}.tar`) and `::`-joined lists are webdataset shards; a `.json` file
 holding an object is COCO captions, one holding a list ImageNet-Captions; a folder is COCO when it
@@ -15,17 +15,12 @@ from pathlib import Path
 from mmcl.data.formats.readers import reader_formats
 from mmcl.errors import MMCLError
 
-STREAM_FORMATS = ("webdataset",)  # read as a stream of shards, not by a map-style reader
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst")
 
 
-def file_formats() -> list[str]:
-    """Every format a dataset on disk can be read in: the registered readers and the streams."""
-    return sorted([*STREAM_FORMATS, *reader_formats()])
-
-
 def infer_format(path: str) -> tuple[str, list[str]]:
-    """(format, the `data.*` overrides it implies) for `path`; raises naming the path if unsure."""
+    """(format, the `data.*` overrides it implies, e.g. `csv.separator=tab`) for `path`; raises
+    naming the path if unsure."""
     if is_pattern(path) or path.lower().endswith(TAR_SUFFIXES):
         return "webdataset", []
     where = Path(path)
@@ -33,7 +28,7 @@ def infer_format(path: str) -> tuple[str, list[str]]:
         raise MMCLError(f"{path} does not exist (expected a dataset file, folder or shards)")
     suffix = where.suffix.lower()
     if where.is_file() and suffix in (".csv", ".tsv"):
-        return "csv", ["csv_separator=tab"] if suffix == ".tsv" else []
+        return "csv", ["csv.separator=tab"] if suffix == ".tsv" else []
     if where.is_file() and suffix == ".json":
         return _json_format(where), []
     if where.is_dir():
@@ -43,7 +38,7 @@ def infer_format(path: str) -> tuple[str, list[str]]:
     raise MMCLError(
         f"cannot tell the dataset format of {path}: expected a .csv/.tsv file, a COCO "
         "captions_*.json, .tar shards or a folder of class folders; give --format "
-        f"({', '.join(file_formats())})"
+        f"({', '.join(reader_formats())})"
     )
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmcl.data.formats.class_subsets import imagenet_class_names, imagenet_wnids
-from mmcl.data.formats.readers import READERS, ReaderOptions
+from mmcl.data.formats.readers import reader
 from mmcl.data.formats.records import Record, RecordSet
 from mmcl.errors import MMCLError
 
@@ -238,13 +238,30 @@ def read_imagenet_captions(
     return RecordSet(records, list(names), name=str(json_path))
 
 
-@READERS.register("imagenet_captions")
-def read_imagenet_captions_format(path: Path, options: ReaderOptions) -> RecordSet:
-    """`data.format=imagenet_captions`: data.path is the JSON, data.imagenet_root the images."""
+@dataclass(frozen=True)
+class ImageNetCaptionsOptions:
+    """`data.imagenet_captions.*`."""
+
+    imagenet_root: str = ""  # local ImageNet (holding train/<wnid>/)
+    # text variants: title | tags | description joined by "+", several variants by ","
+    captions_text: str = "title+tags+description"
+    caption_class_filter: bool = False  # keep only captions naming the class
+
+    def validate(self) -> None:
+        variants = [v.strip() for v in self.captions_text.split(",") if v.strip()]
+        try:
+            _variants(variants)
+        except MMCLError as error:
+            raise MMCLError(f"config key 'data.imagenet_captions.captions_text': {error}") from None
+
+
+@reader("imagenet_captions", options=ImageNetCaptionsOptions)
+def read_imagenet_captions_format(path: Path, options: ImageNetCaptionsOptions) -> RecordSet:
+    """`data.format=imagenet_captions`: data.path is the JSON, `imagenet_root` the images."""
     if not options.imagenet_root:
         raise MMCLError(
             f"data.format=imagenet_captions reads {path}, whose entries point into a local "
-            "ImageNet: set data.imagenet_root (the folder holding train/)"
+            "ImageNet: set data.imagenet_captions.imagenet_root (the folder holding train/)"
         )
     variants = [v.strip() for v in options.captions_text.split(",") if v.strip()]
     return read_imagenet_captions(

@@ -6,11 +6,17 @@ skipped sample rather than a failed start. `source` says where a record came fro
 line, or JSON key) so that every error and every skipped sample can name it. A row the reader
 cannot parse (a CSV row with a field too many) is kept as a `Record` with `error` set, so that it
 counts as one bad sample, named by its line, instead of vanishing.
+
+A `RecordSet` is one kind of training source (beside a world's `WorldSplit` and the shards of a
+stream, `ShardSet`): each answers the same questions (`class_names`, `image_size_for`,
+`first_bad`, `missing_captions`) and hands itself to the matching method of a visitor
+(`visit`), so no caller tests which kind it holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,3 +36,29 @@ class RecordSet:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def description(self) -> str:
+        return self.name
+
+    def image_size_for(self, configured: int) -> int:
+        """Images on disk are resized to `data.image_size`."""
+        return configured
+
+    def first_bad(self) -> str:
+        """The first row its reader could not use, as " (file:line: why)": it may say why the
+        data has no classes or captions at all (an empty class column, a file not in UTF-8)."""
+        return next((f" ({r.source}: {r.error})" for r in self.records if r.error), "")
+
+    def missing_captions(self) -> str:
+        """Why a method that trains on captions cannot train on this ("" when it can)."""
+        if any(r.captions for r in self.records):
+            return ""
+        return (
+            f"{self.name} has none{self.first_bad()} (for ImageFolder set "
+            "data.imagefolder.caption_template, e.g. 'a photo of a {}.')"
+        )
+
+    def visit(self, visitor: Any) -> Any:
+        """`visitor.records(self)`: what the visitor makes of records (see the module doc)."""
+        return visitor.records(self)

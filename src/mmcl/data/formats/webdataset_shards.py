@@ -15,8 +15,11 @@ resuming read plain tar offsets.
 
 Remote shards (`pipe:COMMAND`, `http(s)://`, and the other schemes of webdataset's `gopen`)
 are streamed through webdataset's opener; their sample counts come from a `sizes.json` beside
-them (`{"shard-000.tar": 1000, ...}`, webdataset's convention) or from `data.shard_samples`,
-since counting would mean downloading every shard first.
+them (`{"shard-000.tar": 1000, ...}`, webdataset's convention) or from
+`data.webdataset.shard_samples`, since counting would mean downloading every shard first.
+
+The format's own options are `data.webdataset.*` (`WebdatasetOptions`); what it reads is a
+`ShardSet`, the counted shards, one of the training source kinds beside `RecordSet`.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mmcl.config import check_range
 from mmcl.data.formats.bad_data import BadEvent, BadSample
+from mmcl.data.formats.readers import reader
 from mmcl.errors import MMCLError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
@@ -317,7 +323,7 @@ def _read_text(location: str) -> str | None:
             with webdataset.gopen(location, "rb") as stream:
                 return stream.read().decode("utf-8")
         return Path(location).read_text(encoding="utf-8")
-    except Exception:  # absent or unreachable: the caller falls back to data.shard_samples
+    except Exception:  # absent or unreachable: the caller falls back to shard_samples
         return None
 
 
@@ -338,7 +344,7 @@ def remote_counts(paths: list[str], per_shard: int = 0) -> list[int]:
         if not isinstance(count, int) or count <= 0:
             raise MMCLError(
                 f"shard {path}: no sample count; put a {SIZES_FILE} beside the shards "
-                f'({{"{name}": N, ...}}) or set data.shard_samples=N'
+                f'({{"{name}": N, ...}}) or set data.webdataset.shard_samples=N'
             )
         counts.append(count)
     return counts
@@ -389,3 +395,119 @@ def iter_samples(path: str) -> Iterator[RawSample | BadEvent]:
     if not is_remote(path) and _missing_end_marker(path, data_end):
         raise truncated(path, "no end-of-archive marker", position)
     yield from finish(current)
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: str
+    n_samples: int
+    offset: int  # global index of its first sample: Batch.index = offset + position
+    captioned: int = -1  # samples with a caption member (.txt/.json); -1 = unknown (remote)
+
+
+def index_shards(paths: list[str], per_shard: int = 0) -> list[Shard]:
+    """Count every shard's samples and number samples globally: local shards by their tar
+    headers, remote ones by their sizes.json (or `per_shard`). Truncated local shards are
+    refused, all of them named in one error."""
+    remote = [p for p in paths if is_remote(p)]
+    counts = dict(zip(remote, remote_counts(remote, per_shard), strict=True)) if remote else {}
+    scans, truncated = {}, []
+    for path in paths:
+        try:
+            scans[path] = ShardScan(counts[path], -1) if path in counts else scan_shard(path)
+        except TruncatedShard as error:
+            truncated.append(error)
+    _refuse_truncated(truncated)
+    shards, offset = [], 0
+    for path in paths:
+        shards.append(Shard(path, scans[path].samples, offset, scans[path].captioned))
+        offset += scans[path].samples
+    if offset == 0:
+        raise MMCLError(f"no samples with an image found in {len(paths)} shard(s): {paths[:3]}")
+    return shards
+
+
+def _refuse_truncated(truncated: list[TruncatedShard]) -> None:
+    """One error naming every truncated shard (the first few in detail) and the fix."""
+    if len(truncated) == 1:
+        raise truncated[0]
+    if truncated:
+        named = "; ".join(f"{e.path} ({e.detail})" for e in truncated[:3])
+        more = f"; and {len(truncated) - 3} more" if len(truncated) > 3 else ""
+        raise MMCLError(
+            f"{len(truncated)} shards are truncated: {named}{more}: re-download or rewrite "
+            "them, or leave them out of data.path"
+        )
+
+
+@dataclass(frozen=True)
+class WebdatasetOptions:
+    """`data.webdataset.*`."""
+
+    shuffle_buffer: int = 1000  # samples held for shuffling, per worker
+    shard_samples: int = 0  # samples per remote shard when no sizes.json lies beside them
+
+    def validate(self) -> None:
+        check_range("data.webdataset.shuffle_buffer", self.shuffle_buffer, 1)
+        check_range("data.webdataset.shard_samples", self.shard_samples, 0)
+
+
+@dataclass
+class ShardSet:
+    """The shards of `data.path`, counted, and the options they were read with: a training
+    source (as a `RecordSet` is), streamed by `ShardStream`.
+
+    Shards carry class numbers but no class list, so they name no classes.
+    """
+
+    shards: list[Shard]
+    options: WebdatasetOptions = field(default_factory=WebdatasetOptions)
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+    def __iter__(self) -> Iterator[Shard]:
+        return iter(self.shards)
+
+    def __getitem__(self, index: int) -> Shard:
+        return self.shards[index]
+
+    @property
+    def n_samples(self) -> int:
+        return sum(shard.n_samples for shard in self.shards)
+
+    @property
+    def class_names(self) -> list[str]:
+        return []
+
+    @property
+    def description(self) -> str:
+        return "data.format=webdataset"
+
+    def image_size_for(self, configured: int) -> int:
+        """Images in shards are resized to `data.image_size`."""
+        return configured
+
+    def first_bad(self) -> str:
+        """Shards are judged sample by sample as they stream: nothing is known bad up front."""
+        return ""
+
+    def missing_captions(self) -> str:
+        """Why a method that trains on captions cannot train on these ("" when it can)."""
+        if any(shard.captioned != 0 for shard in self.shards):
+            return ""
+        paths = ", ".join(s.path for s in self.shards[:3]) + (" ..." if len(self) > 3 else "")
+        return (
+            f"no sample of {paths} has a caption (looked for {LOOKED_FOR}); write captions into "
+            "the shards, or train an image-only method (method.name=simclr)"
+        )
+
+    def visit(self, visitor: Any) -> Any:
+        """`visitor.shards(self)`: what the visitor makes of shards (see `RecordSet.visit`)."""
+        return visitor.shards(self)
+
+
+@reader("webdataset", options=WebdatasetOptions, stream=True)
+def read_shards(spec: str, options: WebdatasetOptions) -> ShardSet:
+    """The shards of `spec` (brace patterns, `::` lists, URLs), every one counted."""
+    return ShardSet(index_shards(shard_paths(spec), options.shard_samples), options)

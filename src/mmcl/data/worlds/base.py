@@ -92,6 +92,23 @@ class WorldSplit:
     def image_size(self) -> int:
         return self.images.shape[-1]
 
+    # As a training source (beside `RecordSet` and `ShardSet`, which answer the same):
+    def image_size_for(self, configured: int) -> int:
+        """A rendered split's own image size (`data.image_size` is for files)."""
+        return self.image_size
+
+    def first_bad(self) -> str:
+        """Rendered images have no bad rows."""
+        return ""
+
+    def missing_captions(self) -> str:
+        """Why a method that trains on captions cannot train on this ("" when it can)."""
+        return "" if any(self.captions) else f"split {self.name!r} has no captions"
+
+    def visit(self, visitor: Any) -> Any:
+        """`visitor.world(self)`: what the visitor makes of a world's split."""
+        return visitor.world(self)
+
     def state_dict(self) -> dict[str, Any]:
         """Plain tensors/lists/strings only, so `torch.load(weights_only=True)` can read it."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -135,7 +135,7 @@ def run_images(
     baseline), `learner` ("clip" or "supervised") and `seed`. `overrides` go after the scale's;
     with `data.format=coco` (or csv, ...) and `data.path`, `data.val_path`, `data.val_shifts`
     the sweep runs on real captions, edited from label-only to full (`EDITS`), and the
-    supervised baseline runs only where the data has class labels (`data.csv_label_key`,
+    supervised baseline runs only where the data has class labels (`data.csv.label_key`,
     ImageFolder); the paper's own real-data baseline is the label-only caption series.
     Runs train `jobs` at a time; records come back in run order whatever finishes first.
     """
@@ -143,7 +143,7 @@ def run_images(
     base = [*sc.overrides(), *overrides]
     presets = presets or caption_setting(overrides)[1]
     baseline = not on_files(overrides) or any(
-        o.startswith(("data.csv_label_key=", "data.format=imagefolder")) for o in overrides
+        o.startswith(("data.csv.label_key=", "data.format=imagefolder")) for o in overrides
     )
     runs = [
         run
