@@ -17,7 +17,7 @@ TRAINER_BUILDERS = {"runs/training.py", "train/stages.py"}
 # Who may call the training entry point (`mmcl.runs.training.train`): the door alone.
 TRAIN_CALLERS = {"runs/door.py"}
 # Who may use the local process pool directly: the executors that wrap it.
-POOL_USERS = {"runs/executors.py"}
+POOL_USERS = {"runs/executors/local.py"}
 
 
 def _sources() -> dict[str, ast.AST]:

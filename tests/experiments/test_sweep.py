@@ -12,8 +12,8 @@ from mmcl.cli import main
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import make_record, write_results
 from mmcl.experiments import sweep
-from mmcl.runs import door
 from mmcl.report.sweep import write_sweep_report
+from mmcl.runs import door
 
 from ..browser import assert_reads_well
 

@@ -86,3 +86,39 @@ def test_another_configs_folder_is_refused_unless_replaced(tiny_overrides):
     assert door.is_trained(cfg)  # nothing was removed
     replaced = door.trained(other, door.default_dir(cfg), replace=True)
     assert not replaced.reused and door.is_trained(other) and not door.is_trained(cfg)
+
+
+OLD_FLAT_KEYS = {  # what every saved config held before each data format owned its options
+    "csv_img_key": "filepath",
+    "csv_caption_key": "title",
+    "csv_label_key": "",
+    "csv_separator": ",",
+    "coco_images": "",
+    "caption_template": "a photo of a {}.",
+    "class_subset": "",
+    "imagenet_root": "",
+    "captions_text": "title+tags+description",
+    "caption_class_filter": False,
+    "shuffle_buffer": 1000,
+    "shard_samples": 0,
+}
+
+
+def test_a_run_saved_with_the_old_flat_format_keys_is_still_reused(tiny_overrides, no_training):
+    import yaml
+
+    from mmcl.train.config import moved_format_keys
+
+    cfg = _cfg(tiny_overrides)
+    first = door.trained(cfg)
+    saved = door.default_dir(cfg) / "config.yaml"
+    written = yaml.safe_load(saved.read_text())
+    written["data"].update(OLD_FLAT_KEYS)
+    saved.write_text(yaml.safe_dump(written))
+    no_training()
+    again = door.trained(cfg)
+    assert again.reused
+    assert weights_digest(again.method.model) == weights_digest(first.method.model)
+    # a value other than the default moves into its format's section
+    moved = moved_format_keys({**OLD_FLAT_KEYS, "format": "csv", "csv_label_key": "label"})
+    assert moved == {"format": "csv", "csv": {"label_key": "label"}}

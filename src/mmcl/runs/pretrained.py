@@ -19,10 +19,10 @@ from mmcl.config import load_config, save_config
 from mmcl.data.formats.class_subsets import imagenet_wnids
 from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
-from mmcl.runs.scoring import evaluate_method, results_meta
 from mmcl.eval.tasks import write_results
 from mmcl.methods.base import DataInfo, build_method
 from mmcl.models.open_clip_model import native_image_size
+from mmcl.runs.scoring import evaluate_method, results_meta
 from mmcl.train.config import RunConfig
 
 NEEDS_TRAIN = ("linear_probe", "knn")  # tasks that fit on a training split

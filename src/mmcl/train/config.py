@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmcl.config import check_choice, check_range
-from mmcl.data.config import DataConfig
+from mmcl.data.config import DataConfig, format_kinds
 from mmcl.data.worlds import get_world
 from mmcl.errors import MMCLError
 from mmcl.eval.config import EvalConfig
@@ -87,11 +87,36 @@ WRITTEN_BEFORE: dict[tuple[str, str], Any] = {("model", "vocab"): "full"}
 
 
 def as_written(data: dict[str, Any]) -> dict[str, Any]:
-    """A run's saved config mapping with `WRITTEN_BEFORE`'s keys filled where it lacks them."""
+    """A run's saved config mapping as today's code reads it: `WRITTEN_BEFORE`'s keys filled
+    where it lacks them, and the data formats' flat keys of configs written before each format
+    owned its options moved into their sections (`moved_format_keys`)."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for (section, key), value in WRITTEN_BEFORE.items():
         if isinstance(out.get(section), dict) and key not in out[section]:
             out[section][key] = value
+    if isinstance(out.get("data"), dict):
+        out["data"] = moved_format_keys(out["data"])
+    return out
+
+
+def moved_format_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved `data` mapping with its old flat format keys (`DataConfig.RENAMED`, e.g.
+    `csv_img_key`) moved to their sections (`csv: {img_key}`), each kept only where it differs
+    from that format's default: a world run saved then reads as the same config saved today.
+
+    Only for configs mmcl wrote itself (a run folder's config.yaml, a checkpoint's copy): a key
+    a user types the old way is still refused with its new name.
+    """
+    kinds = format_kinds()
+    out = dict(data)
+    for old, new in DataConfig.RENAMED.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        fmt, _, key = new.partition(".")
+        if fmt in kinds and value != getattr(kinds[fmt](), key):
+            section = out.get(fmt) if isinstance(out.get(fmt), dict) else {}
+            out[fmt] = {**section, key: section.get(key, value)}
     return out
 
 
