@@ -15,6 +15,7 @@ from mmcl.data.config import DataConfig, format_kinds
 from mmcl.data.worlds import get_world
 from mmcl.errors import MMCLError
 from mmcl.eval.config import EvalConfig
+from mmcl.eval.suite import task_needs
 from mmcl.methods.base import METHODS, MethodConfig
 from mmcl.models.model import ModelConfig
 
@@ -142,5 +143,5 @@ class RunConfig:
         world, _ = get_world(self.data.world)
         for split in self.eval.splits:
             check_choice("eval.splits", split, world.splits)
-        if self.eval.attribute_split and "attributes" in self.eval.tasks:
+        if self.eval.attribute_split and "attributes" in task_needs(self.eval.tasks):
             check_choice("eval.attribute_split", self.eval.attribute_split, world.splits)
