@@ -122,3 +122,16 @@ def test_a_run_saved_with_the_old_flat_format_keys_is_still_reused(tiny_override
     # a value other than the default moves into its format's section
     moved = moved_format_keys({**OLD_FLAT_KEYS, "format": "csv", "csv_label_key": "label"})
     assert moved == {"format": "csv", "csv": {"label_key": "label"}}
+
+
+def test_scores_written_by_mmcl_eval_are_read_back_by_the_door(
+    tiny_overrides, no_training, monkeypatch
+):
+    from mmcl.runs.scoring import evaluate_run
+
+    cfg = _cfg(tiny_overrides)
+    door.trained(cfg)
+    written = evaluate_run(door.default_dir(cfg), ["zeroshot"])["records"]
+    no_training()
+    monkeypatch.setattr(door, "score_run", lambda *a, **k: pytest.fail("scored again"))
+    assert door.scored(cfg, tasks=["zeroshot"]) == written

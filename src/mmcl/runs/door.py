@@ -21,7 +21,6 @@ system is reused everywhere.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -30,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmcl.config import config_hash, load_config
+from mmcl.config import load_config
 from mmcl.errors import MMCLError
 from mmcl.eval.tasks import read_results, write_results
 from mmcl.io import atomic_write_json
 from mmcl.methods.base import Method
+from mmcl.runs.keys import run_key, train_key
 from mmcl.runs.scoring import results_meta, score_run
 from mmcl.runs.training import load_trained, train
 from mmcl.threads import torch_threads
@@ -45,31 +45,6 @@ from mmcl.train.run_folder import TRAINED
 log = logging.getLogger(__name__)
 
 RESULTS = "results.json"
-
-
-# Train settings that change how a run is watched, never what it learns (checkpoints and logs
-# are written without touching the RNG; evaluation during training runs under a forked one).
-WATCHING = ("progress", "log_every", "checkpoint_every", "keep_checkpoints")
-
-
-def run_key(cfg: RunConfig) -> str:
-    """The hash of what a run is and how it is scored: its config without its name, folder and
-    progress bar (the key of its `results.json`)."""
-    plain = copy.deepcopy(cfg)
-    plain.name, plain.out_dir, plain.train.progress = "", "", False
-    return config_hash(plain)
-
-
-def train_key(cfg: RunConfig) -> str:
-    """The hash of what a run learns (the key of its `trained.json`): `run_key` without the
-    evaluation settings and the `WATCHING` fields, so scoring it otherwise or keeping more
-    checkpoints reuses the training."""
-    plain = copy.deepcopy(cfg)
-    plain.name, plain.out_dir = "", ""
-    plain.eval = type(cfg.eval)()
-    for name in WATCHING:
-        setattr(plain.train, name, getattr(type(cfg.train)(), name))
-    return config_hash(plain)
 
 
 def default_dir(cfg: RunConfig) -> Path:
@@ -225,6 +200,6 @@ def write_scores(
     """Score a trained run's method and write its `results.json`, keyed so `scored` reuses it."""
     records = score_run(cfg, method, run_dir, tasks, progress, feature_dir)
     tagged = [{**r, **(tags or {})} for r in records]
-    header = results_meta(cfg, run_dir) | {"run_key": run_key(cfg), "tasks": list(tasks)}
+    header = results_meta(cfg, run_dir) | {"tasks": list(tasks)}
     write_results(run_dir / RESULTS, header | (meta or {}), tagged)
     return tagged

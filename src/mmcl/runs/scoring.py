@@ -24,6 +24,7 @@ from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
 from mmcl.machine import machine_description
 from mmcl.methods.base import Method
 from mmcl.models.tokenizer import tokenizer_for
+from mmcl.runs.keys import run_key
 from mmcl.runs.training import load_model, load_trained
 from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig
@@ -211,6 +212,7 @@ def results_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         "run": cfg.name,
         "run_dir": str(run_dir),
         "config_hash": config_hash(cfg),
+        "run_key": run_key(cfg),
         "seed": cfg.train.seed,
         "method": cfg.method.name,
         "steps": cfg.train.steps,
@@ -235,7 +237,7 @@ def evaluate_run(
     cfg, method = load_trained(run_dir)
     method.to(device)
     records = score_run(cfg, method, run_dir, tasks, progress, run_dir / "features", shards)
-    meta = results_meta(cfg, run_dir)
+    meta = results_meta(cfg, run_dir) | {"tasks": list(tasks or cfg.eval.tasks)}
     if shards.is_main:
         write_results(run_dir / "results.json", meta, records)
     return {"meta": meta, "records": records}
