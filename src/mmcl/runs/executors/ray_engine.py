@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -120,8 +121,8 @@ def ray_logs_dir(ray: ModuleType) -> str:
     """The session's log folder (the same path on every node of the cluster)."""
     try:
         return ray._private.worker.global_worker.node.get_logs_dir_path()
-    except AttributeError:  # Ray Client (ray://): the driver holds no node
-        return "/tmp/ray/session_latest/logs"
+    except AttributeError:  # Ray Client (ray://): the driver holds no node; Ray's default root
+        return os.path.join(tempfile.gettempdir(), "ray", "session_latest", "logs")
 
 
 def ray_failure(ray: ModuleType, error: Exception, index: int) -> Failure:
