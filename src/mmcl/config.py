@@ -74,6 +74,24 @@ def sections_field(kinds: typing.Callable[[], dict[str, type]]) -> Any:
     return dataclasses.field(default_factory=dict, metadata={SECTIONS: kinds})
 
 
+def held_section(config: Any, key: str, noun: str) -> Any:
+    """`config.<key>` for a class with a sections field, for its `__getattr__`: the section it
+    holds, else that kind's defaults; an AttributeError naming the nearest key otherwise (a
+    `noun`, e.g. "section", says what the sections are called)."""
+    name, kinds = _sections_field(type(config))
+    if key.startswith("__") or key == name:  # copy and pickle probe dunders
+        raise AttributeError(key)
+    held = config.__dict__.get(name, {})
+    if key in held:
+        return held[key]
+    if key in kinds:
+        return kinds[key]()
+    names = [*(f.name for f in dataclasses.fields(config)), *kinds]
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise AttributeError(f"{type(config).__name__} has no setting or {noun} {key!r}{hint}")
+
+
 def _sections_field(cls: type) -> tuple[str | None, dict[str, type]]:
     """(name of `cls`'s sections field, its kinds), or (None, {}) when it has none."""
     for f in dataclasses.fields(cls):

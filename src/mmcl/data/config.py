@@ -9,11 +9,10 @@ brings its options and no code here names a format.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from mmcl.config import check_choice, check_range, from_dict, sections_field
+from mmcl.config import check_choice, check_range, from_dict, held_section, sections_field
 from mmcl.data.caption_edits import DETAIL_KINDS
 from mmcl.data.formats.detect import infer_format
 from mmcl.data.formats.readers import READERS, get_reader, reader_formats
@@ -112,17 +111,7 @@ class DataConfig:
 
     def __getattr__(self, key: str) -> Any:
         """A format's options by its name (`cfg.csv`): the ones held, else its defaults."""
-        if key.startswith("__") or key == "formats":  # copy and pickle probe dunders
-            raise AttributeError(key)
-        if key in self.__dict__.get("formats", {}):
-            return self.formats[key]
-        kinds = format_kinds()
-        if key in kinds:
-            return kinds[key]()
-        names = [*(f.name for f in dataclasses.fields(self)), *kinds]
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise AttributeError(f"DataConfig has no setting or format options {key!r}{hint}")
+        return held_section(self, key, "format options")
 
     def options(self, fmt: str) -> Any:
         """The options format `fmt` is read with (None for a format that has none)."""

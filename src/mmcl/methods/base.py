@@ -13,14 +13,13 @@ registry, so no config code names a method.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from mmcl.config import check_choice, check_range, sections_field
+from mmcl.config import check_choice, check_range, held_section, sections_field
 from mmcl.data.batch import Batch
 from mmcl.errors import MMCLError
 from mmcl.losses import image_text_losses
@@ -81,16 +80,7 @@ class MethodConfig:
 
     def __getattr__(self, key: str) -> Any:
         """A method's section by its key (`cfg.mcl`): the one held, else its defaults."""
-        if key.startswith("__") or key == "sections":  # copy and pickle probe dunders
-            raise AttributeError(key)
-        if key in self.__dict__.get("sections", {}):
-            return self.sections[key]
-        kinds = settings_kinds()
-        if key in kinds:
-            return kinds[key]()
-        close = difflib.get_close_matches(key, [*(f.name for f in fields(self)), *kinds], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise AttributeError(f"MethodConfig has no setting or section {key!r}{hint}")
+        return held_section(self, key, "section")
 
     @property
     def settings(self) -> Any:
