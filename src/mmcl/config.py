@@ -74,6 +74,19 @@ def sections_field(kinds: typing.Callable[[], dict[str, type]]) -> Any:
     return dataclasses.field(default_factory=dict, metadata={SECTIONS: kinds})
 
 
+WHEN_SET = "mmcl.when_set"  # field metadata key: the field is written only when it is set
+
+
+def when_set_field(default: Any) -> Any:
+    """A field written (to a saved config, into `config_hash`) only when it is not `default`.
+
+    For a key added after runs were named by their hash whose default changes nothing a run
+    learns or scores (`train.logger`): every config that leaves it alone keeps its hash, so
+    its cached training and scores are found again.
+    """
+    return dataclasses.field(default=default, metadata={WHEN_SET: True})
+
+
 def held_section(config: Any, key: str, noun: str) -> Any:
     """`config.<key>` for a class with a sections field, for its `__getattr__`: the section it
     holds, else that kind's defaults; an AttributeError naming the nearest key otherwise (a
@@ -226,6 +239,8 @@ def _plain(value: Any) -> Any:
         out = {}
         for f in dataclasses.fields(value):
             item = _plain(getattr(value, f.name))
+            if WHEN_SET in f.metadata and item == f.default:
+                continue
             if SECTIONS in f.metadata:
                 out.update(item)
             else:
