@@ -81,6 +81,7 @@ class ModelPoint:
     # models (their offsets from the line move together), so the line's bootstrap resamples
     # runs, not points. "" = a run of its own.
     cluster: str = ""
+    source: str = ""  # the file(s) or table line the accuracies were read from, to re-check
 
 
 @dataclass(frozen=True)
@@ -367,8 +368,15 @@ def _missing_notes(
     return notes
 
 
-def to_document(result: RobustnessResult, baseline: str = "") -> dict:
-    """A JSON-ready dict: settings, one fit per target, one record per reported model."""
+def to_document(
+    result: RobustnessResult,
+    baseline: str = "",
+    skipped: Sequence[dict[str, str]] = (),
+    notes: Sequence[str] = (),
+) -> dict:
+    """A JSON-ready dict: settings, one fit per target, one record per reported model, the
+    inputs left out with why (`skipped`: source, what, reason) and the notes (the reading's
+    `notes` first, then the fit's)."""
     cfg = result.config
     return {
         "transform": cfg.transform,
@@ -379,7 +387,8 @@ def to_document(result: RobustnessResult, baseline: str = "") -> dict:
         "sorted_by": f"ER on {result.main_target.name}",
         "fits": {n: _fit_record(f, cfg.level) for n, f in result.fits.items()},
         "models": [_model_record(m) for m in result.models if m.point.reported],
-        "notes": result.notes,
+        "skipped": list(skipped),
+        "notes": [*notes, *result.notes],
     }
 
 
@@ -412,6 +421,7 @@ def _model_record(m: ModelResult) -> dict:
     return {
         **p.ident,
         "model": p.label,
+        "source": p.source,
         "group": p.group,
         "baseline": p.baseline,
         "id_acc_pct": 100.0 * p.id_acc,

@@ -1,11 +1,21 @@
-"""Inputs of effective robustness: CSV tables of published results and mmcl results.json files.
+"""Inputs of effective robustness: CSV tables of published results, mmcl results.json files and
+CLIP_benchmark's outputs (its JSON files and its ``build`` table; ``robustness_records``).
 
-Both become a ``Table`` of string rows, then ``ModelPoint``s (accuracies as fractions) keyed by the
+All become a ``Table`` of string rows, then ``ModelPoint``s (accuracies as fractions) keyed by the
 shift names the user passed in ``--ood``, so a baseline table with other column names lines up.
+Nothing is left out silently: every file, row or record that gives no point is a ``Skip`` with
+its reason and, where there is one, the fix (``LoadedInputs.skipped``).
 
-- Column names match exactly, else by ``shift_key``: lowercase, drop everything but letters and
-  digits, then a few aliases ("ImageNet 1k" -> imagenet). So "ImageNet v2", "imagenet_v2" and
-  "imagenet-v2" are one column; ``--baseline-columns`` overrides the match.
+- Aliases (``--alias OLD=NEW``, ``--alias-file``) rename the datasets/splits of the inputs (the
+  columns of a wide CSV) before anything is matched; they match names exactly, once (no chains),
+  and not the external baseline table (``--baseline-columns`` maps that one). An alias that
+  matches nothing is a note; when none matches, the run stops (the flag did nothing).
+- A ``--table`` CSV whose columns include ``dataset``, ``model``, ``pretrained`` and ``task`` is
+  CLIP_benchmark's long build table: it is pivoted as its JSON files are (fractions).
+- Column names match exactly, else by ``shift_key``: lowercase, drop CLIP_benchmark's ``wds/``
+  prefix and everything but letters and digits, then a few aliases ("ImageNet 1k" -> imagenet).
+  So "ImageNet v2", "imagenet_v2" and "imagenet-v2" are one column; ``--baseline-columns``
+  overrides the match.
 - Units, per column ("auto"): any value above 1 means percent, else fractions. A percent column
   whose every model scores <= 1 % would be misread, hence the ``unit`` override (--percent/
   --fraction). results.json values are fractions by schema.
@@ -19,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -29,8 +38,19 @@ from pathlib import Path
 
 from mmcl.config import parse_pairs
 from mmcl.errors import MMCLError
-from mmcl.eval.clip_benchmark import from_clip_benchmark, is_clip_benchmark
 from mmcl.eval.robustness import ModelPoint
+from mmcl.eval.robustness_records import (
+    Aliases,
+    Batch,
+    Skip,
+    build_table_batches,
+    is_build_table,
+    merge_skips,
+    parse_aliases,
+    pivot,
+    results_file,
+    sources_text,
+)
 
 SHIFT_ALIASES = {
     "imagenet1k": "imagenet",
@@ -43,12 +63,12 @@ SHIFT_ALIASES = {
     "imagenetadversarial": "imageneta",
 }
 BASELINE_FLAG = "baseline_candidate"  # the testbed's STANDARD-and-clean marker column
-ATTRIBUTES = "attributes"  # the attribute-probe task: features, not predictions
+OWN_COLUMNS = "--id/--ood"  # the flag naming the columns of the user's own inputs
 
 
 def shift_key(name: str) -> str:
     """A spelling-independent key for a dataset/column name."""
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    key = re.sub(r"[^a-z0-9]", "", re.sub(r"^wds/", "", name.lower()))
     return SHIFT_ALIASES.get(key, key)
 
 
@@ -65,6 +85,12 @@ class Table:
     columns: list[str]
     rows: list[dict[str, str]]
     unit: str = "auto"  # "auto" | "percent" | "fraction"
+    origins: list[str] = field(default_factory=list)  # where each row came from, for messages
+    skipped: list[Skip] = field(default_factory=list)  # what reading left out, and why
+
+    def origin(self, index: int) -> str:
+        """Where row `index` came from: its files, or its line of the CSV."""
+        return self.origins[index] if self.origins else f"{self.source} line {index + 2}"
 
     def column(self, name: str, flag: str) -> str:
         """The column matching ``name`` exactly or by shift_key, else an MMCLError with a hint."""
@@ -75,10 +101,23 @@ class Table:
             return hits[0]
         close = difflib.get_close_matches(name, self.columns, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
+        if flag == OWN_COLUMNS:
+            hint += f"; or rename one with --alias {alias_guess(name, self.columns)}={name}"
         raise MMCLError(
             f"{flag}: column {name!r} not found in {self.source}{hint} "
             f"(available: {', '.join(self.columns)})"
         )
+
+
+def alias_guess(name: str, candidates: Sequence[str]) -> str:
+    """The candidate a user most likely means by `name` (for an --alias hint), else DATASET:
+    one whose key ends with `name`'s ('wds/shapes_id' for 'id'), else the closest spelling."""
+    key = shift_key(name)
+    ends = [c for c in candidates if shift_key(c).endswith(key) and shift_key(c) != key]
+    if len(ends) == 1:
+        return ends[0]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.3)
+    return close[0] if close else "DATASET"
 
 
 def read_csv_table(path: str | Path, unit: str = "auto") -> Table:
@@ -95,72 +134,52 @@ def read_csv_table(path: str | Path, unit: str = "auto") -> Table:
     return Table(str(path), columns, rows, unit)
 
 
-def read_results_json(paths: Sequence[str | Path]) -> Table:
+def read_table(path: str | Path, unit: str = "auto", aliases: Aliases | None = None) -> Table:
+    """A --table CSV: CLIP_benchmark's long build table is pivoted as its JSON files are (its
+    values are fractions); a wide table has its columns renamed by the aliases."""
+    aliases = aliases or Aliases()
+    table = read_csv_table(path, unit)
+    if is_build_table(table.columns):
+        batches, skipped = build_table_batches(Path(path), table.columns, table.rows, aliases)
+        return _pivot_table(table.source, batches, skipped)
+    renamed = [aliases.rename(c) for c in table.columns]
+    twice = sorted({n for c, n in zip(table.columns, renamed, strict=True)
+                    if n != c and renamed.count(n) > 1})  # fmt: skip
+    if twice:
+        raise MMCLError(
+            f"--alias: {path} would have two columns named {twice[0]!r} (one renamed onto "
+            "another); rename only one of them"
+        )
+    names = dict(zip(table.columns, renamed, strict=True))
+    table.rows = [{names.get(k, k): v for k, v in r.items()} for r in table.rows]
+    table.columns = renamed
+    return table
+
+
+def read_results_json(paths: Sequence[str | Path], aliases: Aliases | None = None) -> Table:
     """Pivot accuracy records into one row per (model, task) with one column per split.
 
-    Attribute probes are not a model's prediction and are left out. A record scored at a kept
-    checkpoint becomes `model@step N`. Files may split one model's splits between them (as
-    CLIP_benchmark writes one file per dataset); a model whose split is scored in several
-    files is told apart by its folder, `model [folder]`, as `mmcl report` does.
+    Attribute probes are not a model's prediction and are left out (a skip). A record scored
+    at a kept checkpoint becomes `model@step N`. Files may split one model's splits between
+    them (as CLIP_benchmark writes one file per dataset); a model whose split is scored in
+    several files is told apart by its folder, `model [folder]`, as `mmcl report` does.
     """
-    loaded = [(path, _accuracy_records(path)) for path in map(Path, paths)]
-    files_of: dict[tuple[str, str, str], set[Path]] = {}
-    for path, records in loaded:
-        for rec in records:
-            key = (_model_label(rec), str(rec.get("task", "")), str(rec["split"]))
-            files_of.setdefault(key, set()).add(path)
-    repeated = {model for (model, _, _), files in files_of.items() if len(files) > 1}
-    rows: dict[tuple[str, str], dict[str, str]] = {}
-    for path, records in loaded:
-        for rec in records:
-            model = _model_label(rec)
-            if model in repeated:
-                model = f"{model} [{path.parent.name}]"
-            key = (model, str(rec.get("task", "")))
-            row = rows.setdefault(key, {"model": key[0], "task": key[1]})
-            split = str(rec["split"])
-            if split in row:
-                raise MMCLError(
-                    f"{path}: model {key[0]!r} task {key[1]!r} has two accuracies on split "
-                    f"{split!r}; a results file holds one per model, task and split"
-                )
-            row[split] = repr(float(rec["value"]))
-    columns = list(dict.fromkeys(c for r in rows.values() for c in r))
-    source = ", ".join(str(p) for p in paths)
-    return Table(source, columns, list(rows.values()), "fraction")
+    aliases = aliases or Aliases()
+    batches: list[Batch] = []
+    skipped: list[Skip] = []
+    for path in map(Path, paths):
+        if any(b.file == path for b in batches):
+            skipped.append(Skip(str(path), "", "given twice; read once"))
+            continue
+        batch, skips = results_file(path, aliases)
+        batches.append(batch)
+        skipped += skips
+    return _pivot_table(sources_text([str(p) for p in paths]), batches, skipped)
 
 
-def _model_label(record: dict) -> str:
-    model = str(record["model"])
-    return f"{model}@step {record['step']}" if "step" in record else model
-
-
-def _accuracy_records(path: Path) -> list[dict]:
-    """The accuracy records of one results.json or CLIP_benchmark output (attribute probes
-    excluded), checked for the fields we need."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise MMCLError(f"{path}: cannot read results.json ({e})") from e
-    if is_clip_benchmark(doc):  # one CLIP_benchmark output
-        records = from_clip_benchmark(doc, str(path))
-    else:
-        records = doc.get("records") if isinstance(doc, dict) else None
-    if not isinstance(records, list):
-        raise MMCLError(
-            f"{path}: expected mmcl's {{'meta': ..., 'records': [...]}} or a CLIP_benchmark "
-            "output ({'dataset', 'task', 'metrics', ...})"
-        )
-    out = [
-        r
-        for r in records
-        if r.get("metric") == "accuracy" and "attribute" not in r and r.get("task") != ATTRIBUTES
-    ]
-    for r in out:
-        missing = [k for k in ("model", "split", "value") if k not in r]
-        if missing:
-            raise MMCLError(f"{path}: an accuracy record lacks {missing}: {r}")
-    return out
+def _pivot_table(source: str, batches: Sequence[Batch], skipped: list[Skip]) -> Table:
+    rows = pivot(batches)
+    return Table(source, rows.columns, rows.rows, "fraction", rows.origins, skipped)
 
 
 def _same(a: str, b: str) -> bool:
@@ -251,33 +270,52 @@ class PointSpec:
 
 
 def table_points(
-    table: Table, spec: PointSpec, baseline: list[bool], default_group: str
-) -> list[ModelPoint]:
-    """One ModelPoint per row with an ID accuracy; missing OOD cells become missing shifts."""
-    flag = "--baseline-columns" if spec.columns else "--id/--ood"
+    table: Table,
+    spec: PointSpec,
+    baseline: list[bool],
+    default_group: str,
+    flag: str = OWN_COLUMNS,
+) -> tuple[list[ModelPoint], list[Skip]]:
+    """One ModelPoint per row with an ID accuracy (missing OOD cells become missing shifts), and
+    one skip per row without, naming the datasets it has and the alias that would place it;
+    `flag` is what a column error names (the baseline table's columns: --baseline-columns)."""
     cols = {n: table.column(spec.columns.get(n, n), flag) for n in [spec.id_name, *spec.ood_names]}
     scales = {n: _scale(table, c) for n, c in cols.items()}
     group_col = table.column(spec.group_by, "--group-by") if spec.group_by else None
     ident = _ident_columns(table, set(cols.values()))
     label_cols = _label_columns(table, ident)
-    points = []
-    for row, is_base in zip(table.rows, baseline, strict=True):
+    points, skips = [], []
+    for i, (row, is_base) in enumerate(zip(table.rows, baseline, strict=True)):
+        label = "/".join(row.get(c, "") for c in label_cols)
         cells = {n: row.get(c, "").strip() for n, c in cols.items()}
         if not cells[spec.id_name]:
+            what = f"{'baseline row' if is_base else 'model'} {label!r}"
+            skips.append(Skip(table.origin(i), what, _no_id(row, ident, cols, spec.id_name)))
             continue
         ood = {n: float(cells[n]) / scales[n] for n in spec.ood_names if cells[n]}
         group = row.get(group_col, "") if group_col else ("baseline" if is_base else default_group)
         points.append(
             ModelPoint(
-                label="/".join(row.get(c, "") for c in label_cols),
+                label=label,
                 id_acc=float(cells[spec.id_name]) / scales[spec.id_name],
                 ood=ood,
                 ident={c: row.get(c, "") for c in ident},
                 group=group,
                 baseline=is_base,
+                source=table.origin(i),
             )
         )
-    return points
+    return points, skips
+
+
+def _no_id(row: dict[str, str], ident: list[str], cols: dict[str, str], id_name: str) -> str:
+    """Why a row has no point: no ID accuracy; the datasets it has, and the alias to try."""
+    has = [c for c, v in row.items() if c not in ident and v and v.strip()]
+    reason = f"no accuracy on the ID split {cols[id_name]!r} (its datasets: {', '.join(has)})"
+    others = [c for c in has if c not in cols.values()]
+    if not others:
+        return f"no accuracy on the ID split {cols[id_name]!r}; fill it in or leave the row out"
+    return f"{reason}; map with --alias {alias_guess(id_name, others)}={cols[id_name]}"
 
 
 @dataclass
@@ -286,45 +324,66 @@ class InputConfig:
 
     id_name: str
     ood_names: list[str]
-    results: list[str] = field(default_factory=list)  # results.json paths
-    tables: list[str] = field(default_factory=list)  # CSV paths
+    results: list[str] = field(default_factory=list)  # results.json / CLIP_benchmark JSON paths
+    tables: list[str] = field(default_factory=list)  # CSV paths (wide, or CLIP_benchmark build)
     baseline_table: str | None = None  # None: shipped testbed table when the ID set is ImageNet
     baseline_where: str | None = None  # "col=value[,...]"; without baseline_table: own rows
     baseline_columns: str | None = None  # "our name=baseline column,..."
-    unit: str = "auto"  # for --table files: auto | percent | fraction
+    unit: str = "auto"  # for wide --table files: auto | percent | fraction
     group_by: str | None = None
+    aliases: list[str] = field(default_factory=list)  # each "OLD=NEW[,OLD=NEW]" (--alias)
+    alias_file: str | None = None  # YAML/JSON mapping OLD: NEW (--alias-file)
 
 
 @dataclass
 class LoadedInputs:
-    """Points ready for compute_robustness and a sentence saying where the baseline came from."""
+    """Points ready for compute_robustness, a sentence saying where the baseline came from, what
+    was left out (one skip per file, model or row, with why) and notes on the reading."""
 
     points: list[ModelPoint]
     baseline: str
+    skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def load_inputs(cfg: InputConfig) -> LoadedInputs:
     """Read every table and results file, mark baseline rows, add external baseline rows."""
-    own = [read_csv_table(t, cfg.unit) for t in cfg.tables]
+    aliases = parse_aliases(cfg.aliases, cfg.alias_file)
+    own = [read_table(t, cfg.unit, aliases) for t in cfg.tables]
     if cfg.results:
-        own.append(read_results_json(cfg.results))
+        own.append(read_results_json(cfg.results, aliases))
     if not own:
         raise MMCLError("nothing to evaluate: give results.json files and/or --table CSV files")
+    notes = aliases.unused_notes()
     where = parse_pairs(cfg.baseline_where, "--baseline-where")
     external = _external_baseline(cfg, where)
     spec = PointSpec(cfg.id_name, cfg.ood_names, {}, cfg.group_by)
-    points = []
-    for table in own:
+    points, skipped = [], [s for t in own for s in t.skipped]
+    for table in (t for t in own if t.rows):
         mask = [False] * len(table.rows)
         if where and external is None:
             mask = row_mask(table, where, "--baseline-where")
-        points += table_points(table, spec, mask, Path(table.source).stem)
+        found, skips = table_points(table, spec, mask, Path(table.source).stem)
+        points, skipped = points + found, skipped + skips
+    skipped = merge_skips(skipped)
+    if not points:
+        raise MMCLError(_nothing_placed(cfg.id_name, skipped))
     if external is None:
         if not any(p.baseline for p in points):
             raise MMCLError(f"--baseline-where {cfg.baseline_where!r} matched no row of the inputs")
-        return LoadedInputs(_unique_labels(points), f"own rows with {where}")
-    base, desc = _baseline_points(cfg, external, where)
-    return LoadedInputs(_unique_labels(points + base), desc)
+        return LoadedInputs(_unique_labels(points, notes), f"own rows with {where}", skipped, notes)
+    base, desc = _baseline_points(cfg, external, where, notes)
+    return LoadedInputs(_unique_labels(points + base, notes), desc, skipped, notes)
+
+
+def _nothing_placed(id_name: str, skipped: Sequence[Skip]) -> str:
+    """The error when no input gives a point: how many were left out, and the first reason."""
+    if not skipped:
+        return f"no input has an accuracy on the ID split {id_name!r}"
+    return (
+        f"no input has an accuracy on the ID split {id_name!r}: all {len(skipped)} left out; "
+        f"the first: {skipped[0].line()}"
+    )
 
 
 def _external_baseline(cfg: InputConfig, where: dict[str, str]) -> Path | None:
@@ -342,9 +401,10 @@ def _external_baseline(cfg: InputConfig, where: dict[str, str]) -> Path | None:
 
 
 def _baseline_points(
-    cfg: InputConfig, path: Path, where: dict[str, str]
+    cfg: InputConfig, path: Path, where: dict[str, str], notes: list[str]
 ) -> tuple[list[ModelPoint], str]:
-    """The filtered rows of an external baseline table, marked baseline and not reported."""
+    """The filtered rows of an external baseline table, marked baseline and not reported; a note
+    counts the rows the filter left out, and one per chosen row without an ID accuracy."""
     if not path.is_file():
         raise MMCLError(f"--baseline-table: no such file {path}; give an existing CSV")
     table = read_csv_table(path)
@@ -354,19 +414,31 @@ def _baseline_points(
     spec = PointSpec(
         cfg.id_name, cfg.ood_names, parse_pairs(cfg.baseline_columns, "--baseline-columns")
     )
-    points = [p for p in table_points(table, spec, mask, "baseline") if p.baseline]
+    found, skips = table_points(table, spec, mask, "baseline", "--baseline-columns")
+    points = [p for p in found if p.baseline]
     if not points:
         raise MMCLError(f"--baseline-where {where} matched no row of {path}")
+    left = len(mask) - sum(mask)
+    if left:
+        notes.append(f"{path}: {left} of {len(mask)} rows are not baseline rows ({where}), unused")
+    notes += [f"baseline table {s.line()}" for s in skips if s.what.startswith("baseline")]
     for p in points:
         p.reported = False
     return points, f"{path.name} rows with {where or 'no filter (all rows)'}"
 
 
-def _unique_labels(points: list[ModelPoint]) -> list[ModelPoint]:
-    """Suffix repeated labels with #2, #3, ... so every model stays addressable."""
-    seen: dict[str, int] = {}
+def _unique_labels(points: list[ModelPoint], notes: list[str]) -> list[ModelPoint]:
+    """Suffix repeated labels with #2, #3, ... so every model stays addressable; a note names
+    each repeated label's sources, so two copies of one model are seen, not averaged away."""
+    seen: dict[str, list[ModelPoint]] = {}
     for p in points:
-        seen[p.label] = seen.get(p.label, 0) + 1
-        if seen[p.label] > 1:
-            p.label = f"{p.label}#{seen[p.label]}"
+        same = seen.setdefault(p.label, [])
+        same.append(p)
+        if len(same) > 1:
+            p.label = f"{p.label}#{len(same)}"
+    for label, same in seen.items():
+        if len(same) > 1:
+            sources = sources_text([p.source for p in same])
+            notes.append(f"{len(same)} rows are labelled {label!r} ({sources}): "
+                         f"shown as {', '.join(repr(p.label) for p in same)}")  # fmt: skip
     return points
