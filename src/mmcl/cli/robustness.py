@@ -2,15 +2,18 @@
 
 Thin layer: parse flags into an InputConfig and a RobustnessConfig, call mmcl.eval.robustness,
 print a table or JSON, and with --out write robustness.json, one scatter PNG per target and an
-HTML report.
+HTML report. Every input left out of the table is named on stderr with why ("skipped: ..."),
+and in robustness.json's and the page's skipped list.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from mmcl.cli.options import bootstrap, float_between, int_in, names
@@ -33,9 +36,18 @@ EPILOG = """examples:
       --ood "ImageNet v2,ImageNet Sketch,ImageNet-R,ImageNet-A,ObjectNet" --json
   mmcl robustness --table t.csv --id "ImageNet 1k" --ood "ImageNet v2,ObjectNet" \\
       --baseline-where "pretrained=openai"
-  mmcl robustness runs/demo/runs/*/results.json --id id --ood spurious_reversed \
+  mmcl robustness runs/demo/runs/*/results.json --id id --ood spurious_reversed \\
       --baseline-where task=classifier
   mmcl robustness RUN/checkpoint_results.json --id id --ood spurious_reversed,sketch
+  mmcl robustness runs/*/results.json cb/*.json --id id --ood sketch \\
+      --alias wds/shapes_id=id,wds/shapes_sketch=sketch --baseline-where task=classifier
+  mmcl robustness --table benchmark.csv --id imagenet1k \\
+      --ood imagenetv2,imagenet_sketch,imagenet-r,imagenet-a,objectnet
+
+CLIP_benchmark names its datasets its own way (wds/shapes_id); --alias OLD=NEW (repeatable) or
+--alias-file aliases.yaml ('wds/shapes_id: id' per line) renames them before matching. A --table
+CSV with columns dataset, model, pretrained, task is CLIP_benchmark's `build` table, read as its
+JSON files are. Inputs that give no point are listed on stderr as "skipped: ..." with the fix.
 """
 
 
@@ -48,8 +60,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("results", nargs="*", help="mmcl results.json files")
-    p.add_argument("--table", action="append", default=[], help="CSV of results (repeatable)")
+    p.add_argument("results", nargs="*", help="mmcl results.json / CLIP_benchmark JSON files")
+    p.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        help="CSV of results, one column per dataset or CLIP_benchmark's build CSV (repeatable)",
+    )
+    p.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        help="'OLD=NEW[,OLD=NEW]': rename input datasets/splits before matching (repeatable)",
+    )
+    p.add_argument("--alias-file", help="YAML or JSON mapping OLD: NEW of dataset names")
     p.add_argument("--id", required=True, help="ID split / column, e.g. 'ImageNet 1k'")
     p.add_argument("--ood", required=True, type=names, help="comma-separated OOD splits / columns")
     p.add_argument(
@@ -104,8 +128,14 @@ def run_robustness(args: argparse.Namespace) -> int:
             baseline_columns=args.baseline_columns,
             unit=args.unit,
             group_by=args.group_by,
+            aliases=args.alias,
+            alias_file=args.alias_file,
         )
     )
+    for skip in inputs.skipped:  # before the fit, which may still stop the run
+        print(f"skipped: {skip.line()}", file=sys.stderr)
+    for note in inputs.notes:
+        print(f"note: {note}", file=sys.stderr)
     cfg = RobustnessConfig(
         transform=args.transform,
         average=args.average,
@@ -120,12 +150,13 @@ def run_robustness(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the same messages are in result.notes, printed below
         result = compute_robustness(inputs.points, ood, cfg)
-    doc = to_document(result, inputs.baseline)
+    skipped = [s.record() for s in inputs.skipped]
+    doc = to_document(result, inputs.baseline, skipped, inputs.notes)
     print(json.dumps(doc, indent=2) if args.json else format_table(result, inputs.baseline))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if out is not None:
-        write_outputs(result, doc, out, inputs.baseline)
+        write_outputs(result, doc, out, inputs.baseline, inputs.notes)
     return 0
 
 
@@ -160,18 +191,38 @@ def format_table(result: RobustnessResult, baseline: str) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(result: RobustnessResult, doc: dict, out: Path, baseline: str) -> None:
-    """robustness.json, robustness_<target>.png per target, robustness.html embedding them."""
+def write_outputs(
+    result: RobustnessResult, doc: dict, out: Path, baseline: str, input_notes: Sequence[str] = ()
+) -> None:
+    """robustness.json, robustness_<target>.png per target, robustness.html embedding them and
+    listing the inputs left out and the notes on reading them."""
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "robustness.json", json.dumps(doc, indent=2))
     pngs = {}
     for name in result.fits:
         safe = "".join(c if c.isalnum() else "_" for c in name)
         pngs[name] = save_scatter(result, name, out / f"robustness_{safe}.png")
-    body = html_section(result, pngs, baseline)
+    body = html_section(result, pngs, baseline) + _inputs_html(doc["skipped"], input_notes)
     title = f"mmcl robustness: effective robustness against {baseline or 'the baseline'}"
     reported = sum(m.point.reported for m in result.models)
     baseline = sum(m.point.baseline for m in result.models)
     what = f"{reported} model(s) placed against the line through {baseline} baseline models"
     atomic_write_text(out / "robustness.html", page(title, Header(what=what), [body]))
     print(f"wrote {out / 'robustness.json'}, {len(pngs)} PNGs, {out / 'robustness.html'}")
+
+
+def _inputs_html(skipped: Sequence[dict[str, str]], notes: Sequence[str]) -> str:
+    """The page's list of inputs left out of the table, each with its reason, then the notes on
+    reading the inputs (the fit's own notes are in html_section); empty when there are none."""
+    parts = []
+    if skipped:
+        items = "".join(
+            f"<li><b>{html.escape(s['what'] or 'the file')}</b> from {html.escape(s['source'])}: "
+            f"{html.escape(s['reason'])}</li>"
+            for s in skipped
+        )
+        parts.append(f"<h3>Left out of the table ({len(skipped)})</h3><ul>{items}</ul>")
+    if notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        parts.append(f"<h3>Notes on the inputs</h3><ul>{items}</ul>")
+    return "".join(parts)
