@@ -205,7 +205,10 @@ def test_wide_csv_columns_are_renamed_and_empty_id_rows_reported(tmp_path, capsy
             "top1=id,shift=sketch", "--baseline-where", "kind=base", "--bootstrap=0"]  # fmt: skip
     assert run_cli(argv) == 0
     err = capsys.readouterr().err
-    assert f"skipped: model 'm5' from {tmp_path / 't.csv'} line 7: no accuracy on the ID" in err
+    assert (
+        f"skipped: model 'm5' from {tmp_path / 't.csv'} line 7: no accuracy on the ID split 'id' "
+        "(its datasets: sketch); a model needs an ID accuracy to be placed\n"
+    ) in err
     with pytest.raises(MMCLError, match="two columns named 'id'"):
         read_table(tmp_path / "t.csv", aliases=parse_aliases(["top1=id,shift=id"], None))
 
@@ -260,3 +263,33 @@ def test_out_lists_skipped_inputs_in_json_and_html(tmp_path, capsys):
     assert f"Left out of the table ({len(doc['skipped'])})" in page
     assert "map with --alias wds/shapes_id=id" in page
     assert "<h3>Notes on the inputs</h3><ul><li>--alias wds/imagenet1k=id matched no" in page
+
+
+def test_build_csv_in_the_layout_of_clip_benchmarks_published_table(tmp_path):
+    """The header of CLIP_benchmark's benchmark/benchmark.csv (built before outputs had a
+    `language`): ImageNet names line up with --id imagenet1k; other tasks are named as skips."""
+    header = ("acc1,acc5,mean_per_class_recall,dataset,model,pretrained,task,"
+              "mean_average_precision,image_retrieval_recall@5,text_retrieval_recall@5,"
+              "model_fullname")  # fmt: skip
+    model = "ViT-B-32,openai,zeroshot_classification,,,,ViT-B-32 openai"
+    lines = [
+        f"0.63334,0.88778,0.63284,imagenet1k,{model}",
+        f"0.6932,0.8887,0.67858,imagenet-r,{model}",
+        ",,,flickr30k,ViT-B-32,openai,zeroshot_retrieval,,0.8338,0.949,ViT-B-32 openai",
+    ]
+    path = tmp_path / "benchmark.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    table = read_table(path)
+    assert table.rows == [
+        {"model": "ViT-B-32/openai", "task": "zeroshot", "imagenet1k": "0.63334",
+         "imagenet-r": "0.6932"}
+    ]  # fmt: skip
+    assert [s.line() for s in table.skipped] == [
+        f"zeroshot_retrieval of 'ViT-B-32/openai' on 'flickr30k' from {path} line 4: no top-1 "
+        "accuracy in a zeroshot_retrieval result; robustness reads the acc1 of "
+        "zeroshot_classification and linear_probe"
+    ]
+    points = load_inputs(InputConfig("imagenet1k", ["imagenet-r"], tables=[str(path)])).points
+    mine = [(p.label, p.id_acc, p.ood) for p in points if p.reported]
+    assert mine == [("ViT-B-32/openai", 0.63334, {"imagenet-r": 0.6932})]
+    assert sum(p.baseline for p in points) == 85  # the shipped testbed's baseline rows

@@ -102,22 +102,23 @@ class Table:
         close = difflib.get_close_matches(name, self.columns, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         if flag == OWN_COLUMNS:
-            hint += f"; or rename one with --alias {alias_guess(name, self.columns)}={name}"
+            guess = alias_guess(name, self.columns) or "NAME"
+            hint += f"; or rename one with --alias {guess}={name}"
         raise MMCLError(
             f"{flag}: column {name!r} not found in {self.source}{hint} "
             f"(available: {', '.join(self.columns)})"
         )
 
 
-def alias_guess(name: str, candidates: Sequence[str]) -> str:
-    """The candidate a user most likely means by `name` (for an --alias hint), else DATASET:
-    one whose key ends with `name`'s ('wds/shapes_id' for 'id'), else the closest spelling."""
+def alias_guess(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate a user most likely means by `name` (for an --alias hint): one whose key
+    ends with `name`'s ('wds/shapes_id' for 'id'), else the closest spelling, else None."""
     key = shift_key(name)
     ends = [c for c in candidates if shift_key(c).endswith(key) and shift_key(c) != key]
     if len(ends) == 1:
         return ends[0]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.3)
-    return close[0] if close else "DATASET"
+    return close[0] if close else None
 
 
 def read_csv_table(path: str | Path, unit: str = "auto") -> Table:
@@ -310,12 +311,17 @@ def table_points(
 
 def _no_id(row: dict[str, str], ident: list[str], cols: dict[str, str], id_name: str) -> str:
     """Why a row has no point: no ID accuracy; the datasets it has, and the alias to try."""
+    id_col = cols[id_name]
     has = [c for c, v in row.items() if c not in ident and v and v.strip()]
-    reason = f"no accuracy on the ID split {cols[id_name]!r} (its datasets: {', '.join(has)})"
+    listed = f" (its datasets: {', '.join(has)})" if has else ""
+    reason = f"no accuracy on the ID split {id_col!r}{listed}"
     others = [c for c in has if c not in cols.values()]
-    if not others:
-        return f"no accuracy on the ID split {cols[id_name]!r}; fill it in or leave the row out"
-    return f"{reason}; map with --alias {alias_guess(id_name, others)}={cols[id_name]}"
+    guess = alias_guess(id_name, others)
+    if guess:
+        return f"{reason}; map with --alias {guess}={id_col}"
+    if others:
+        return f"{reason}; if one of them is the ID split, map it with --alias NAME={id_col}"
+    return f"{reason}; a model needs an ID accuracy to be placed"
 
 
 @dataclass
