@@ -209,6 +209,9 @@ def test_wide_csv_columns_are_renamed_and_empty_id_rows_reported(tmp_path, capsy
         f"skipped: model 'm5' from {tmp_path / 't.csv'} line 7: no accuracy on the ID split 'id' "
         "(its datasets: sketch); a model needs an ID accuracy to be placed\n"
     ) in err
+    argv[argv.index("kind=base")] = "name=m5"
+    with pytest.raises(MMCLError, match=r"name=m5.*1 matching row\(s\) were left out.*'m5'"):
+        run_cli(argv)
     with pytest.raises(MMCLError, match="two columns named 'id'"):
         read_table(tmp_path / "t.csv", aliases=parse_aliases(["top1=id,shift=id"], None))
 

@@ -64,6 +64,7 @@ SHIFT_ALIASES = {
 }
 BASELINE_FLAG = "baseline_candidate"  # the testbed's STANDARD-and-clean marker column
 OWN_COLUMNS = "--id/--ood"  # the flag naming the columns of the user's own inputs
+BASELINE_ROW = "baseline row"  # how a skip names a row chosen for the baseline
 
 
 def shift_key(name: str) -> str:
@@ -290,7 +291,7 @@ def table_points(
         label = "/".join(row.get(c, "") for c in label_cols)
         cells = {n: row.get(c, "").strip() for n, c in cols.items()}
         if not cells[spec.id_name]:
-            what = f"{'baseline row' if is_base else 'model'} {label!r}"
+            what = f"{BASELINE_ROW if is_base else 'model'} {label!r}"
             skips.append(Skip(table.origin(i), what, _no_id(row, ident, cols, spec.id_name)))
             continue
         ood = {n: float(cells[n]) / scales[n] for n in spec.ood_names if cells[n]}
@@ -376,7 +377,7 @@ def load_inputs(cfg: InputConfig) -> LoadedInputs:
         raise MMCLError(_nothing_placed(cfg.id_name, skipped))
     if external is None:
         if not any(p.baseline for p in points):
-            raise MMCLError(f"--baseline-where {cfg.baseline_where!r} matched no row of the inputs")
+            raise MMCLError(_no_baseline(cfg.baseline_where, skipped))
         return LoadedInputs(_unique_labels(points, notes), f"own rows with {where}", skipped, notes)
     base, desc = _baseline_points(cfg, external, where, notes)
     return LoadedInputs(_unique_labels(points + base, notes), desc, skipped, notes)
@@ -390,6 +391,15 @@ def _nothing_placed(id_name: str, skipped: Sequence[Skip]) -> str:
         f"no input has an accuracy on the ID split {id_name!r}: all {len(skipped)} left out; "
         f"the first: {skipped[0].line()}"
     )
+
+
+def _no_baseline(where: str | None, skipped: Sequence[Skip]) -> str:
+    """The error when --baseline-where picks no point, naming the rows it picked but left out."""
+    text = f"--baseline-where {where!r} matched no row of the inputs"
+    left = [s for s in skipped if s.what.startswith(BASELINE_ROW)]
+    if not left:
+        return text
+    return f"{text}; {len(left)} matching row(s) were left out, the first: {left[0].line()}"
 
 
 def _external_baseline(cfg: InputConfig, where: dict[str, str]) -> Path | None:
@@ -427,7 +437,7 @@ def _baseline_points(
     left = len(mask) - sum(mask)
     if left:
         notes.append(f"{path}: {left} of {len(mask)} rows are not baseline rows ({where}), unused")
-    notes += [f"baseline table {s.line()}" for s in skips if s.what.startswith("baseline")]
+    notes += [f"baseline table {s.line()}" for s in skips if s.what.startswith(BASELINE_ROW)]
     for p in points:
         p.reported = False
     return points, f"{path.name} rows with {where or 'no filter (all rows)'}"
