@@ -16,7 +16,7 @@ def test_attribute_probes_alone_give_only_the_attribute_chart(tmp_path):
     page = write_report(tmp_path, {"meta": {}, "records": records}).read_text()
     assert page.count("<img") == 1 and "<img alt='attribute probes'" in page
     assert [p.name for p in tmp_path.glob("*.png")] == ["report_attributes.png"]
-    assert "attr color" in page  # the table still shows the probes
+    assert "attribute probes (%) on balanced" in page and "<th>color</th>" in page  # the table
 
 
 def test_a_headline_accuracy_gets_its_chart(tmp_path):

@@ -223,7 +223,8 @@ def test_a_run_report_draws_the_training_curves_and_fits_a_1280_px_window(tmp_pa
     assert "<h2>Training curves</h2>" in page and page.count("data:image/png;base64,") == 4
     assert "<div class='scroll'><table class='mmcl-shift'>" in page  # scrolls in its own box
     assert_reads_well(path, ["Accuracy under shift", "The id-shift plane", "What this shows",
-                             "Which features each model keeps", "Training curves"])  # fmt: skip
+                             "Which features each model keeps", "Training curves"],
+                      tables_whole=True)  # fmt: skip
 
 
 def _two_models(a_sketch: float, b_sketch: float) -> list[dict]:
@@ -271,7 +272,7 @@ def test_report_runs_merges_runs_and_keeps_same_named_models_apart(tmp_path):
     out = report_runs([run_a, run_b], tmp_path / "out" / "report.html")
     page = out.read_text()
     for row in ("alpha [seed0]", "alpha [seed1]", "beta", "gamma"):
-        assert f"<th>{row}</th>" in page
+        assert f"<th class='model'>{row}</th>" in page
     assert "<td>0, 1</td>" in page  # both seeds in the meta block
     assert (tmp_path / "out" / "report_accuracy.png").read_bytes().startswith(PNG_MAGIC)
     with pytest.raises(MMCLError, match="results"):

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mmcl.report.plots import binomial_half_width
-from mmcl.report.tables import ATTRIBUTE_TASK, attribute_accuracy
+from mmcl.report.tables import attribute_accuracy, attribute_metric
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,9 @@ class Probe:
 def attribute_probes(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Probe]]:
     """model -> "attribute (split)" -> its probe, read from the `attributes` task's records."""
     chances = {
-        (r["model"], r["split"], str(r["metric"]).rpartition("/")[0]): float(r["value"])
+        (r["model"], r["split"], found[0]): float(r["value"])
         for r in records
-        if r.get("task") == ATTRIBUTE_TASK and str(r.get("metric", "")).endswith("uniform_chance")
+        if (found := attribute_metric(r)) is not None and found[1] == "uniform_chance"
     }
     probes: dict[str, dict[str, Probe]] = {}
     for r in records:
@@ -50,6 +50,20 @@ def _half_width(probe: Probe | None) -> float:
     return 100 * binomial_half_width(probe.accuracy, probe.n_samples)
 
 
+def _chance(probes: dict[str, dict[str, Probe]], key: str) -> float | None:
+    """The chance level of one attribute probe, from the first model that records it."""
+    return next((p[key].chance for p in probes.values() if key in p and p[key].chance), None)
+
+
+def chance_lines(ax: Any, chances: Sequence[float | None]) -> None:
+    """One dashed chance segment (fractions, drawn in %) over each bar group that has a chance
+    level, all in one collection labelled "chance"; nothing when none has one."""
+    drawn = [(i, 100 * c) for i, c in enumerate(chances) if c is not None]
+    if drawn:
+        xs, ys = np.array(drawn).T
+        ax.hlines(ys, xs - 0.45, xs + 0.45, colors="black", linestyles="--", lw=1, label="chance")
+
+
 def attribute_chart(records: Sequence[dict[str, Any]]) -> Figure | None:
     """Grouped bars, one group per attribute, one bar per model; None without attribute probes."""
     probes = attribute_probes(records)
@@ -66,13 +80,7 @@ def attribute_chart(records: Sequence[dict[str, Any]]) -> Figure | None:
         heights = [np.nan if p is None else 100 * p.accuracy for p in rows]
         errors = [_half_width(p) for p in rows]
         ax.bar(xs, heights, width, yerr=errors, capsize=2, color=f"C{k % 10}", label=model)
-    label = "chance"
-    for i, key in enumerate(keys):
-        chance = next((p[key].chance for p in probes.values() if key in p and p[key].chance), None)
-        if chance is not None:
-            ax.hlines(100 * chance, i - 0.45, i + 0.45, colors="black", linestyles="--", lw=1,
-                      label=label)  # fmt: skip
-            label = None
+    chance_lines(ax, [_chance(probes, key) for key in keys])
     ax.set_xticks(np.arange(len(keys)), keys, fontsize=8, rotation=20, ha="right")
     ax.set_ylabel("probe accuracy (%), 95% interval")
     ax.set_ylim(0, 105)

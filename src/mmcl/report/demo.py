@@ -12,11 +12,22 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from scipy import special
 
 from mmcl.io import atomic_write_text
+from mmcl.report.accuracy_axis import (
+    AccuracyAxis,
+    diagonal,
+    fit_axis,
+    note_edge,
+    plot_point,
+    scatter_points,
+    set_accuracy_axes,
+)
+from mmcl.report.attributes import chance_lines
 from mmcl.report.html import claims_html
 from mmcl.report.page import Header, page, run_lines
-from mmcl.report.plots import LOGIT_TICKS, clipped_logit, png_data_uri, save_png
+from mmcl.report.plots import png_data_uri, save_png
 from mmcl.report.samples import run_samples_html
 from mmcl.report.training_curves import Curve, training_curves_figure
 
@@ -86,67 +97,92 @@ def curve_figure(result: dict[str, Any]) -> Figure:
     return fig
 
 
+def _usable(points: list[dict[str, Any]], shift: str) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the testbed points with both accuracies strictly between 0 and 1: the points
+    its line was fitted to (`experiments.demo.testbed_line`)."""
+    x, y = np.array([p["id"] for p in points]), np.array([p[shift] for p in points])
+    keep = (x > 0) & (x < 1) & (y > 0) & (y < 1)
+    return special.logit(x[keep]), special.logit(y[keep])
+
+
 def line_band(points: list[dict[str, Any]], shift: str, xs: np.ndarray, draws: int = 500):
-    """2.5-97.5% of the testbed line over xs, refitted on bootstrap resamples of its points;
-    None when no resample has two distinct id accuracies."""
-    x, y = clipped_logit([p["id"] for p in points]), clipped_logit([p[shift] for p in points])
+    """2.5-97.5% of the testbed line over xs (logits), refitted on bootstrap resamples of the
+    checkpoints it was fitted to; None when no resample has two distinct id accuracies."""
+    x, y = _usable(points, shift)
     rng = np.random.default_rng(0)
     fits = []
     for _ in range(draws):
         pick = rng.integers(0, len(x), len(x))
-        if np.ptp(x[pick]) > 0:
+        if len(x) and np.ptp(x[pick]) > 0:
             slope, intercept = np.polyfit(x[pick], y[pick], 1)
             fits.append(slope * xs + intercept)
     return np.percentile(fits, [2.5, 97.5], axis=0) if fits else None
 
 
+def _reach(row: dict[str, Any]) -> list[float]:
+    """The ends of a figure's interval that exist (one seed has none)."""
+    return [end for end in row["interval"] if end is not None]
+
+
+def plane_axis(at: dict[str, Any], shift: str) -> AccuracyAxis:
+    """One axis for both coordinates that shows every testbed point, every seed, every mean and
+    the intervals' ends."""
+    points = at["testbed"]["points"]
+    rows = [f[key] for f in at["arms"].values() for key in ("id", shift)]
+    values = [p[key] for p in points for key in ("id", shift)]
+    values += [v for row in rows for v in (*row["per_seed"], row["mean"])]
+    return fit_axis(values, [end for row in rows for end in _reach(row)])
+
+
+def edge_points(at: dict[str, Any], shift: str) -> list[str]:
+    """What the plane draws on its edge: each arm's seeds and mean, and testbed checkpoints,
+    at exactly 0% or 100% on id or on the shift."""
+    found = []
+    for arm, figures in at["arms"].items():
+        pairs = zip(figures["id"]["per_seed"], figures[shift]["per_seed"], strict=True)
+        seeds = sum(1 for pair in pairs if {0.0, 1.0} & set(pair))
+        if seeds:
+            found.append(f"{arm}: {seeds} seed{'s' if seeds > 1 else ''}")
+    testbed = sum(1 for p in at["testbed"]["points"] if {0.0, 1.0} & {p["id"], p[shift]})
+    if testbed:
+        found.append(f"{testbed} testbed checkpoint{'s' if testbed > 1 else ''}")
+    return found
+
+
 def testbed_figure(at: dict[str, Any], shift: str) -> Figure:
-    """id vs shift accuracy in logit axes: the testbed's checkpoints, its line with a bootstrap
-    band, y = x, and each arm as its seeds (small) and its mean with 95% intervals (large)."""
+    """id vs shift accuracy on logit axes fitted to what is drawn: the testbed's checkpoints,
+    its line with a bootstrap band, y = x, and each arm as its seeds (small) and its mean with
+    95% intervals (large); accuracies of 0% or 100% on the edge, marked."""
     fig = Figure(figsize=(5.8, 4.8))
     ax = fig.add_subplot()
+    axis = plane_axis(at, shift)
     points = at["testbed"]["points"]
-    tx, ty = clipped_logit([p["id"] for p in points]), clipped_logit([p[shift] for p in points])
-    ax.scatter(tx, ty, s=12, color="0.65", label="testbed (supervised checkpoints)", zorder=1)
+    on_edge = scatter_points(ax, axis, [p["id"] for p in points], [p[shift] for p in points],
+                             s=12, color="0.65", label="testbed (supervised checkpoints)",
+                             zorder=1)  # fmt: skip
     line = at["testbed"]["line"]
-    xs = np.linspace(clipped_logit(0.02), clipped_logit(0.98), 60)
+    xs = np.linspace(axis.low, axis.high, 60)
     band = line_band(points, shift, xs)
     if band is not None:
-        ax.fill_between(xs, *band, color="0.85", label="testbed line, 95% band", zorder=0)
+        ax.fill_between(xs, *band, color="0.85", label="testbed line, 95% bootstrap band",
+                        zorder=0)  # fmt: skip
     ax.plot(xs, line["slope"] * xs + line["intercept"], color="0.3", lw=1, zorder=2)
-    ax.plot(xs, xs, color="0.5", lw=0.8, ls=":", label="y = x", zorder=2)
+    diagonal(ax, axis, zorder=2)
     for arm, figures in at["arms"].items():
-        seeds_x = clipped_logit(figures["id"]["per_seed"])
-        seeds_y = clipped_logit(figures[shift]["per_seed"])
-        ax.scatter(seeds_x, seeds_y, s=14, marker="D", color=COLOURS[arm], alpha=0.5, zorder=3)
-        _interval_cross(ax, figures["id"], figures[shift], COLOURS[arm], arm)
-    ax.set_xticks(clipped_logit(LOGIT_TICKS), [f"{100 * t:g}" for t in LOGIT_TICKS])
-    ax.set_yticks(clipped_logit(LOGIT_TICKS), [f"{100 * t:g}" for t in LOGIT_TICKS])
-    ax.set_xlim(xs[0], xs[-1])
-    ax.set_ylim(xs[0], xs[-1])
-    ax.set_xlabel("id accuracy (%), logit axis")
-    ax.set_ylabel(f"{shift} accuracy (%), logit axis")
+        x_row, y_row = figures["id"], figures[shift]
+        on_edge |= scatter_points(ax, axis, x_row["per_seed"], y_row["per_seed"], marker="D",
+                                  s=14, color=COLOURS[arm], alpha=0.5, zorder=3)  # fmt: skip
+        on_edge |= plot_point(ax, axis, (x_row["mean"], y_row["mean"]),
+                              (x_row["interval"], y_row["interval"]), marker="D", ms=8,
+                              color=COLOURS[arm], mec="black", mew=0.6, capsize=3,
+                              label=f"{arm} (mean, 95% interval)", zorder=4)  # fmt: skip
+    if on_edge:
+        note_edge(ax)
+    set_accuracy_axes(ax, axis, "id accuracy (%), logit axis", f"{shift} accuracy (%), logit axis")
     ax.set_title(f"spurious strength {at['strength']:g}", fontsize=10)
-    ax.grid(color="0.93")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
-
-
-def _interval_cross(ax: Any, x_row: dict[str, Any], y_row: dict[str, Any], colour: str, label: str):
-    """The mean point with its 95% intervals on both axes (logit-transformed ends)."""
-    x, y = clipped_logit(x_row["mean"]), clipped_logit(y_row["mean"])
-    xerr = _logit_errors(x_row, x)
-    yerr = _logit_errors(y_row, y)
-    ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="D", ms=8, color=colour, mec="black", mew=0.6,
-                capsize=3, label=f"{label} (mean, 95% interval)", zorder=4)  # fmt: skip
-
-
-def _logit_errors(row: dict[str, Any], centre: float) -> list[list[float]]:
-    low, high = row["interval"]
-    if low is None:
-        return [[0.0], [0.0]]
-    return [[max(0.0, centre - clipped_logit(low))], [max(0.0, clipped_logit(high) - centre)]]
 
 
 def attribute_figure(at: dict[str, Any]) -> Figure:
@@ -154,7 +190,7 @@ def attribute_figure(at: dict[str, Any]) -> Figure:
     each arm keeps and which it suppresses."""
     arms = list(at["arms"])
     attributes = list(next(iter(at["arms"].values())).get("attributes", {}))
-    fig = Figure(figsize=(7.5, 3.4))
+    fig = Figure(figsize=(8.5, 3.4))
     ax = fig.add_subplot()
     width = 0.8 / max(len(arms), 1)
     for k, arm in enumerate(arms):
@@ -166,18 +202,14 @@ def attribute_figure(at: dict[str, Any]) -> Figure:
         above = [100 * r["interval"][1] - m if r["interval"][1] is not None else 0
                  for m, r in zip(means, rows, strict=True)]  # fmt: skip
         ax.bar(xs, means, width, yerr=[below, above], capsize=2, color=COLOURS[arm], label=arm)
-    for i, attribute in enumerate(attributes):
-        chance = at["arms"][arms[0]]["attributes"][attribute].get("chance")
-        if chance is not None:
-            ax.hlines(100 * chance, i - 0.45, i + 0.45, colors="black", linestyles="--", lw=1,
-                      label="chance" if i == 0 else None)  # fmt: skip
+    chance_lines(ax, [at["arms"][arms[0]]["attributes"][a].get("chance") for a in attributes])
     ax.set_xticks(np.arange(len(attributes)), attributes)
     ax.set_ylabel("probe accuracy (%), 95% interval")
     ax.set_ylim(0, 105)
     ax.set_title(f"linear probe per attribute, balanced split, strength {at['strength']:g}",
                  fontsize=10)  # fmt: skip
     ax.grid(axis="y", color="0.9")
-    ax.legend(fontsize=7, ncol=4)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the bars
     fig.tight_layout()
     return fig
 
@@ -192,6 +224,15 @@ def curves_figure(at: dict[str, Any]) -> Figure:
     return training_curves_figure(curves)
 
 
+INTERVALS = (
+    "Means over seeds [95% interval]. The intervals of the accuracies and the probe hold the "
+    "seeds' spread (Student t) plus the binomial error of the one test set every seed shares; "
+    "the drop's holds the seeds' spread only; effective robustness's holds the seeds' spread "
+    "plus the shift's test-sample error, with the testbed line held fixed (its own uncertainty "
+    "is the band in the plane below)."
+)
+
+
 def _table_html(result: dict[str, Any], at: dict[str, Any]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ["arm", "what it is", *COLUMNS.values()])
     body = "".join(
@@ -201,7 +242,35 @@ def _table_html(result: dict[str, Any], at: dict[str, Any]) -> str:
         + "</tr>"
         for arm, figures in at["arms"].items()
     )
-    return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
+    table = f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
+    return f"{table}<p class='caption'>{INTERVALS}</p>"
+
+
+def plane_caption(at: dict[str, Any], shift: str) -> str:
+    """What the plane's marks and intervals are, and which points sit on its edge."""
+    text = (
+        "Grey dots: the testbed, every kept checkpoint of the supervised arm's seeds; the dark "
+        "line is fitted through them in logit space, and its shaded band spans the middle 95% "
+        "of lines refitted on the checkpoints resampled with replacement (the line's "
+        "uncertainty only). Small diamonds: one seed each; large diamonds: an arm's mean over "
+        "seeds with its 95% interval on each axis (the seeds' spread plus the shared test set's "
+        "binomial error). The axes span the points drawn."
+    )
+    edge = edge_points(at, shift)
+    if edge:
+        text += (
+            f" At exactly 0% or 100% (no logit), drawn as hollow triangles on the edge: "
+            f"{'; '.join(edge)}."
+        )
+    return f"<p class='caption'>{html.escape(text)}</p>"
+
+
+ATTRIBUTES_CAPTION = (
+    "A linear probe per attribute on frozen features, scored on the balanced split: each arm's "
+    "mean over seeds with its 95% interval (the seeds' spread plus the shared split's binomial "
+    "error). Dashed: chance, 1 / the number of values the attribute takes; a probe at chance "
+    "means the arm's features lost that attribute."
+)
 
 
 def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) -> str:
@@ -227,8 +296,10 @@ def _strength_html(result: dict[str, Any], at: dict[str, Any], out_dir: Path) ->
                 heading="",
             ),
             "<h3>The id-shift plane</h3>",
+            plane_caption(at, result["shift"]),
             f"<img alt='id against {result['shift']} at {strength}' src='{png_data_uri(plane)}'/>",
             "<h3>Which features each arm keeps</h3>",
+            f"<p class='caption'>{ATTRIBUTES_CAPTION}</p>",
             f"<img alt='attribute probes at {strength}' src='{png_data_uri(probes)}'/>",
             "<h3>Training curves</h3>",
             f"<img alt='training curves at {strength}' src='{png_data_uri(curves)}'/>",
@@ -261,7 +332,8 @@ def write_demo_report(result: dict[str, Any], out_dir: Path) -> Path:
     if len(result["strengths"]) > 1:  # one strength has no curve to draw
         png = save_png(curve_figure(result), out_dir / "demo_curve.png")
         curve = (
-            "<h2>Over spurious strength</h2>"
+            "<h2>Over spurious strength</h2><p class='caption'>Means over seeds with 95% "
+            "intervals (the seeds' spread plus the shared test set's binomial error).</p>"
             f"<img alt='accuracy against spurious strength' src='{png_data_uri(png)}'/>"
         )
     budget = html.escape(", ".join(result["budget"]))

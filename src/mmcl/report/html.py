@@ -22,7 +22,7 @@ from mmcl.eval.tasks import read_results
 from mmcl.io import atomic_write_text
 from mmcl.report.attributes import attribute_chart
 from mmcl.report.page import Header, page, run_lines
-from mmcl.report.plane import has_plane, headline_points, plane_figure
+from mmcl.report.plane import edge_points, has_plane, headline_points, plane_figure
 from mmcl.report.plots import Z95, accuracy_bar_chart, chart_series, png_data_uri, save_png
 from mmcl.report.samples import run_samples_html
 from mmcl.report.tables import HEADLINE_TASKS, Table, format_html, shift_table
@@ -97,6 +97,22 @@ def _drop_text(id_point: tuple[float, int | None], shift_point: tuple[float, int
     return text + f" [{low:.1f}, {high:.1f}]" if drop >= 0 else text + f" [{-high:.1f}, {-low:.1f}]"
 
 
+TEST_SAMPLE_INTERVALS = (
+    "binomial 95% intervals of each accuracy over its test samples. They hold test-sample "
+    "noise only: each model is one run, so how far another seed would move it is not in them."
+)
+
+
+def edge_caption(edge: Sequence[str]) -> str:
+    """The sentence naming the accuracies drawn on a logit axis's edge, or ''."""
+    if not edge:
+        return ""
+    return (
+        " At exactly 0% or 100% an accuracy has no logit; these are drawn as hollow triangles on "
+        f"the panel's edge: {html.escape(', '.join(edge))}."
+    )
+
+
 @dataclass(frozen=True)
 class Figures:
     """The PNGs a run report embeds (None: nothing to draw)."""
@@ -122,26 +138,31 @@ def render_report(
     ]
     parts = [
         "<h2>Accuracy under shift</h2>",
-        "<p>Accuracies in %; <em>drop</em> is id minus shift in points, of the headline task; "
-        "<em>probe</em> is a linear probe on frozen features; <em>attr</em> an attribute probe."
-        "</p>",
+        "<p>Accuracies in % of each model's headline task, and the drop from id to each shift "
+        "in points (positive: the shift costs accuracy); then linear probes on the frozen "
+        "features, per split and per attribute.</p>",
         format_html(table) if table.rows else "<p>No accuracy records.</p>",
     ]
     if figures.chart is not None:
         alt = "accuracy per split, one bar per model, 95% test-sample intervals; hatched: probes"
-        parts.append(f"<img alt='{alt}' src='{png_data_uri(figures.chart)}'/>")
+        parts.append(
+            f"<p class='caption'>Hatched: the linear probe. Whiskers: {TEST_SAMPLE_INTERVALS}</p>"
+            f"<img alt='{alt}' src='{png_data_uri(figures.chart)}'/>"
+        )
     if figures.plane is not None:
         parts.append(
-            "<h2>The id-shift plane</h2><p>Each model's headline accuracy on id against each "
-            "shift, logit axes, 95% test-sample intervals; points below y = x lose accuracy "
-            "under the shift.</p>"
+            "<h2>The id-shift plane</h2><p class='caption'>Each model's headline accuracy on id "
+            "against each shift, on logit axes that span each panel's points; points below "
+            f"y = x lose accuracy under the shift. Error bars: {TEST_SAMPLE_INTERVALS}"
+            f"{edge_caption(edge_points(records, table, cfg.id_split))}</p>"
             f"<img alt='id against each shift' src='{png_data_uri(figures.plane)}'/>"
         )
     if figures.attributes is not None:
         parts.append(
-            "<h2>Which features each model keeps</h2><p>A linear probe per attribute on frozen "
-            "features, 95% test-sample intervals; a probe at the dashed chance line means the "
-            "model's features lost that attribute.</p>"
+            "<h2>Which features each model keeps</h2><p class='caption'>A linear probe per "
+            "attribute on frozen features; a probe at the dashed chance line (1 / the number of "
+            "values the attribute takes) means the model's features lost that attribute. "
+            f"Whiskers: {TEST_SAMPLE_INTERVALS}</p>"
             f"<img alt='attribute probes' src='{png_data_uri(figures.attributes)}'/>"
         )
     parts.append("<h2>What this shows</h2>")
@@ -222,10 +243,13 @@ def training_section(run_dirs: Sequence[Path], out: Path) -> str:
             trajectory_figure(trajectories), out.with_name(f"{out.stem}_trajectory.png"), dpi=100
         )
         parts.append(
-            "<h2>Robustness over training</h2><p>Accuracy on id against each shift every "
-            "<code>eval.every</code> steps, or at each checkpoint kept (<code>mmcl eval RUN "
-            "--checkpoint all</code>), logit axes: a path parallel to the baseline line gains no "
-            "effective robustness.</p>"
+            "<h2>Robustness over training</h2><p class='caption'>Accuracy on id against each "
+            "shift every <code>eval.every</code> steps, or at each checkpoint kept (<code>mmcl "
+            "eval RUN --checkpoint all</code>), on logit axes that span the paths; the dotted "
+            "line is y = x. No baseline line is drawn: a run has no family of baseline models "
+            "to fit one to (<code>mmcl robustness</code> and the demo fit one), and a path "
+            "parallel to such a line would gain no effective robustness. Accuracies of exactly "
+            "0% or 100% (no logit) sit on the edge as hollow triangles.</p>"
             f"<img alt='id-shift trajectory over training' src='{png_data_uri(png)}'/>"
         )
     return "\n".join(parts)

@@ -29,6 +29,8 @@ td.text { text-align: left; }
 img { max-width: 100%; }
 .meta td { text-align: left; }
 .scroll { overflow-x: auto; max-width: 100%; }
+.scroll th.model { position: sticky; left: 0; }
+p.caption { font-size: 0.9em; color: #444; }
 td.verdict.held { background: #dff0d8; } td.verdict.not-held { background: #f2dede; }
 td.verdict.inconclusive { background: #eeeeee; }
 figure.strip { margin: 0.5em 0 1em; } figure.strip figcaption { font-size: 0.85em; }

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy import special
 
 from mmcl.io import atomic_write
 from mmcl.report.tables import HEADLINE_TASKS, PROBE_TASK, Table, is_accuracy, shift_table
@@ -29,7 +27,6 @@ from mmcl.stats import accuracy_se
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Z95 = 1.959964  # two-sided 95% normal quantile: binomial test-sample intervals
 Samples = dict[tuple[str, str, str], int]  # (model, task, split) -> test samples
-LOGIT_TICKS = np.array([0.02, 0.05, 0.2, 0.5, 0.8, 0.95, 0.98])  # accuracies on logit axes
 
 
 @dataclass
@@ -147,23 +144,6 @@ def save_png(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     FigureCanvasAgg(fig)  # attach the Agg canvas, so savefig never consults pyplot's backend
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
     return path
-
-
-def clipped_logit(accuracy: Any, clip: float = 1e-3) -> np.ndarray:
-    """logit of accuracies kept off 0 and 1, for the logit axes of id-shift planes."""
-    return special.logit(np.clip(np.asarray(accuracy, float), clip, 1 - clip))
-
-
-def logit_plane_axes(ax: Any, x_split: str, y_split: str) -> None:
-    """Ticks in %, labels, grid and legend of one id-shift panel on logit axes."""
-    ticks = clipped_logit(LOGIT_TICKS)
-    labels = [f"{100 * v:g}" for v in LOGIT_TICKS]
-    ax.set_xticks(ticks, labels, fontsize=7)
-    ax.set_yticks(ticks, labels, fontsize=7)
-    ax.set_xlabel(f"{x_split} accuracy (%), logit axis", fontsize=8)
-    ax.set_ylabel(f"{y_split} accuracy (%), logit axis", fontsize=8)
-    ax.grid(color="0.93")
-    ax.legend(fontsize=6, loc="upper left")
 
 
 def png_data_uri(path: str | Path) -> str:

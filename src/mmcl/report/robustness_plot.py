@@ -2,7 +2,9 @@
 
 The axes are in the fit's transformed space (logit by default), as in imagenet-testbed's
 ``model_scatter_plot``, so the baseline is a straight line; tick labels are accuracies in %.
-The shaded band is the bootstrap 95 % band of the baseline fit; y = x is dashed.
+The shaded band is the bootstrap 95 % band of the baseline fit (baseline models, or whole runs,
+resampled: the line's uncertainty only); y = x is dashed. The axes span the points drawn
+(`accuracy_axis`), and an accuracy of exactly 0 or 1, which has no logit, sits on the edge.
 Uses matplotlib's object API (Figure + Agg canvas) so no global pyplot state is touched.
 """
 
@@ -17,15 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mmcl.eval.robustness import RobustnessResult, get_transform, prediction_band
-
-CANDIDATE_TICKS = np.array([0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5])
-
-
-def _ticks(lo: float, hi: float) -> np.ndarray:
-    """Tick accuracies (%) inside [lo, hi] (fractions), at least the two ends when sparse."""
-    pct = CANDIDATE_TICKS
-    ticks = pct[(pct >= 100 * lo) & (pct <= 100 * hi)]
-    return ticks if len(ticks) >= 2 else np.round(100 * np.array([lo, hi]), 1)
+from mmcl.report.accuracy_axis import fit_axis, note_edge, scatter_points, set_accuracy_axes
 
 
 def _points(result: RobustnessResult, target: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -40,15 +34,17 @@ def _points(result: RobustnessResult, target: str) -> dict[str, tuple[np.ndarray
 
 
 def scatter_figure(result: RobustnessResult, target: str) -> Figure:
-    """The scatter for one target: groups coloured, baseline grey, fit line and band in red."""
+    """The scatter for one target: groups coloured, baseline grey, fit line and band in red, on
+    axes that span every point (0 or 1 on the edge where the transform has no value for it)."""
     t = get_transform(result.config.transform)
     tf = result.fits[target]
     groups = _points(result, target)
-    allx = np.concatenate([x for x, _ in groups.values()])
-    ally = np.concatenate([y for _, y in groups.values()])
-    lo, hi = min(allx.min(), ally.min()), max(allx.max(), ally.max())
-    lo, hi = max(lo * 0.8, 1e-3), min(1 - (1 - hi) * 0.8, 1 - 1e-3)
-    grid = np.linspace(t.forward(np.array(lo)), t.forward(np.array(hi)), 200)  # (200,)
+    axis = fit_axis(
+        np.concatenate([np.concatenate([x, y]) for x, y in groups.values()]),
+        forward=t.forward,
+        inverse=t.inverse,
+    )
+    grid = np.linspace(axis.low, axis.high, 200)  # (200,)
     grid_acc = t.inverse(grid)
     fig = Figure(figsize=(7, 6.5))
     ax = fig.add_subplot()
@@ -56,32 +52,24 @@ def scatter_figure(result: RobustnessResult, target: str) -> Figure:
     ax.plot(grid, t.forward(tf.fit.predict(grid_acc)), color="tab:red", lw=2, label="baseline fit")
     if tf.coeffs is not None:
         band_lo, band_hi = prediction_band(tf.coeffs, grid_acc, result.config.transform)
-        ax.fill_between(grid, t.forward(band_lo), t.forward(band_hi), color="tab:red", alpha=0.2)
+        ax.fill_between(grid, t.forward(band_lo), t.forward(band_hi), color="tab:red", alpha=0.2,
+                        label="95% band of the line (baseline resampled)")  # fmt: skip
     colours = iter(f"C{i}" for i in range(1, 100))
+    on_edge = False
     for group, (x, y) in sorted(groups.items(), key=lambda kv: kv[0] != "baseline"):
         baseline = group == "baseline"
         colour = "0.6" if baseline else next(colours)
-        ax.scatter(t.forward(x), t.forward(y), s=14 if baseline else 30, alpha=0.75,
-                   color=colour, label=group, zorder=2 if baseline else 3)  # fmt: skip
+        size, layer = (14, 2) if baseline else (30, 3)
+        on_edge |= scatter_points(
+            ax, axis, x, y, s=size, alpha=0.75, color=colour, label=group, zorder=layer
+        )
     for m in result.models:  # name the models the user brought; the baseline is the backdrop
         if target in m.acc and m.point.reported and not m.point.baseline:
-            xy = (
-                float(t.forward(np.array(m.point.id_acc))),
-                float(t.forward(np.array(m.acc[target]))),
-            )
+            xy = (float(axis.position(m.point.id_acc)), float(axis.position(m.acc[target])))
             ax.annotate(m.point.label, xy, xytext=(4, 3), textcoords="offset points", fontsize=7)
-    ticks = _ticks(lo, hi)
-    for set_ticks, set_labels in (
-        (ax.set_xticks, ax.set_xticklabels),
-        (ax.set_yticks, ax.set_yticklabels),
-    ):
-        set_ticks(t.forward(ticks / 100))
-        set_labels([f"{v:g}" for v in ticks])
-    ax.set_xlim(grid[0], grid[-1])
-    ax.set_ylim(grid[0], grid[-1])
-    ax.grid(color="0.9")
-    ax.set_xlabel("ID accuracy (%)")
-    ax.set_ylabel(f"OOD accuracy, {target} (%)")
+    if on_edge:
+        note_edge(ax)
+    set_accuracy_axes(ax, axis, "ID accuracy (%)", f"OOD accuracy, {target} (%)")
     ax.set_title(f"{target}: {result.config.transform} axes, baseline n={tf.fit.n}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -96,8 +84,28 @@ def save_scatter(result: RobustnessResult, target: str, path: str | Path) -> Pat
     return path
 
 
+def interval_in_words(result: RobustnessResult, name: str) -> str:
+    """Exactly what a model's effective-robustness interval holds (and what it does not)."""
+    tf, cfg = result.fits[name], result.config
+    if tf.coeffs is None:
+        return "No interval: the bootstrap was switched off (--bootstrap 0)."
+    units = (
+        f"its {tf.runs} runs (checkpoints of one run drawn together)"
+        if tf.runs < tf.fit.n
+        else f"its {tf.fit.n} models"
+    )
+    return (
+        f"The {cfg.level:g}% interval of a model's effective robustness is the spread of the line "
+        f"itself: the baseline refitted on {len(tf.coeffs)} resamples of {units} with "
+        "replacement, read at the model's ID accuracy. It holds the baseline's uncertainty only, "
+        "not the test-sample noise of the model's own accuracies, nor how far another seed "
+        "would move the model."
+    )
+
+
 def fit_in_words(result: RobustnessResult, name: str) -> str:
-    """The baseline line of one target as a sentence a reader can check against the plot."""
+    """The baseline line of one target as a sentence a reader can check against the plot, and
+    what the intervals beside it hold."""
     tf, transform = result.fits[name], result.config.transform
     f = tf.fit
     sign = "+" if f.intercept >= 0 else "-"
@@ -105,7 +113,7 @@ def fit_in_words(result: RobustnessResult, name: str) -> str:
         f"On {name}, the baseline's {f.n} models lie on {transform}(OOD) = {f.slope:.3f} x "
         f"{transform}(ID) {sign} {abs(f.intercept):.3f} (r = {f.r:.3f}); "
         "a model's effective robustness is its OOD accuracy above this line at its own ID "
-        "accuracy, in points, with a 95% interval from the line's bootstrap and the test sets."
+        f"accuracy, in points. {interval_in_words(result, name)}"
     )
 
 
@@ -144,7 +152,7 @@ def html_section(result: RobustnessResult, pngs: dict[str, Path], baseline: str 
 def _models_table(result: RobustnessResult, main: str) -> str:
     """Rows of reported models: label, group, ID %, OOD % and ER [CI] on the main target."""
     rows = ["<div class='scroll'><table><tr><th>model</th><th>group</th><th>ID %</th>"]
-    rows.append(f"<th>{html.escape(main)} %</th><th>ER (pp)</th><th>95% CI</th></tr>")
+    rows.append(f"<th>{html.escape(main)} %</th><th>ER (pp)</th><th>95% CI of the line</th></tr>")
     for m in result.models:
         if not m.point.reported or main not in m.er:
             continue

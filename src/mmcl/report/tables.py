@@ -15,6 +15,7 @@ so `dataclasses.asdict(table)` is already the JSON the CLI prints.
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,12 @@ def attribute_column(attribute: str, split: str, id_split: str) -> str:
     return f"attr {attribute}" if split == id_split else f"attr {attribute} ({split})"
 
 
+def attribute_of(column: Column) -> str:
+    """The attribute an attribute column is about (`attribute_column` read back)."""
+    name = column.name.removeprefix("attr ")
+    return name.removesuffix(f" ({column.split})")
+
+
 def ordered_splits(splits: Iterable[str], id_split: str = "id") -> list[str]:
     """`id_split` first, then the known shifts in SPLIT_ORDER, then any others alphabetically."""
     known = [id_split] + [s for s in SPLIT_ORDER if s != id_split]
@@ -86,17 +93,27 @@ def is_accuracy(record: dict[str, Any]) -> bool:
     return record.get("metric") == "accuracy"
 
 
-def attribute_accuracy(record: dict[str, Any]) -> tuple[str, float] | None:
-    """(attribute, accuracy) of an attribute-probe record, from `attribute` or `NAME/accuracy`."""
+def attribute_metric(record: dict[str, Any]) -> tuple[str, str] | None:
+    """(attribute, metric) of an attribute-task record, None for any other record.
+
+    The `attributes` task writes `metric="accuracy"` (or `uniform_chance`, `n_values`, ...) with
+    the attribute in its own `attribute` field; older records packed both as `NAME/metric`.
+    """
     if record.get("task") != ATTRIBUTE_TASK:
         return None
     metric = str(record.get("metric", ""))
-    if "attribute" in record and metric == "accuracy":
-        return str(record["attribute"]), float(record["value"])
+    if "attribute" in record:
+        return str(record["attribute"]), metric
     name, _, tail = metric.rpartition("/")
-    if name and tail == "accuracy":
-        return name, float(record["value"])
-    return None
+    return (name, tail) if name else None
+
+
+def attribute_accuracy(record: dict[str, Any]) -> tuple[str, float] | None:
+    """(attribute, accuracy) of an attribute-probe record (see `attribute_metric`)."""
+    found = attribute_metric(record)
+    if found is None or found[1] != "accuracy":
+        return None
+    return found[0], float(record["value"])
 
 
 def headline_tasks_by_model(
@@ -226,15 +243,66 @@ def format_text(table: Table) -> str:
     return "\n".join([line(header), rule, *(line(r) for r in body)])
 
 
+# The HTML table comes in blocks, each narrow enough for a page (a run on the shapes world has
+# 4 splits and 7 attributes: 21 columns in one row would be twice a 1280 px window).
+HTML_BLOCKS = (("task", "headline", "drop"), ("probe",), ("attribute",))
+GROUP_TITLES = {
+    "headline": "accuracy (%)",
+    "drop": "drop: id - shift (points)",
+    "probe": "linear probe on frozen features (%)",
+    "attribute": "attribute probes (%)",
+}
+
+
 def format_html(table: Table) -> str:
-    """The table as an HTML <table>; missing cells show '-', drops carry a class for colour."""
-    head = "".join(f"<th>{html.escape(c.name)}</th>" for c in table.columns)
-    parts = ["<div class='scroll'><table class='mmcl-shift'>", f"<tr><th>model</th>{head}</tr>"]
+    """The table as HTML blocks (headline accuracies and drops; linear probes; attribute
+    probes), each a <table> with the models down the side and group titles over the split or
+    attribute names, in its own scrolling box; missing cells show '-', drops carry a class."""
+    blocks = []
+    for groups in HTML_BLOCKS:
+        picked = [j for j, c in enumerate(table.columns) if c.group in groups]
+        if any(table.columns[j].group != "task" for j in picked):
+            blocks.append(_block_html(table, picked))
+    return "\n".join(blocks)
+
+
+def _block_html(table: Table, picked: list[int]) -> str:
+    columns = [table.columns[j] for j in picked]
+    top = ["<th class='model' rowspan='2'>model</th>"]
+    for (group, split), run in itertools.groupby(columns, key=_title_key):
+        if group == "task":
+            top.append("<th rowspan='2'>headline task</th>")
+            continue
+        title = GROUP_TITLES[group] + (f" on {split}" if split else "")
+        top.append(f"<th colspan='{len(list(run))}'>{_breakable(title)}</th>")
+    names = "".join(f"<th>{_breakable(_short_name(c))}</th>" for c in columns if c.group != "task")
+    parts = [
+        "<div class='scroll'><table class='mmcl-shift'>",
+        f"<tr>{''.join(top)}</tr>",
+        f"<tr>{names}</tr>",
+    ]
     for model, row in zip(table.rows, table.cells, strict=True):
         tds = "".join(
-            f"<td class='{c.kind}'>{html.escape(format_cell(v, c.kind))}</td>"
-            for v, c in zip(row, table.columns, strict=True)
+            f"<td class='{c.kind}'>{html.escape(format_cell(row[j], c.kind))}</td>"
+            for j, c in zip(picked, columns, strict=True)
         )
-        parts.append(f"<tr><th>{html.escape(model)}</th>{tds}</tr>")
+        parts.append(f"<tr><th class='model'>{html.escape(model)}</th>{tds}</tr>")
     parts.append("</table></div>")
     return "\n".join(parts)
+
+
+def _title_key(column: Column) -> tuple[str, str]:
+    """Columns under one title: a group, and for attribute probes the split they were read on."""
+    return column.group, column.split if column.group == "attribute" else ""
+
+
+def _short_name(column: Column) -> str:
+    """The name under the group's title: the split, or the attribute."""
+    if column.group == "attribute":
+        return attribute_of(column)
+    return column.split
+
+
+def _breakable(text: str) -> str:
+    """Escaped text that may wrap after an underscore (long split names stay in narrow columns)."""
+    return html.escape(text).replace("_", "_<wbr>")

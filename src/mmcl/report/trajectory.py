@@ -4,7 +4,9 @@ or from every kept checkpoint scored after the fact (`mmcl eval RUN --checkpoint
 Training logs `eval/<task>/<split>` accuracies every `eval.every` steps (`mmcl.runs.scoring.
 periodic_scores`); here each shift gets one panel with id accuracy on x and the shift's on y, in
 logit axes (where the baseline lines of effective robustness are straight), one line per run in
-step order, its first and last steps marked.
+step order, its first and last steps marked, on axes fitted to the paths. No baseline line is
+drawn: a run report has no family of baseline models to fit one to (`mmcl robustness` and the
+demo draw one), so the panels show y = x only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from mmcl.eval.tasks import CHECKPOINT_RESULTS, read_results
-from mmcl.report.plots import LOGIT_TICKS, clipped_logit, logit_plane_axes
+from mmcl.report.accuracy_axis import (
+    diagonal,
+    fit_axis,
+    note_edge,
+    scatter_points,
+    set_accuracy_axes,
+)
 
 PREFIX = "eval/"
 ID_SPLIT = "id"
@@ -64,22 +72,30 @@ def checkpoint_trajectory(run_dir: Path, label: str, colour: str) -> Trajectory 
 
 
 def trajectory_figure(trajectories: Sequence[Trajectory]) -> Figure:
-    """One panel per shift: every run's path from its first to its last scored step."""
+    """One panel per shift: every run's path from its first to its last scored step, on axes
+    fitted to the paths (a step at exactly 0% sits on the edge, marked)."""
     shifts = sorted({s for t in trajectories for s in t.accuracy if s != ID_SPLIT})
     fig = Figure(figsize=(3.8 * max(len(shifts), 1), 3.8))
-    diagonal = clipped_logit(LOGIT_TICKS)
     for index, shift in enumerate(shifts):
         ax = fig.add_subplot(1, len(shifts), index + 1)
-        ax.plot(diagonal, diagonal, color="0.6", lw=0.8, ls=":", label="y = x")
-        for t in trajectories:
-            if shift not in t.accuracy:
-                continue
-            x, y = clipped_logit(t.accuracy[ID_SPLIT]), clipped_logit(t.accuracy[shift])
-            ax.plot(x, y, "-o", ms=3, lw=1, color=t.colour, label=f"{t.label} ({t.task})")
+        paths = [t for t in trajectories if shift in t.accuracy]
+        axis = fit_axis([v for t in paths for v in (*t.accuracy[ID_SPLIT], *t.accuracy[shift])])
+        diagonal(ax, axis)
+        on_edge = False
+        for t in paths:
+            xs, ys = t.accuracy[ID_SPLIT], t.accuracy[shift]
+            x, y = axis.position(xs), axis.position(ys)
+            ax.plot(x, y, "-", lw=1, color=t.colour)
+            on_edge |= scatter_points(ax, axis, xs, ys, s=9, color=t.colour,
+                                      label=f"{t.label} ({t.task})")  # fmt: skip
             ax.annotate(f"step {t.steps[0]}", (x[0], y[0]), fontsize=6, xytext=(3, -8),
                         textcoords="offset points")  # fmt: skip
             ax.annotate(f"step {t.steps[-1]}", (x[-1], y[-1]), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
-        logit_plane_axes(ax, ID_SPLIT, shift)
+        if on_edge:
+            note_edge(ax)
+        set_accuracy_axes(ax, axis, f"{ID_SPLIT} accuracy (%), logit axis",
+                          f"{shift} accuracy (%), logit axis")  # fmt: skip
+        ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
     return fig
