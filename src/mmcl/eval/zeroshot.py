@@ -3,20 +3,28 @@
 Each class is described by several prompt templates ("a photo of a {}."); their text embeddings
 are L2-normalized, averaged and renormalized (prompt ensembling), giving one unit vector per
 class. An image is assigned the class whose vector has the largest cosine similarity.
+
+Every record names the prompts it was scored with (`prompt_provenance`): the template set's
+name, and keys of the exact template strings and of the class names in classifier order, whose
+lists the results file keeps once (`mmcl.eval.tasks.ContentKey`). These are the prompts the
+split itself carries, which is what was used: a world's splits carry the world's own prompts
+(`mmcl_world`) whatever `data.prompt_templates` in the saved config says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from mmcl.data.batch import Batch
+from mmcl.data.templates import template_set_name
 from mmcl.errors import MMCLError
 from mmcl.eval.context import EvalContext, Records, eval_task
 from mmcl.eval.features import encode_texts, extract_features
-from mmcl.eval.tasks import pack_correct
+from mmcl.eval.tasks import pack_correct, provenance_field
 
 
 def zero_shot_classifier(
@@ -100,6 +108,17 @@ def evaluate(
 TOPK = (1, 5)  # zero-shot top-k recorded, as CLIP_benchmark does (acc1, acc5)
 
 
+def prompt_provenance(templates: Sequence[str], class_names: Sequence[str]) -> dict[str, Any]:
+    """Record fields naming the prompts of one split: `template_set` (a preset's name or
+    `custom`), `templates_sha256` and `class_names_sha256` (keys of the exact lists, in the
+    order the classifier's columns follow)."""
+    return {
+        "template_set": template_set_name(templates),
+        **provenance_field("templates", list(templates)),
+        **provenance_field("class_names", list(class_names)),
+    }
+
+
 @eval_task("zeroshot", needs_text=True, needs=("labels",), periodic=True)
 def score_zeroshot(ctx: EvalContext) -> Records:
     """Top-1, mean per-class recall and top-5 (over more than 5 classes) on every split; a
@@ -113,13 +132,15 @@ def score_zeroshot(ctx: EvalContext) -> Records:
     for name, fs in ctx.tests.items():
         embedding, _ = ctx.heads(fs.features)
         classes = ctx.data.candidate_classes.get(name)  # (K,) sorted, or None: all classes
-        weights, labels = classifier, fs.labels
+        weights, labels, names = classifier, fs.labels, list(train.class_names)
         if classes is not None:
             weights, labels = classifier[:, classes], torch.searchsorted(classes, fs.labels)
+            names = [names[int(c)] for c in classes]
         result = zero_shot_accuracy(embedding, weights, labels, TOPK)
         correct = (embedding.float() @ weights.float()).argmax(1) == labels.long()
+        used = prompt_provenance(train.prompt_templates, names)
         for metric, value in result.items():
-            extra = {"correct": pack_correct(correct)} if metric == "accuracy" else {}
+            extra = used | ({"correct": pack_correct(correct)} if metric == "accuracy" else {})
             if metric != f"top{max(TOPK)}_accuracy" or weights.shape[1] > max(TOPK):
                 records.append(ctx.record("zeroshot", name, metric, value, **extra))
     return records
