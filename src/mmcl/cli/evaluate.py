@@ -53,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--templates",
         default="",
-        help="zero-shot templates: openai_imagenet, simple_imagenet or 'a photo of a {}.' "
-        "(default: openai_imagenet for ImageNet wnid folders)",
+        help="zero-shot templates, |-separated: presets (openai_imagenet, simple_imagenet, "
+        "mmcl_world) or your own ('a photo of a {}.'); default: openai_imagenet for ImageNet "
+        "wnid folders. Each zero-shot record names the set and the exact strings it used",
     )
     model.add_argument(
         "--image-size", type=image_size, default=0, help="8 to 1024; default: the model's own"

@@ -3,7 +3,11 @@ ImageNet-style folder and its shifted test sets (`mmcl eval --model ...`).
 
 The model and data become an ordinary `RunConfig` (a whole open_clip model, ImageFolder splits
 named by the user), so scoring goes through the same `evaluate_method` as a trained run and
-the results file is the same kind: `mmcl report` and `mmcl robustness` read it.
+the results file is the same kind: `mmcl report` and `mmcl robustness` read it. Nothing was
+trained, so neither the meta nor the records carry the run config's training fields (seed,
+method, steps: defaults of the vehicle config, meaning nothing here); they name the model
+instead, its open_clip architecture (`model` in the meta, `architecture` in each record) and
+its checkpoint (`pretrained`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from mmcl.config import load_config, save_config
 from mmcl.data.formats.class_subsets import imagenet_wnids
 from mmcl.distributed import Shards
 from mmcl.errors import MMCLError
-from mmcl.eval.tasks import write_results
+from mmcl.eval.tasks import with_provenance, write_results
 from mmcl.methods.base import DataInfo, build_method
 from mmcl.models.open_clip_model import native_image_size
-from mmcl.runs.scoring import evaluate_method, results_meta
+from mmcl.runs.scoring import evaluate_method, scoring_meta
 from mmcl.train.config import RunConfig
 
 NEEDS_TRAIN = ("linear_probe", "knn")  # tasks that fit on a training split
+TRAINING_FIELDS = ("seed", "method")  # record fields of a run trained here, left out
 
 
 @dataclass
@@ -80,6 +85,13 @@ def run_config(spec: PretrainedEval) -> RunConfig:
     return cfg
 
 
+def pretrained_record(record: dict[str, Any], id_name: str) -> dict[str, Any]:
+    """A record of the vehicle run as one of the pretrained model: the val split under the name
+    the user gave it, without the training fields."""
+    kept = {k: v for k, v in record.items() if k not in TRAINING_FIELDS}
+    return kept | {"split": id_name} if record["split"] == "val" else kept
+
+
 def evaluate_pretrained(
     spec: PretrainedEval,
     out_dir: Path,
@@ -93,11 +105,10 @@ def evaluate_pretrained(
     cfg = run_config(spec)
     method = build_method(cfg.method, cfg.model, DataInfo(cfg.data.image_size, 0)).to(device)
     features = out_dir / "features"
-    records = evaluate_method(cfg, method, list(spec.tasks), progress, features, shards)
-    for record in records:
-        if record["split"] == "val":
-            record["split"] = spec.id_name
-    meta = results_meta(cfg, out_dir) | {
+    scored = evaluate_method(cfg, method, list(spec.tasks), progress, features, shards)
+    named = {"architecture": spec.model, "pretrained": spec.pretrained}
+    records = [pretrained_record(r, spec.id_name) | named for r in scored]
+    meta = scoring_meta(cfg, out_dir) | {
         "model": spec.model,
         "pretrained": spec.pretrained,
         "templates": len(cfg.data.prompt_templates),
@@ -106,4 +117,4 @@ def evaluate_pretrained(
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "config.yaml")
         write_results(out_dir / "results.json", meta, records)
-    return {"meta": meta, "records": records}
+    return {"meta": with_provenance(meta, records), "records": records}

@@ -1,13 +1,24 @@
-"""Evaluate a run folder: load its last checkpoint, score every task and shift, write results."""
+"""Evaluate a run folder: load its last checkpoint, score every task and shift, write results.
+
+Every record says what it was measured on and how (`evaluate_method`): `dataset` is the data
+its split was read from (a world's name, or the folder or file of that very split, so a shift
+names its own folder, not the in-distribution one), `precision` is `amp_bf16` (bf16 autocast
+around fp32 weights, open_clip's name) or `fp32`, and `preprocess_sha256` keys how pixels
+became the model's input, kept once in the file's provenance block (`preprocessing`). The
+meta names the mmcl, torch and open_clip versions that scored it.
+"""
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
 from mmcl import __version__
 from mmcl.config import config_hash
@@ -20,7 +31,7 @@ from mmcl.errors import MMCLError
 from mmcl.eval.features import weights_digest
 from mmcl.eval.mmvp import PairSet, read_mmvp_vlm, world_pairs
 from mmcl.eval.suite import EvalData, evaluate_model, periodic_tasks, scorable_tasks, task_needs
-from mmcl.eval.tasks import CHECKPOINT_RESULTS, write_results
+from mmcl.eval.tasks import CHECKPOINT_RESULTS, provenance_field, with_provenance, write_results
 from mmcl.machine import machine_description
 from mmcl.methods.base import Method
 from mmcl.models.tokenizer import tokenizer_for
@@ -173,8 +184,12 @@ def evaluate_method(
     data = eval_data(cfg, tasks, feature_dir, shards)
     if cfg.data.format != "world":  # real data may lack what a task needs: those are left out
         tasks = scorable_tasks(tasks, data)
+    data.extra |= {
+        "precision": "amp_bf16" if bf16 else "fp32",
+        **provenance_field("preprocess", preprocessing(cfg, method.model, data)),
+    }
     with torch.no_grad():
-        return evaluate_model(
+        records = evaluate_model(
             method.model,
             cfg.name,
             data,
@@ -183,6 +198,50 @@ def evaluate_method(
             bf16,
             progress,
         )
+    folders = split_sources(cfg)
+    return [r | {"dataset": folders[r["split"]]} if r["split"] in folders else r for r in records]
+
+
+def split_sources(cfg: RunConfig) -> dict[str, str]:
+    """The folder or file each test split of real data is read from (val and every shift);
+    none for a world, whose records name the world and its own split."""
+    if cfg.data.format == "world":
+        return {}
+    return {"val": cfg.data.val_path, **cfg.data.val_shifts}
+
+
+def preprocessing(cfg: RunConfig, model: Any, data: EvalData) -> dict[str, Any]:
+    """How a stored image became the model's input: size, resize and crop (files are resized
+    on the shorter side with PIL bicubic and centre-cropped; a world is rendered at its size),
+    and the mean and std the pixels are normalised by as the model sees them (an open_clip
+    model re-normalises to its own, `OpenCLIPModel`). An open_clip model's own declared
+    preprocessing is kept beside it (`model_preprocess_cfg`), so an outside check sees where
+    open_clip's transform for that model would differ (a `squash` resize, say)."""
+    declared = _declared_preprocess(model)
+    rendered = cfg.data.format == "world"
+    steps = {
+        "image_size": next(iter(data.tests.values())).image_size,
+        "mode": "RGB",
+        "resize_mode": "none" if rendered else "shortest",
+        "interpolation": "none" if rendered else "bicubic",
+        "crop": "none" if rendered else "center",
+        "mean": list(declared.get("mean", OPENAI_DATASET_MEAN)),
+        "std": list(declared.get("std", OPENAI_DATASET_STD)),
+    }
+    if declared:
+        steps["model_preprocess_cfg"] = json.loads(json.dumps(declared))  # tuples as lists
+    return steps
+
+
+def _declared_preprocess(model: Any) -> dict[str, Any]:
+    """open_clip's preprocessing config of a whole open_clip model (`OpenCLIPModel.clip`);
+    {} for mmcl's own towers, which see pixels normalised with the OpenAI statistics."""
+    clip = getattr(model, "clip", None)
+    if clip is None:
+        return {}
+    from open_clip import get_model_preprocess_cfg
+
+    return dict(get_model_preprocess_cfg(clip))
 
 
 def score_run(
@@ -205,19 +264,43 @@ def score_run(
     return [r | named for r in records]
 
 
-def results_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+def scoring_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """What any results file says of its scoring: when, where, the config's hash and key, and
+    the versions of mmcl, torch and open_clip that scored it (no training fields: a model
+    scored by `mmcl eval --model` was not trained here)."""
     return {
         "mmcl_version": __version__,
+        "torch_version": torch.__version__,
+        "open_clip_version": metadata.version("open_clip_torch"),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run": cfg.name,
         "run_dir": str(run_dir),
         "config_hash": config_hash(cfg),
         "run_key": run_key(cfg),
+        "machine": machine_description(),
+    }
+
+
+def results_meta(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """The meta of a run trained here: `scoring_meta`, its seed, method and steps, and its
+    architecture (`architecture`)."""
+    return scoring_meta(cfg, run_dir) | {
         "seed": cfg.train.seed,
         "method": cfg.method.name,
         "steps": cfg.train.steps,
-        "machine": machine_description(),
+        "architecture": architecture(cfg),
     }
+
+
+def architecture(cfg: RunConfig) -> str:
+    """The model's architecture: open_clip's name for a whole open_clip model (what
+    `open_clip.create_model` and CLIP_benchmark's `--model` take), else mmcl's towers
+    (`IMAGE+TEXT`, a timm trunk by its name)."""
+    m = cfg.model
+    if m.image == m.text == "open_clip":
+        return m.open_clip_name
+    image = f"timm:{m.timm_name}" if m.image == "timm" else m.image
+    return f"mmcl:{image}+{m.text}"
 
 
 def evaluate_run(
@@ -240,7 +323,7 @@ def evaluate_run(
     meta = results_meta(cfg, run_dir) | {"tasks": list(tasks or cfg.eval.tasks)}
     if shards.is_main:
         write_results(run_dir / "results.json", meta, records)
-    return {"meta": meta, "records": records}
+    return {"meta": with_provenance(meta, records), "records": records}
 
 
 def evaluate_checkpoints(
@@ -279,4 +362,4 @@ def evaluate_checkpoints(
     meta = results_meta(cfg, run_dir) | {"checkpoints": [p.name for p in paths]}
     if shards.is_main:
         write_results(run_dir / CHECKPOINT_RESULTS, meta, records)
-    return {"meta": meta, "records": records}
+    return {"meta": with_provenance(meta, records), "records": records}
