@@ -41,18 +41,19 @@ def test_export_writes_clip_benchmark_names_and_robustness_reads_them_back(tmp_p
     files = sorted((tmp_path / "cb").glob("*.json"))
     docs = [json.loads(p.read_text()) for p in files]
     classification = {d["dataset"]: d for d in docs if d["task"] == "zeroshot_classification"}
-    assert classification["imagenet"]["metrics"] == pytest.approx(
+    assert classification["imagenet1k"]["metrics"] == pytest.approx(
         {"acc1": 0.6, "acc5": 0.7, "mean_per_class_recall": 0.59}
     )
-    assert classification["imagenet"]["model"] == "ViT-B-32"
+    assert classification["imagenet1k"]["model"] == "ViT-B-32"
     retrieval = [d for d in docs if d["task"] == "zeroshot_retrieval"]
     assert retrieval and retrieval[0]["metrics"] == {"image_retrieval_recall@5": 0.4}
-    assert "imagenet_mine_ViT-B-32_en_zeroshot_classification.json" in {p.name for p in files}
+    assert "imagenet1k_mine_ViT-B-32_en_zeroshot_classification.json" in {p.name for p in files}
     table = read_results_json([tmp_path / "cb" / p.name for p in files])
     row = next(r for r in table.rows if r["task"] == "zeroshot")
     assert row["model"] == "ViT-B-32/mine"
-    assert float(row["imagenet"]) == 0.6 and float(row["imagenet_v2"]) == 0.5
-    back = from_clip_benchmark(classification["imagenet"], "x.json")
+    # exported under CLIP_benchmark's dataset names, read back under them
+    assert float(row["imagenet1k"]) == 0.6 and float(row["imagenetv2"]) == 0.5
+    back = from_clip_benchmark(classification["imagenet1k"], "x.json")
     assert {r["metric"] for r in back} == {"accuracy", "top5_accuracy", "mean_per_class_accuracy"}
 
 
