@@ -78,7 +78,7 @@ def test_the_demo_report_fits_1280_px_and_names_its_intervals(tmp_path):
     assert "(no logit), drawn as hollow triangles on the edge: clip_rich: 2 seeds" in page
 
 
-@pytest.mark.slow  # 11 tiny training runs: about a minute alone, several on a loaded machine
+@pytest.mark.slow  # 11 tiny training runs: 70 s on a 2-core machine shared with others
 def test_a_tiny_demo_draws_every_point_and_fits_1280_px(tmp_path, world_cache):
     tiny = [f"data.cache_dir={world_cache}", "data.shapes.n_train=256", "data.shapes.n_test=200",
             "train.steps=8", "train.batch_size=32", "train.warmup_steps=1",
@@ -95,7 +95,7 @@ def test_a_tiny_demo_draws_every_point_and_fits_1280_px(tmp_path, world_cache):
                       tables_whole=True)  # fmt: skip
 
 
-@pytest.mark.slow  # two tiny training runs scored every 5 steps: ~30 s alone
+@pytest.mark.slow  # two tiny runs scored every 5 steps: 95 s on a shared 2-core machine
 def test_two_trained_runs_merged_by_mmcl_report_fit_1280_px(tmp_path, world_cache):
     runs = []
     for method in ("clip", "supervised"):
