@@ -1,7 +1,9 @@
 """`mmcl data make WORLD`, `mmcl data inspect WORLD|PATH` and `mmcl data check PATH`.
 
 `make` writes built-in world splits to disk as CSV, COCO captions, ImageFolder or webdataset
-shards, so every reader can be run end to end on known data. `inspect` writes a PNG grid of
+shards, so every reader can be run end to end on known data; or as CLIP_benchmark's datasets
+(`--format clip_benchmark`, one per test split), so a model exported from mmcl can be scored by
+CLIP_benchmark on the images and prompts mmcl scores it on. `inspect` writes a PNG grid of
 samples with their captions and prints statistics, for a world or any dataset on disk. `check`
 reads every sample of a dataset once and reports the bad ones, before a long job trains on it.
 A dataset path's format is inferred from the path (`mmcl.data.formats.detect`); `--format`
@@ -24,6 +26,7 @@ from mmcl.io import output_file, output_folder
 if TYPE_CHECKING:
     from mmcl.data.config import DataConfig
 
+CLIP_BENCHMARK = "clip_benchmark"  # the writer of CLIP_benchmark's datasets (one per split)
 MAX_GRID = 256  # samples in one inspect grid: a 16 x 16 figure is already 35 inches wide
 
 
@@ -32,18 +35,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     make = actions.add_parser(
         "make",
-        help="write world splits as csv / coco / imagefolder / webdataset",
+        help="write world splits as csv / coco / imagefolder / webdataset / clip_benchmark",
         description="e.g. `mmcl data make shapes --out data/shapes --format webdataset`; then "
-        "train with data.format=webdataset data.path='data/shapes/train-{000000..000009}.tar'",
+        "train with data.format=webdataset data.path='data/shapes/train-{000000..000009}.tar'. "
+        "--format clip_benchmark writes OUT/<split> as CLIP_benchmark datasets and prints the "
+        "clip_benchmark command scoring an export on them",
     )
     make.add_argument("world", help="registered world name (shapes)")
     make.add_argument("overrides", nargs="*", help="data config overrides, e.g. shapes.n_train=512")
     make.add_argument("--out", required=True, help="output folder")
     make.add_argument(
-        "--format", required=True, help="a registered writer: csv, coco, imagefolder, webdataset"
+        "--format",
+        required=True,
+        help="a registered writer: csv, coco, imagefolder, webdataset, clip_benchmark",
     )
     make.add_argument(
-        "--splits", type=names, default="train,id", help="comma-separated splits to write"
+        "--splits",
+        type=names,
+        default=None,
+        help="comma-separated splits to write (default train,id; for clip_benchmark every test "
+        "split of the world)",
     )
     make.add_argument("--image-format", default="png", choices=("png", "jpg", "webp"))
     make.add_argument(
@@ -102,18 +113,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_make(args: argparse.Namespace) -> int:
     out = output_folder(args.out, "--out")  # before the library loads
 
+    from mmcl.data.formats.clip_benchmark import clip_benchmark_command
     from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
     from mmcl.data.sources import load_split
 
     check_choice("--format", args.format, WRITERS.names())
     cfg = _data_config([f"world={args.world}", *args.overrides])
+    splits = args.splits or default_splits(args.format, cfg.world)
     options = WriteOptions(args.image_format, args.shard_size)
-    for name in args.splits:
+    for name in splits:
         split = load_split(cfg, name)
         paths = WRITERS.get(args.format)(split, out, options)
         where = shard_pattern(paths) if args.format == "webdataset" else str(paths[0])
         print(f"{args.world}/{name}: {len(split)} images -> {where}")
+    if args.format == CLIP_BENCHMARK:
+        command = clip_benchmark_command("local-dir:EXPORT", out, splits)
+        print(f"score an `mmcl export` folder EXPORT on them: {command}")
     return 0
+
+
+def default_splits(fmt: str, world: str) -> list[str]:
+    """The splits `data make` writes without --splits: train and id for training formats; for
+    a benchmark, every split the world is tested on (each is a dataset of its own there)."""
+    if fmt != CLIP_BENCHMARK:
+        return ["train", "id"]
+    from mmcl.data.worlds import get_world
+
+    return [name for name in get_world(world)[0].splits if name != "train"]
 
 
 def run_inspect(args: argparse.Namespace) -> int:
