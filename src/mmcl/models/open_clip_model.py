@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmcl.errors import MMCLError
-from mmcl.io import atomic_write, atomic_write_text
+from mmcl.io import atomic_write, atomic_write_json, atomic_write_text
 from mmcl.losses import MAX_LOG_LOGIT_SCALE
 from mmcl.models.compact import full_state_dict
 
@@ -31,6 +31,8 @@ LOCAL_DIR = "local-dir:"  # open_clip's prefix for a model folder (config + weig
 WEIGHTS_FILE = "open_clip_pytorch_model.bin"  # what open_clip's own releases ship
 EXPORT_WEIGHTS_FILE = "open_clip_model.safetensors"  # open_clip's first choice in a local dir
 CONFIG_FILE = "open_clip_config.json"
+EXPORT_FACTS_FILE = "mmcl_export.json"  # how to load an export (local-dir:, size, mean/std)
+EXPORT_README_FILE = "README.md"  # the same for a person
 
 
 def create_open_clip(name: str, image_size: int | None = None) -> nn.Module:
@@ -172,13 +174,19 @@ def is_open_clip_state(state: dict[str, Any]) -> bool:
     )
 
 
-def export_open_clip(model: OpenCLIPModel, out_dir: Path) -> Path:
+def export_open_clip(model: OpenCLIPModel, out_dir: Path, source: str = "") -> Path:
     """Write `out_dir` as an open_clip model folder: its config (at the image size this model
     was built for) and its weights as safetensors (tensors only: loading them runs no code),
     which `open_clip.create_model_and_transforms("local-dir:OUT")` and CLIP_benchmark's
     open_clip loader read. A compact token table is written full size (49,408 rows for CLIP's
     BPE): the trained rows at their ids and zeros in every other row, so open_clip loads it
-    strictly and agrees with the model on its world's text; other text embeds as zeros there."""
+    strictly and agrees with the model on its world's text; other text embeds as zeros there.
+
+    Beside them, README.md and mmcl_export.json say how to load it (`local-dir:`, its image
+    size and normalisation) and where it came from (`source`, the run). The config is written
+    last: a folder cut short has none, and open_clip refuses it loudly instead of building the
+    architecture with random weights.
+    """
     import open_clip
     from safetensors.torch import save
 
@@ -189,9 +197,93 @@ def export_open_clip(model: OpenCLIPModel, out_dir: Path) -> Path:
     preprocess = dict(getattr(model.clip.visual, "preprocess_cfg", {}) or {})
     preprocess["size"] = [model.image_size, model.image_size]
     out_dir.mkdir(parents=True, exist_ok=True)
-    document = {"model_cfg": config, "preprocess_cfg": preprocess}
-    atomic_write_text(out_dir / CONFIG_FILE, json.dumps(document, indent=1, default=list))
     # own copies: safetensors refuses tensors that share storage (tied or viewed weights)
     state = {k: v.detach().clone() for k, v in model.open_clip_state_dict().items()}
     atomic_write(out_dir / EXPORT_WEIGHTS_FILE, lambda handle: handle.write(save(state)))
+    facts = export_facts(model, preprocess, out_dir, source)
+    atomic_write_json(out_dir / EXPORT_FACTS_FILE, facts)
+    atomic_write_text(out_dir / EXPORT_README_FILE, export_readme(facts))
+    document = {"model_cfg": config, "preprocess_cfg": preprocess}
+    atomic_write_text(out_dir / CONFIG_FILE, json.dumps(document, indent=1, default=list))
     return out_dir
+
+
+def export_facts(
+    model: OpenCLIPModel, preprocess: dict[str, Any], out_dir: Path, source: str
+) -> dict[str, Any]:
+    """What a reader of an export needs to load and preprocess it as mmcl scored it."""
+    from mmcl import __version__
+
+    where = f"{LOCAL_DIR}{out_dir.resolve()}"
+    named = not model.name.startswith(LOCAL_DIR)
+    return {
+        "model": where,  # open_clip's and CLIP_benchmark's model name for this folder
+        "load": f"open_clip.create_model_and_transforms({where!r})",
+        "tokenizer": f"open_clip.get_tokenizer({where!r})",
+        "architecture": model.name,
+        "image_size": model.image_size,
+        # what open_clip builds when the export is loaded by architecture name instead
+        "architecture_image_size": native_image_size(model.name) if named else None,
+        "mean": list(preprocess.get("mean", OPENAI_MEAN)),
+        "std": list(preprocess.get("std", OPENAI_STD)),
+        "interpolation": preprocess.get("interpolation", "bicubic"),
+        "resize_mode": preprocess.get("resize_mode", "shortest"),
+        "source": source,
+        "mmcl_version": __version__,
+    }
+
+
+def export_readme(facts: dict[str, Any]) -> str:
+    """README.md of an export folder: how to load it, and the one way not to."""
+    from mmcl.data.formats.clip_benchmark import clip_benchmark_command
+
+    size, named = facts["image_size"], facts["architecture_image_size"]
+    command = clip_benchmark_command(facts["model"], Path("DATA"), ["SPLIT"])
+    origin = f" from `{facts['source']}`" if facts["source"] else ""
+    title = f"{facts['architecture']} at {size} px, exported by mmcl {facts['mmcl_version']}"
+    text = f"""# {title}{origin}
+
+Load it as a folder, with open_clip's `local-dir:` prefix:
+
+```python
+import open_clip
+model, _, preprocess = {facts["load"]}
+tokenizer = {facts["tokenizer"]}
+```
+
+`preprocess` resizes the shorter side to {size} px ({facts["interpolation"]}, resize mode
+{facts["resize_mode"]}), crops the centre and normalises with mean {facts["mean"]} and std
+{facts["std"]}, as mmcl scored the model.
+
+CLIP_benchmark loads it the same way. `mmcl data make WORLD --format clip_benchmark --out DATA`
+writes mmcl's test splits as its datasets and prints the command scoring this folder on them:
+
+```sh
+{command}
+```
+"""
+    if named is not None and named != size:
+        by_name = f"create_model_and_transforms('{facts['architecture']}', pretrained=FILE)"
+        text += f"""
+Do not load it by architecture name, as `{by_name}`: open_clip builds
+{facts["architecture"]} at {named} px, resizes the position embeddings without a word and scores
+another model.
+"""
+    return text
+
+
+def misload_warning(model: OpenCLIPModel, out_dir: Path) -> str:
+    """Why loading the export of `model` by its architecture name would quietly build another
+    model: open_clip builds the name at its own image size and resizes the weights to it ("" when
+    the sizes agree, or the architecture is a `local-dir:` config, which has no name to load)."""
+    if model.name.startswith(LOCAL_DIR):
+        return ""
+    native = native_image_size(model.name)
+    if native == model.image_size:
+        return ""
+    return (
+        f"open_clip builds {model.name} at {native} px but this model is {model.image_size} px: "
+        f"create_model_and_transforms({model.name!r}, pretrained=FILE) would load it quietly at "
+        f"{native} px and score another number; load it with "
+        f"create_model_and_transforms('{LOCAL_DIR}{out_dir}') (see {out_dir}/{EXPORT_README_FILE})"
+    )
