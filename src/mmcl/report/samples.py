@@ -18,7 +18,7 @@ from PIL import Image
 from mmcl.config import load_config
 from mmcl.data.worlds import WorldSplit, load_world
 from mmcl.errors import MMCLError
-from mmcl.train.config import RunConfig
+from mmcl.train.config import RunConfig, as_written
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def run_samples_html(run_dir: Path, n: int = PER_SPLIT) -> str:
     if not config.is_file():
         return ""
     try:
-        cfg = load_config(RunConfig, config)
+        cfg = load_config(RunConfig, config, prepare=as_written)  # an older run's keys moved
     except MMCLError as err:
         log.warning("no sample images in the report: %s", err)
         return ""
