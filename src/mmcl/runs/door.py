@@ -40,6 +40,7 @@ from mmcl.runs.training import load_trained, train
 from mmcl.threads import torch_threads
 from mmcl.train.config import RunConfig, as_written
 from mmcl.train.distributed import Runtime
+from mmcl.train.metrics_log import mirror_results
 from mmcl.train.run_folder import TRAINED
 
 log = logging.getLogger(__name__)
@@ -202,4 +203,5 @@ def write_scores(
     tagged = [{**r, **(tags or {})} for r in records]
     header = results_meta(cfg, run_dir) | {"tasks": list(tasks)}
     write_results(run_dir / RESULTS, header | (meta or {}), tagged)
+    mirror_results(cfg, run_dir, tagged)  # train.logger's tracker gets the final results once
     return tagged

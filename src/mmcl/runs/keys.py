@@ -13,9 +13,10 @@ import copy
 from mmcl.config import config_hash
 from mmcl.train.config import RunConfig
 
-# Train settings that change how a run is watched, never what it learns (checkpoints and logs
-# are written without touching the RNG; evaluation during training runs under a forked one).
-WATCHING = ("progress", "log_every", "checkpoint_every", "keep_checkpoints")
+# Train settings that change how a run is watched, never what it learns (checkpoints, logs and
+# a tracker's mirror are written without touching the RNG; evaluation during training runs
+# under a forked one).
+WATCHING = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "logger")
 
 
 def run_key(cfg: RunConfig) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmcl.config import check_choice, check_range
+from mmcl.config import check_choice, check_range, when_set_field
 from mmcl.data.config import DataConfig, format_kinds
 from mmcl.data.worlds import get_world
 from mmcl.errors import MMCLError
@@ -18,6 +18,7 @@ from mmcl.eval.config import EvalConfig
 from mmcl.eval.suite import task_needs
 from mmcl.methods.base import METHODS, MethodConfig
 from mmcl.models.model import ModelConfig
+from mmcl.train.trackers import NONE, check_logger
 
 
 @dataclass
@@ -42,6 +43,9 @@ class TrainConfig:
     nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss does
     compile: bool = False  # torch.compile the method (GPU runs)
     progress: bool = True
+    # A tracker mirroring metrics.jsonl: none | tensorboard | mlflow | wandb (`mmcl.train.trackers`;
+    # each works offline). Written only when set, so configs from before it keep their hash.
+    logger: str = when_set_field(NONE)
 
     def validate(self) -> None:
         check_range("train.steps", self.steps, 1)
@@ -59,6 +63,7 @@ class TrainConfig:
         check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
         check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
         check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
+        check_logger(self.logger)  # the tracker's package is installed, before any run starts
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise MMCLError(
                 f"config key 'train.betas' = {self.betas} must be two numbers in [0, 1)"

@@ -1,4 +1,7 @@
-"""Scalars to `metrics.jsonl` (and TensorBoard when it is installed), from rank 0 only.
+"""Scalars to `metrics.jsonl`, and to the tracker `train.logger` names, from rank 0 only.
+
+`metrics.jsonl` is the run's record (reports and resume read it); a tracker
+(`mmcl.train.trackers`) mirrors it and can never cost it a line.
 
 A run killed mid-write can leave a half-written last line: readers skip it and a resume drops
 it; a line that does not parse anywhere else is an error naming the file and line.
@@ -10,18 +13,28 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
+from mmcl.config import to_dict
 from mmcl.errors import MMCLError
 from mmcl.io import atomic_write_text
+from mmcl.train.config import RunConfig
+from mmcl.train.trackers import Mirror, open_mirror, result_scalars
+
+METRICS = "metrics.jsonl"
 
 
 class MetricsLog:
-    def __init__(self, path: Path, resume_step: int = 0) -> None:
+    """Appends records to `path`; from `resume_step` on when resuming (later lines dropped),
+    else to a new file. Each record goes to `mirror` (a tracker) after the file has it."""
+
+    def __init__(self, path: Path, resume_step: int = 0, mirror: Mirror | None = None) -> None:
         self.path = path
         if resume_step:
             self._truncate_after(resume_step)
         elif path.exists():
             path.unlink()
-        self._tensorboard = _tensorboard_writer(path.parent / "tensorboard")
+        self._mirror = mirror
 
     def _truncate_after(self, step: int) -> None:
         """Drop lines logged after the checkpoint we resume from, so steps never repeat."""
@@ -33,22 +46,33 @@ class MetricsLog:
     def log(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self._tensorboard is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, int | float):
-                    self._tensorboard.add_scalar(key, value, record["step"])
+        if self._mirror is not None:
+            self._mirror.log(record)
 
     def close(self) -> None:
-        if self._tensorboard is not None:
-            self._tensorboard.close()
+        if self._mirror is not None:
+            self._mirror.close()
 
 
-def _tensorboard_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(folder))
+def open_tracker(cfg: RunConfig, run_dir: Path, resume_step: int) -> Mirror | None:
+    """The tracker of `train.logger` for a training of `run_dir` from `resume_step` (None
+    for `none`). Open it before `MetricsLog` cuts the log back: the last step the log held
+    is the last one the tracker was given."""
+    path = run_dir / METRICS
+    held = read_metrics(path) if resume_step and path.is_file() else []
+    logged = max((int(record.get("step", 0)) for record in held), default=0)
+    return open_mirror(cfg.train.logger, run_dir, to_dict(cfg), resume_step, logged)
+
+
+def mirror_results(cfg: RunConfig, run_dir: Path, records: list[dict[str, Any]]) -> None:
+    """Give the tracker of `train.logger` a run's final results once (`result_scalars`, at
+    its last step), from rank 0; the door calls it after writing `results.json`."""
+    if dist.is_initialized() and dist.get_rank() != 0:
+        return
+    mirror = open_mirror(cfg.train.logger, run_dir, to_dict(cfg), None)
+    if mirror is not None:
+        mirror.log_results(cfg.train.steps, result_scalars(records))
+        mirror.close()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from mmcl.train import checkpoint as ckpt
 from mmcl.train.config import RunConfig, as_written
 from mmcl.train.data import bad_data_log, data_info, epoch_batches, own_sampler, training_dataset
 from mmcl.train.distributed import Runtime, gather_objects, teardown_runtime
-from mmcl.train.metrics_log import MetricsLog
+from mmcl.train.metrics_log import MetricsLog, open_tracker
 from mmcl.train.precision import autocast, resolve_precision
 from mmcl.train.preemption import Preempted, StopSignals
 from mmcl.train.sampler import ResumableBatchSampler
@@ -278,7 +278,8 @@ class Trainer:
 
     def _metrics_log(self) -> MetricsLog:
         path = self.run_dir / "metrics.jsonl"
-        return self.writing(path, lambda: MetricsLog(path, self.state.step))
+        tracker = open_tracker(self.cfg, self.run_dir, self.state.step)  # before the log is cut
+        return self.writing(path, lambda: MetricsLog(path, self.state.step, tracker))
 
     def writing(self, path: Path, write: Callable[[], T]) -> T:
         """Run `write`; a failed write (disk full, read-only) becomes one line naming `path`
