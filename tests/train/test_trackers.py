@@ -69,15 +69,22 @@ def test_the_logger_leaves_the_keys_of_earlier_runs_as_they_were(recorder):
     watched = load_config(RunConfig, None, ["train.logger=recorder"])
     assert to_dict(watched)["train"]["logger"] == "recorder"
     assert train_key(watched) == train_key(default)  # how a run is watched: the same training
+    assert run_key(watched) == run_key(default)  # a mirror of the scores: the same results
 
 
-def test_a_tracker_not_installed_or_misspelt_is_one_line_at_validation(monkeypatch):
+def test_a_tracker_not_installed_stops_training_in_one_line_but_not_loading(
+    monkeypatch, tmp_path, tiny_overrides, capsys
+):
     monkeypatch.setattr(TRACKERS.get("mlflow"), "package", "mmcl_absent_package")
-    with pytest.raises(MMCLError) as error:
-        load_config(RunConfig, None, ["train.logger=mlflow"])
-    assert str(error.value) == (
+    saved = load_config(RunConfig, None, ["train.logger=mlflow"])  # a run mirrored elsewhere
+    assert saved.train.logger == "mlflow"
+    config = write_config(tmp_path / "c.yaml", [*tiny_overrides, "train.logger=mlflow"])
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(
         'train.logger=mlflow needs mmcl_absent_package: pip install -e ".[mlflow]"'
     )
+    assert not list((tmp_path / "runs").glob("*/checkpoints/*.pt"))  # stopped before a step
     with pytest.raises(MMCLError, match="'train.logger' = 'mlfow' is not valid; did you mean"):
         load_config(RunConfig, None, ["train.logger=mlfow"])
 

@@ -20,10 +20,11 @@ WATCHING = ("progress", "log_every", "checkpoint_every", "keep_checkpoints", "lo
 
 
 def run_key(cfg: RunConfig) -> str:
-    """The hash of what a run is and how it is scored: its config without its name, folder and
-    progress bar (the key of its `results.json`)."""
+    """The hash of what a run is and how it is scored: its config without its name, folder,
+    progress bar and tracker (the key of its `results.json`)."""
     plain = copy.deepcopy(cfg)
     plain.name, plain.out_dir, plain.train.progress = "", "", False
+    plain.train.logger = type(cfg.train)().logger  # a mirror of the scores, not how they are made
     return config_hash(plain)
 
 

@@ -63,7 +63,7 @@ class TrainConfig:
         check_choice("train.precision", self.precision, ("auto", "bf16", "fp32"))
         check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
         check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
-        check_logger(self.logger)  # the tracker's package is installed, before any run starts
+        check_logger(self.logger)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise MMCLError(
                 f"config key 'train.betas' = {self.betas} must be two numbers in [0, 1)"

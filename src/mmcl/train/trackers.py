@@ -83,8 +83,14 @@ TRACKERS: Registry[type[Tracker]] = Registry("tracker")
 
 
 def check_logger(name: str) -> None:
-    """`train.logger` names a registered tracker whose package is installed (or `none`)."""
+    """`train.logger` names a registered tracker (or `none`). Whether its package is installed
+    is asked only where a run trains (`require_tracker`): a saved run that was mirrored to W&B
+    still loads, is scored and reported on a machine without wandb."""
     check_choice("train.logger", name, (NONE, *TRACKERS.names()))
+
+
+def require_tracker(name: str) -> None:
+    """The package of tracker `name` is installed: one line naming the extra otherwise."""
     if name == NONE:
         return
     package = TRACKERS.get(name).package

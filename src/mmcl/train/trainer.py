@@ -37,6 +37,7 @@ from mmcl.train.precision import autocast, resolve_precision
 from mmcl.train.preemption import Preempted, StopSignals
 from mmcl.train.sampler import ResumableBatchSampler
 from mmcl.train.schedule import learning_rate
+from mmcl.train.trackers import require_tracker
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Trainer:
     ) -> None:
         self.cfg, self.run_dir, self.runtime = cfg, run_dir, runtime
         self.evaluate = evaluate  # scores logged every eval.every steps (rank 0 only)
+        require_tracker(cfg.train.logger)  # before any step: the mirror's package is installed
         self.precision = resolve_precision(cfg.train.precision, runtime.device, runtime.world_size)
         self.resume_dir = run_dir  # the folder `--resume` continues (a stage driver: its run's)
         seed_everything(cfg.train.seed)  # same initial weights on every rank
