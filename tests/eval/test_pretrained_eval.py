@@ -91,7 +91,7 @@ def test_every_split_of_a_mock_imagenet_is_scored_in_its_own_layout(tmp_path, sa
     assert {"accuracy", "mean_per_class_accuracy"} <= metrics
     page = (tmp_path / "out" / "report.html").read_text()
     assert "open_clip mmcl-tiny-vit with " in page and "scored (not trained here)" in page
-    assert "drop imagenet_v2" in page and "From imagenet to objectnet:" in page
+    assert "drop: imagenet - shift" in page and "From imagenet to objectnet:" in page
     assert _eval(tmp_path, saved_model, {s: splits[s] for s in SHIFTS}, "--robustness") == 0
     placed = json.loads((tmp_path / "out" / "robustness" / "robustness.json").read_text())
     assert [m["model"] for m in placed["models"]] == ["eval_mmcl-tiny-vit"]

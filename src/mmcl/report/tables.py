@@ -49,11 +49,13 @@ class Column:
 
 @dataclass
 class Table:
-    """Rows are model names; `cells[i][j]` is row i's value in column j (None when missing)."""
+    """Rows are model names; `cells[i][j]` is row i's value in column j (None when missing);
+    drops are measured from `id_split`."""
 
     columns: list[Column]
     rows: list[str]
     cells: list[list[Cell]]
+    id_split: str = "id"
 
     def column(self, name: str) -> list[Cell]:
         """All rows' values in the column called `name`."""
@@ -201,7 +203,7 @@ def shift_table(
         row += [_pct(values.get((model, PROBE_TASK, s))) for s in probe_splits]
         row += [_pct(values.get((model, f"attr:{a}", s))) for a, s in attrs]
         cells.append(row)
-    return Table(columns=columns, rows=rows, cells=cells)
+    return Table(columns=columns, rows=rows, cells=cells, id_split=id_split)
 
 
 def _pct(value: float | None) -> float | None:
@@ -248,7 +250,7 @@ def format_text(table: Table) -> str:
 HTML_BLOCKS = (("task", "headline", "drop"), ("probe",), ("attribute",))
 GROUP_TITLES = {
     "headline": "accuracy (%)",
-    "drop": "drop: id - shift (points)",
+    "drop": "drop: {id} - shift (points)",
     "probe": "linear probe on frozen features (%)",
     "attribute": "attribute probes (%)",
 }
@@ -273,7 +275,7 @@ def _block_html(table: Table, picked: list[int]) -> str:
         if group == "task":
             top.append("<th rowspan='2'>headline task</th>")
             continue
-        title = GROUP_TITLES[group] + (f" on {split}" if split else "")
+        title = GROUP_TITLES[group].format(id=table.id_split) + (f" on {split}" if split else "")
         top.append(f"<th colspan='{len(list(run))}'>{_breakable(title)}</th>")
     names = "".join(f"<th>{_breakable(_short_name(c))}</th>" for c in columns if c.group != "task")
     parts = [
