@@ -113,6 +113,9 @@ def test_an_empty_split_is_a_clear_error(tmp_path, saved_model, capsys):
     assert "no images found" in capsys.readouterr().err
 
 
+# ~25 s (torchrun, two ranks): the default run checks rank shares gathered in row order at the
+# feature level (tests/eval/test_streamed_features.py); this is the whole CLI under torchrun.
+@pytest.mark.slow
 def test_torchrun_ranks_score_a_mock_imagenet_as_one_process_does(tmp_path, saved_model):
     """`torchrun --nproc-per-node 2 -m mmcl eval`: the ranks split every split's rows, and
     rank 0 writes the same records one process writes."""

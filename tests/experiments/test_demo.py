@@ -206,6 +206,9 @@ def test_the_shapes_demo_runs_exactly_the_calibrated_budget(tmp_path):
         assert shapes[arm][0].run_dir != fashion[arm][0].run_dir
 
 
+# ~20 s: the demo's machinery is checked end to end on shapes in the default run; the fashion
+# world's reader and rendering have their own fast tests (tests/data/test_fashion.py).
+@pytest.mark.slow
 def test_demo_on_the_fashion_world_probes_its_item(tmp_path, fashion_root, monkeypatch):
     monkeypatch.setenv("MMCL_CACHE", str(tmp_path / "cache"))
     tiny = [

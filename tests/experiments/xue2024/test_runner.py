@@ -134,6 +134,9 @@ def test_run_writes_results_claims_and_report(tmp_path, world_cache, monkeypatch
     assert ShapesConfig().n_train != 256  # the micro scale did not leak into the defaults
 
 
+# ~15 s: the executors' tests check parallel == sequential records for every engine in the
+# default run (tests/test_executors.py); this one repeats it on xue2024's own grid.
+@pytest.mark.slow
 def test_parallel_runs_give_the_sequential_records_in_run_order(tmp_path, world_cache, monkeypatch):
     micro = scales.ImageScale(
         256, 64, 4, 4, 64, (0,), (*MICRO, f"data.cache_dir={world_cache}"), jobs=1
