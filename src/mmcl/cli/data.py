@@ -114,10 +114,10 @@ def run_make(args: argparse.Namespace) -> int:
     out = output_folder(args.out, "--out")  # before the library loads
 
     from mmcl.data.formats.clip_benchmark import clip_benchmark_command
-    from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern
+    from mmcl.data.formats.writers import WRITERS, WriteOptions, shard_pattern, writer_formats
     from mmcl.data.sources import load_split
 
-    check_choice("--format", args.format, WRITERS.names())
+    check_choice("--format", args.format, writer_formats())
     cfg = _data_config([f"world={args.world}", *args.overrides])
     splits = args.splits or default_splits(args.format, cfg.world)
     options = WriteOptions(args.image_format, args.shard_size)

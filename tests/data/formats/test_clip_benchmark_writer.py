@@ -4,6 +4,8 @@ as CLIP_benchmark reads it, written whole or not at all."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import webdataset as wds
@@ -76,3 +78,12 @@ def test_templates_become_clip_benchmarks_and_odd_ones_are_refused():
     assert clip_benchmark_templates(["a photo of a {}."]) == ["a photo of a {c}."]
     with pytest.raises(MMCLError, match="no other braces"):
         clip_benchmark_templates(["a {} in {braces}"])
+
+
+def test_the_clip_benchmark_writer_is_listed_without_importing_its_module_first():
+    code = (
+        "from mmcl.data.formats.writers import writer_formats; "
+        "assert 'clip_benchmark' in writer_formats(), writer_formats()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -8,6 +8,7 @@ lossless), captions and classes. Every index file is written atomically.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import tarfile
 from collections.abc import Callable
@@ -28,6 +29,16 @@ class WriteOptions:
 
 Writer = Callable[[WorldSplit, Path, WriteOptions], list[Path]]
 WRITERS: Registry[Writer] = Registry("output format")
+# Writers in modules of their own, registered on first ask (they import WRITERS from here).
+WRITER_MODULES = ("clip_benchmark",)
+
+
+def writer_formats() -> list[str]:
+    """Every registered output format (csv, coco, imagefolder, webdataset, clip_benchmark,
+    plugins'), whichever modules were imported before."""
+    for name in WRITER_MODULES:
+        importlib.import_module(f"mmcl.data.formats.{name}")
+    return WRITERS.names()
 
 
 def _image_files(split: WorldSplit, folder: Path, ext: str) -> list[str]:
